@@ -1,0 +1,1 @@
+"""Batch AI photo editing backend."""

@@ -1,0 +1,93 @@
+"""The application factory: everything is built from one settings object."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from s3api.auth.routes import router as auth_router
+from s3api.context import AppContext
+from s3api.db.migrate import upgrade_to_head
+from s3api.health.routes import router as health_router
+from s3api.http.handlers import install_exception_handlers
+from s3api.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from s3api.jobs.routes import router as jobs_router
+from s3api.presets.routes import router as presets_router
+from s3api.queue.routes import router as queue_router
+from s3api.rules.routes import router as rules_router
+from s3api.scheduled import run_background_forever
+from s3api.settings import Settings
+from s3api.storage.factory import local_object_router
+from s3api.users.routes import router as users_router
+
+logger = logging.getLogger("s3api")
+
+LOCALHOST_ORIGIN = r"^http://(localhost|127\.0\.0\.1)(:\d+)?$"
+OBJECT_ROUTES_PREFIX = "/objects/"
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> FastAPI:
+    """Build the API. `migrate` defaults to on for the embedded SQLite database."""
+    settings = (settings or Settings()).prepare()
+    context = AppContext.build(settings)
+    should_migrate = context.database.is_sqlite if migrate is None else migrate
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if should_migrate:
+            await upgrade_to_head(context.database)
+        stop = asyncio.Event()
+        tasks = []
+        if settings.run_background:
+            tasks.append(asyncio.create_task(run_background_forever(context, stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
+            await context.close()
+
+    app = FastAPI(
+        title="S3 API",
+        version="0.1.0",
+        description="Batch AI photo editing backend. Every answer uses the "
+        "`{success, data, error, meta}` envelope.",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    install_exception_handlers(app)
+    for router in (
+        health_router,
+        auth_router,
+        users_router,
+        presets_router,
+        rules_router,
+        jobs_router,
+        queue_router,
+    ):
+        app.include_router(router)
+    object_router = local_object_router(context.storage)
+    if object_router is not None:
+        app.include_router(object_router)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        exempt_prefixes=(OBJECT_ROUTES_PREFIX,),
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_origin_regex=LOCALHOST_ORIGIN,
+        allow_methods=["*"],
+        allow_headers=["*"],
+        expose_headers=["X-Request-ID"],
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,20 @@
+"""Wire shapes of `POST /auth/anon`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class AnonSignIn(BaseModel):
+    """Optional body: a stable hash of the device so it keeps its account."""
+
+    device_hash: str | None = Field(default=None, min_length=1, max_length=256)
+
+
+class AnonSession(BaseModel):
+    """A token for the (new or existing) anonymous user."""
+
+    user_id: str
+    token: str
+    plan: str
+    is_new: bool

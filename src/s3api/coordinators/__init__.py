@@ -1,0 +1,1 @@
+"""The two stateful components of the original design, as database-backed classes."""

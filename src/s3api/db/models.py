@@ -1,0 +1,146 @@
+"""The tables. The first five keep the original schema's names; the queue tables are new."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from s3api.db.types import UtcDateTime
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every table."""
+
+
+class User(Base):
+    """An account; `credits` is the balance that `billing_events` adds up to."""
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    device_hash: Mapped[str | None] = mapped_column(String(256), unique=True)
+    plan: Mapped[str] = mapped_column(String(16), default="free")
+    credits: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Rule(Base):
+    """A saved set of concept edits for one preset."""
+
+    __tablename__ = "rules"
+    __table_args__ = (Index("ix_rules_user_created", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    preset_id: Mapped[str] = mapped_column(String(32))
+    concepts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    protect: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JobLog(Base):
+    """A job and its live state: the single source of truth for the state machine."""
+
+    __tablename__ = "jobs_log"
+    __table_args__ = (
+        Index("ix_jobs_log_user_created", "user_id", "created_at"),
+        Index("ix_jobs_log_user_status", "user_id", "status"),
+        Index("ix_jobs_log_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    preset: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    total_items: Mapped[int] = mapped_column(Integer)
+    done_items: Mapped[int] = mapped_column(Integer, default=0)
+    failed_items: Mapped[int] = mapped_column(Integer, default=0)
+    concepts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    protect: Mapped[list[str] | None] = mapped_column(JSON)
+    rule_id: Mapped[str | None] = mapped_column(String(36))
+    output_template: Mapped[str | None] = mapped_column(String(64))
+    refunded: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class JobItemLog(Base):
+    """One image of a job; the first recorded result wins."""
+
+    __tablename__ = "job_items_log"
+    __table_args__ = (Index("ux_job_items_idempotency", "job_id", "idempotency_key", unique=True),)
+
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs_log.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    input_key: Mapped[str] = mapped_column(String(512))
+    output_key: Mapped[str] = mapped_column(String(512))
+    preview_key: Mapped[str] = mapped_column(String(512))
+    error: Mapped[str | None] = mapped_column(String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BillingEvent(Base):
+    """One credit movement; a job has at most one `reserve` and one `refund`."""
+
+    __tablename__ = "billing_events"
+    __table_args__ = (
+        Index("ix_billing_events_user_created", "user_id", "created_at"),
+        Index("ux_billing_events_job_kind", "job_id", "kind", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class QueueMessage(Base):
+    """An outbox row: written with the `uploaded → queued` transition, leased to consumers."""
+
+    __tablename__ = "queue_messages"
+    __table_args__ = (
+        Index("ix_queue_messages_ready", "queue", "available_at"),
+        Index("ux_queue_messages_lease", "lease_id", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str] = mapped_column(String(36), unique=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # epoch ms when the message may be claimed; while leased, the lease's expiry
+    available_at: Mapped[int] = mapped_column(BigInteger)
+    lease_id: Mapped[str | None] = mapped_column(String(36))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class DeadLetter(Base):
+    """A message that used up its deliveries; kept for operators."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_queue_created", "queue", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str] = mapped_column(String(36))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,59 @@
+"""The error catalogue: one enum of codes and one exception type that carries them."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class ErrorCode(Enum):
+    """Every error code the API can answer with, with its HTTP status and default message."""
+
+    VALIDATION_FAILED = (400, "Request validation failed")
+    INVALID_PRESET = (400, "Unknown preset")
+    INVALID_ITEM_COUNT = (400, "item_count must be an integer between 1 and 200")
+    AUTH_REQUIRED = (401, "Authorization: Bearer <token> is required")
+    AUTH_INVALID_TOKEN = (401, "Invalid token")
+    AUTH_EXPIRED_TOKEN = (401, "Token has expired")
+    CALLBACK_UNAUTHORIZED = (401, "Missing or wrong callback secret")
+    INSUFFICIENT_CREDITS = (402, "Not enough credits")
+    RULE_SLOT_LIMIT = (403, "No free rule slot")
+    ITEM_LIMIT = (403, "Too many items for your plan")
+    FORBIDDEN = (403, "Signature is invalid or has expired")
+    NOT_FOUND = (404, "Not found")
+    RULE_NOT_FOUND = (404, "Rule not found")
+    JOB_NOT_FOUND = (404, "Job not found")
+    METHOD_NOT_ALLOWED = (405, "Method not allowed")
+    JOB_INVALID_TRANSITION = (409, "The job's state does not allow this action")
+    UPLOAD_INCOMPLETE = (409, "Some inputs are missing or invalid")
+    PAYLOAD_TOO_LARGE = (413, "Request body is too large")
+    CONCURRENCY_LIMIT = (429, "All concurrent job slots are in use")
+    INTERNAL_ERROR = (500, "Internal server error")
+    UNAVAILABLE = (503, "Service temporarily unavailable")
+
+    @property
+    def status(self) -> int:
+        """HTTP status answered with this code."""
+        return self.value[0]
+
+    @property
+    def default_message(self) -> str:
+        """Human-readable message used when none is given."""
+        return self.value[1]
+
+
+class ApiError(Exception):
+    """A domain error that the handlers turn into the error envelope."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        details: dict[str, Any] | None = None,
+        status: int | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message or code.default_message
+        self.details = details
+        self.status = status or code.status
+        super().__init__(f"{code.name}: {self.message}")

@@ -1,0 +1,109 @@
+"""Pure ASGI middleware: request ids, access log lines and the request-body limit."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from s3api.errors import ApiError, ErrorCode
+from s3api.http.envelope import error_response
+
+access_logger = logging.getLogger("s3api.access")
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContextMiddleware:
+    """Gives every request an id, echoes it in `X-Request-ID` and logs one line per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_request_id)
+        finally:
+            access_logger.info(
+                "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
+                request_id,
+                scope["method"],
+                scope["path"],
+                status_holder["status"],
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    """Reuse a well-formed id sent by a proxy or client so logs join up across hops."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _CLIENT_REQUEST_ID.match(candidate) else None
+    return None
+
+
+class BodySizeLimitMiddleware:
+    """Refuses JSON bodies over the limit with 413, by header and while streaming."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int, exempt_prefixes: tuple[str, ...]) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.exempt_prefixes = exempt_prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            request_id = str(scope.get("state", {}).get("request_id", ""))
+            await error_response(request_id, ApiError(ErrorCode.PAYLOAD_TOO_LARGE))(
+                scope, receive, send
+            )
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

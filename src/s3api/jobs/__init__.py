@@ -1,0 +1,1 @@
+"""The jobs pipeline: creation, uploads, execution, GPU results and settlement."""

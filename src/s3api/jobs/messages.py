@@ -1,0 +1,57 @@
+"""The GPU message of API.md §6: built at execute, given fresh URLs at delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+from s3api.coordinators.job_coordinator import ExecutionPlan, MessageBuilder
+from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.settings import Settings
+from s3api.storage.base import ObjectStorage
+
+
+def gpu_message_builder(settings: Settings) -> MessageBuilder:
+    """A builder whose `callback_url` comes from the configured public base URL."""
+
+    def build(job: JobRecord, items: list[ItemRecord], plan: ExecutionPlan) -> dict[str, Any]:
+        return {
+            "job_id": job.id,
+            "user_id": job.user_id,
+            "preset": job.preset,
+            "concepts": plan.concepts,
+            "protect": plan.protect,
+            "output_template": plan.output_template,
+            "items": [
+                {
+                    "idx": item.idx,
+                    "input_key": item.input_key,
+                    "output_key": item.output_key,
+                    "preview_key": item.preview_key,
+                }
+                for item in items
+            ],
+            "callback_url": f"{settings.resolved_public_base_url}/jobs/{job.id}/callback",
+            "idempotency_prefix": job.id,
+            "batch_concurrency": settings.queue_batch_concurrency,
+        }
+
+    return build
+
+
+async def with_item_urls(
+    storage: ObjectStorage, body: dict[str, Any], expires_in: int
+) -> dict[str, Any]:
+    """A copy of the message whose items carry pre-signed input, output and preview URLs."""
+    delivered = copy.deepcopy(body)
+
+    async def sign(item: dict[str, Any]) -> None:
+        item["input_url"], item["output_url"], item["preview_url"] = await asyncio.gather(
+            storage.presign_get(item["input_key"], expires_in),
+            storage.presign_put(item["output_key"], expires_in),
+            storage.presign_put(item["preview_key"], expires_in),
+        )
+
+    await asyncio.gather(*(sign(item) for item in delivered["items"]))
+    return delivered

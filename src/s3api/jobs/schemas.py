@@ -1,0 +1,151 @@
+"""Wire shapes of the jobs endpoints."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from s3api.presets.edits import ConceptEdit
+from s3api.timeutil import Timestamp
+
+
+class JobCreate(BaseModel):
+    """`POST /jobs` body; fields are checked by the service so errors come in API order."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    preset: Any = Field(default=None, json_schema_extra={"type": "string"})
+    item_count: Any = Field(
+        default=None, json_schema_extra={"type": "integer", "minimum": 1, "maximum": 200}
+    )
+
+
+class UploadUrl(BaseModel):
+    """Where the client PUTs item `idx`."""
+
+    idx: int
+    url: str
+    key: str
+
+
+class JobCreated(BaseModel):
+    """`POST /jobs` answer."""
+
+    job_id: str
+    status: str
+    presigned_urls: list[UploadUrl]
+    confirm_url: str
+    expires_at: Timestamp
+
+
+class UploadConfirmed(BaseModel):
+    """`POST /jobs/{id}/confirm-upload` answer."""
+
+    confirmed: bool
+    status: str
+
+
+class JobExecute(BaseModel):
+    """`POST /jobs/{id}/execute` body: inline edits or a saved rule."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    concepts: dict[str, ConceptEdit] | None = Field(default=None, max_length=32)
+    protect: list[str] | None = Field(default=None, max_length=32)
+    rule_id: str | None = Field(default=None, max_length=64)
+    output_template: str | None = Field(default=None, max_length=64)
+
+
+class JobQueued(BaseModel):
+    """`POST /jobs/{id}/execute` answer."""
+
+    queued: bool
+    status: str
+
+
+class Progress(BaseModel):
+    """Item counts of a job."""
+
+    done: int
+    failed: int
+    total: int
+
+
+class JobSummary(BaseModel):
+    """One entry of `GET /jobs`."""
+
+    job_id: str
+    status: str
+    preset: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    progress: Progress
+
+
+class ItemState(BaseModel):
+    """One item of `GET /jobs/{id}`."""
+
+    idx: int
+    status: str
+    error: str | None = None
+
+
+class DownloadUrl(BaseModel):
+    """Fresh pre-signed URLs of a done item."""
+
+    idx: int
+    output_url: str
+    preview_url: str
+
+
+class JobDetail(BaseModel):
+    """`GET /jobs/{id}` job object."""
+
+    job_id: str
+    status: str
+    preset: str
+    total_items: int
+    done_items: int
+    failed_items: int
+    progress: Progress
+    items: list[ItemState]
+    download_urls: list[DownloadUrl]
+    refunded: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class JobEnvelope(BaseModel):
+    """`{job}`."""
+
+    job: JobDetail
+
+
+class CallbackBody(BaseModel):
+    """`POST /jobs/{id}/callback` body from the GPU side."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    idx: int
+    status: Literal["done", "failed"]
+    output_key: str | None = Field(default=None, max_length=512)
+    preview_key: str | None = Field(default=None, max_length=512)
+    error: str | None = Field(default=None, max_length=2000)
+    idempotency_key: str = Field(min_length=1, max_length=256)
+
+
+class CallbackOutcome(BaseModel):
+    """`POST /jobs/{id}/callback` answer."""
+
+    processed: bool
+    duplicate: bool
+    job_status: str
+
+
+class JobCanceled(BaseModel):
+    """`POST /jobs/{id}/cancel` answer."""
+
+    canceled: bool
+    status: str
+    refunded: int

@@ -1,0 +1,1 @@
+"""The two hard-coded presets: which concepts a job or rule may name."""

@@ -1,0 +1,82 @@
+"""Preset definitions (API.md §3, endpoint 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s3api.errors import ApiError, ErrorCode
+
+
+@dataclass(frozen=True)
+class OutputTemplate:
+    """A deliverable the client can ask for."""
+
+    id: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A domain's concepts, the ones protected by default, and its output templates."""
+
+    id: str
+    name: str
+    description: str
+    concepts: tuple[str, ...]
+    protect_defaults: tuple[str, ...]
+    output_templates: tuple[OutputTemplate, ...]
+
+    @property
+    def protectable(self) -> frozenset[str]:
+        """Names allowed in a `protect` list."""
+        return frozenset(self.concepts) | frozenset(self.protect_defaults)
+
+
+PRESETS: dict[str, Preset] = {
+    "interior": Preset(
+        id="interior",
+        name="건축/인테리어",
+        description="인테리어 공간의 벽, 바닥, 천장, 마감재 색상과 재질 변경",
+        concepts=(
+            "Wall",
+            "Floor",
+            "Ceiling",
+            "Window",
+            "Door",
+            "Frame_Molding",
+            "Tile",
+            "Grout",
+            "Cabinet",
+            "Countertop",
+            "Light",
+            "Handle",
+        ),
+        protect_defaults=("Grout", "Frame_Molding", "Glass_highlight"),
+        output_templates=(
+            OutputTemplate("시안3안팩", "시안 3안 패키지", "모던/내추럴/호텔 각 공간별 6~10장"),
+            OutputTemplate("전후비교", "전/후 비교 세트", "Before+After 나란히 10장"),
+            OutputTemplate("고객공유카드", "고객 공유 카드", "Before+After+팔레트 요약"),
+        ),
+    ),
+    "seller": Preset(
+        id="seller",
+        name="쇼핑/셀러",
+        description="상품 사진의 본체 색상, 옵션 컬러 변경과 로고/라벨 보호",
+        concepts=("Body", "Label_Text", "Logo", "Gloss", "Parts", "Accessories"),
+        protect_defaults=("Label_Text", "Logo", "Gloss"),
+        output_templates=(
+            OutputTemplate("상품팩", "상품 패키지", "메인1+디테일4+착용1+패키지1"),
+            OutputTemplate("옵션보드", "옵션 보드", "옵션 색상별 동기화 보드"),
+            OutputTemplate("썸네일8종", "썸네일 8종", "플랫폼별 최적 사이즈 썸네일"),
+        ),
+    ),
+}
+
+
+def find_preset(preset_id: str, *, status: int = 400) -> Preset:
+    """The preset with this id, or `INVALID_PRESET` (400 in bodies, 404 in paths)."""
+    preset = PRESETS.get(preset_id)
+    if preset is None:
+        raise ApiError(ErrorCode.INVALID_PRESET, f"Unknown preset: {preset_id[:64]}", status=status)
+    return preset

@@ -1,0 +1,47 @@
+"""`GET /presets` and `GET /presets/{id}`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from s3api.http.deps import CurrentUser
+from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.presets.catalog import PRESETS, find_preset
+from s3api.presets.schemas import OutputTemplatePublic, PresetDetail, PresetSummary
+
+router = APIRouter(prefix="/presets", tags=["presets"], responses=error_responses(401))
+
+
+@router.get("", response_model=Envelope[list[PresetSummary]])
+async def list_presets(request: Request, _user: CurrentUser) -> Envelope[list[PresetSummary]]:
+    """Every preset with its concept count."""
+    summaries = [
+        PresetSummary(
+            id=preset.id,
+            name=preset.name,
+            concept_count=len(preset.concepts),
+            description=preset.description,
+        )
+        for preset in PRESETS.values()
+    ]
+    return ok(request, summaries)
+
+
+@router.get("/{preset_id}", response_model=Envelope[PresetDetail], responses=error_responses(404))
+async def get_preset(
+    request: Request, preset_id: str, _user: CurrentUser
+) -> Envelope[PresetDetail]:
+    """One preset's concepts, protect defaults and output templates."""
+    preset = find_preset(preset_id, status=404)
+    detail = PresetDetail(
+        id=preset.id,
+        name=preset.name,
+        description=preset.description,
+        concepts=list(preset.concepts),
+        protect_defaults=list(preset.protect_defaults),
+        output_templates=[
+            OutputTemplatePublic(id=t.id, name=t.name, description=t.description)
+            for t in preset.output_templates
+        ],
+    )
+    return ok(request, detail)

@@ -1,0 +1,51 @@
+"""Worker-facing pull consumer routes, like Cloudflare Queues' HTTP pull API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query, Request
+
+from s3api.http.deps import Context, GpuSecret
+from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.queue import service as queue_service
+from s3api.queue.schemas import AckRequest, AckResult, DeadLetterList, PullRequest, PullResult
+
+router = APIRouter(
+    prefix="/queues/gpu-jobs",
+    tags=["queue"],
+    dependencies=[GpuSecret],
+    responses=error_responses(400, 401),
+)
+
+
+@router.post("/pull", response_model=Envelope[PullResult])
+async def pull(
+    request: Request, context: Context, payload: Annotated[PullRequest | None, Body()] = None
+) -> Envelope[PullResult]:
+    """Lease up to `batch_size` messages; an empty queue answers at once."""
+    options = payload or PullRequest()
+    messages = await queue_service.pull_messages(
+        context, options.batch_size, options.visibility_timeout_seconds
+    )
+    return ok(request, PullResult(messages=messages))
+
+
+@router.post("/ack", response_model=Envelope[AckResult])
+async def ack(
+    request: Request, context: Context, payload: Annotated[AckRequest | None, Body()] = None
+) -> Envelope[AckResult]:
+    """Acknowledge or retry leased messages; expired leases are ignored."""
+    body = payload or AckRequest()
+    result = await queue_service.acknowledge_and_retry(
+        context, [item.lease_id for item in body.acks], body.retries
+    )
+    return ok(request, result)
+
+
+@router.get("/dlq", response_model=Envelope[DeadLetterList])
+async def dead_letters(
+    request: Request, context: Context, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> Envelope[DeadLetterList]:
+    """Dead-lettered messages with their last error, newest first."""
+    return ok(request, await queue_service.list_dead_letters(context, limit))

@@ -1,0 +1,1 @@
+"""Saved rules: reusable concept edits, limited by the plan's rule slots."""

@@ -1,0 +1,58 @@
+"""Queries on `rules`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from s3api.db.models import Rule
+from s3api.rules.schemas import RulePublic
+
+
+def _to_public(row: Row[Any]) -> RulePublic:
+    return RulePublic.model_validate(row._mapping, from_attributes=False)
+
+
+async def insert_rule(connection: AsyncConnection, values: dict[str, Any]) -> None:
+    """Insert one rule row."""
+    await connection.execute(insert(Rule).values(**values))
+
+
+async def find_rule(connection: AsyncConnection, user_id: str, rule_id: str) -> RulePublic | None:
+    """The rule if it exists and belongs to `user_id`."""
+    row = (
+        await connection.execute(
+            select(Rule.__table__).where(Rule.id == rule_id, Rule.user_id == user_id)
+        )
+    ).first()
+    return None if row is None else _to_public(row)
+
+
+async def list_rules(connection: AsyncConnection, user_id: str) -> list[RulePublic]:
+    """The user's rules, newest first."""
+    rows = await connection.execute(
+        select(Rule.__table__)
+        .where(Rule.user_id == user_id)
+        .order_by(Rule.created_at.desc(), Rule.id.desc())
+    )
+    return [_to_public(row) for row in rows]
+
+
+async def update_rule(
+    connection: AsyncConnection, user_id: str, rule_id: str, values: dict[str, Any]
+) -> bool:
+    """Apply `values` to the user's rule; False when no such rule is theirs."""
+    result = await connection.execute(
+        update(Rule).where(Rule.id == rule_id, Rule.user_id == user_id).values(**values)
+    )
+    return result.rowcount == 1
+
+
+async def delete_rule(connection: AsyncConnection, user_id: str, rule_id: str) -> bool:
+    """Delete the user's rule; False when no such rule is theirs."""
+    result = await connection.execute(
+        delete(Rule).where(Rule.id == rule_id, Rule.user_id == user_id)
+    )
+    return result.rowcount == 1

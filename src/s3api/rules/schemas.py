@@ -1,0 +1,68 @@
+"""Wire shapes of the rules endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from s3api.presets.edits import ConceptEdit
+from s3api.timeutil import Timestamp
+
+RuleName = Annotated[str, Field(min_length=1, max_length=100)]
+ConceptName = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class RuleCreate(BaseModel):
+    """`POST /rules` body."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: RuleName
+    preset_id: str = Field(min_length=1, max_length=64)
+    concepts: dict[ConceptName, ConceptEdit] = Field(min_length=1, max_length=32)
+    protect: list[ConceptName] = Field(default_factory=list, max_length=32)
+
+
+class RuleUpdate(BaseModel):
+    """`PUT /rules/{id}` body: only the given fields change."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: RuleName | None = None
+    concepts: dict[ConceptName, ConceptEdit] | None = Field(
+        default=None, min_length=1, max_length=32
+    )
+    protect: list[ConceptName] | None = Field(default=None, max_length=32)
+
+
+class RulePublic(BaseModel):
+    """A rule as the client sees it."""
+
+    id: str
+    user_id: str
+    name: str
+    preset_id: str
+    concepts: dict[str, ConceptEdit]
+    protect: list[str]
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class RuleEnvelope(BaseModel):
+    """`{rule}`."""
+
+    rule: RulePublic
+
+
+class RuleList(BaseModel):
+    """`{rules: [...]}`, newest first."""
+
+    rules: list[RulePublic]
+
+
+class RuleDeleted(BaseModel):
+    """`{id, deleted: true}`."""
+
+    id: str
+    deleted: bool

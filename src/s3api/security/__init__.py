@@ -1,0 +1,1 @@
+"""Credentials: user JWTs and the GPU side's shared secret."""

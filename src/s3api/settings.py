@@ -1,0 +1,198 @@
+"""Service configuration: one settings object, read once from the environment and `.env`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+logger = logging.getLogger("s3api.settings")
+
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    """Where the service runs; production refuses weak or missing secrets."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class StorageBackend(StrEnum):
+    """Which object store holds the images."""
+
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class PlanLimits(BaseModel):
+    """What one plan allows."""
+
+    credits_at_signup: int
+    max_concurrency: int
+    max_rule_slots: int
+    max_items_per_job: int
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot run the service; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    """Every tunable of the service, with the defaults of the embedded setup."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    s3api_env: Environment = Environment.DEVELOPMENT
+    s3api_data_dir: Path = Path("./data")
+    database_url: str | None = None
+    public_base_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8787
+
+    jwt_secret: str | None = None
+    gpu_callback_secret: str | None = None
+    jwt_ttl_seconds: int = 30 * 24 * 3600
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+
+    storage_backend: StorageBackend = StorageBackend.LOCAL
+    presign_ttl_seconds: int = 3600
+    max_upload_bytes: int = 20 * 1024 * 1024
+    s3_endpoint_url: str | None = None
+    s3_region: str = "auto"
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    r2_account_id: str | None = None
+    r2_access_key_id: str | None = None
+    r2_secret_access_key: str | None = None
+    r2_bucket_name: str | None = None
+
+    free_credits: int = 10
+    free_max_concurrency: int = 1
+    free_max_rule_slots: int = 2
+    free_max_items_per_job: int = 10
+    pro_credits: int = 200
+    pro_max_concurrency: int = 3
+    pro_max_rule_slots: int = 20
+    pro_max_items_per_job: int = 200
+
+    queue_max_retries: int = 3
+    queue_visibility_timeout_seconds: int = 300
+    queue_batch_concurrency: int = 4
+    background_interval_seconds: float = 2.0
+    stale_unstarted_job_seconds: int = 24 * 3600
+    stale_running_job_seconds: int = 3600
+    run_background: bool = True
+
+    embedded_worker: bool = True
+    dispatch_url: str | None = None
+    dispatch_mode: str = "generic"
+    dispatch_auth_header: str | None = None
+    dispatch_timeout_seconds: float = 30.0
+    model_cache_dir: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_cors_origins(cls, values: dict[str, object]) -> dict[str, object]:
+        raw = values.get("cors_origins")
+        if isinstance(raw, str):
+            values["cors_origins"] = [item.strip() for item in raw.split(",") if item.strip()]
+        return values
+
+    @property
+    def is_production(self) -> bool:
+        """Whether the strict production checks apply."""
+        return self.s3api_env is Environment.PRODUCTION
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.s3api_data_dir / 's3api.db').resolve()}"
+
+    @property
+    def resolved_public_base_url(self) -> str:
+        """Base of callback and local-storage URLs, without a trailing slash."""
+        base = self.public_base_url or f"http://{self.host}:{self.port}"
+        return base.rstrip("/")
+
+    def plan_limits(self, plan: str) -> PlanLimits:
+        """The limits of a plan; unknown plans get the free limits."""
+        if plan == "pro":
+            return PlanLimits(
+                credits_at_signup=self.pro_credits,
+                max_concurrency=self.pro_max_concurrency,
+                max_rule_slots=self.pro_max_rule_slots,
+                max_items_per_job=self.pro_max_items_per_job,
+            )
+        return PlanLimits(
+            credits_at_signup=self.free_credits,
+            max_concurrency=self.free_max_concurrency,
+            max_rule_slots=self.free_max_rule_slots,
+            max_items_per_job=self.free_max_items_per_job,
+        )
+
+    @property
+    def jwt_key(self) -> str:
+        """The JWT signing key; `prepare()` must have run."""
+        if not self.jwt_secret:
+            raise ConfigurationError("JWT_SECRET is not set")
+        return self.jwt_secret
+
+    @property
+    def callback_secret(self) -> str:
+        """The GPU side's shared secret; `prepare()` must have run."""
+        if not self.gpu_callback_secret:
+            raise ConfigurationError("GPU_CALLBACK_SECRET is not set")
+        return self.gpu_callback_secret
+
+    def prepare(self) -> Settings:
+        """Check production requirements, create the data dir and fill development secrets."""
+        if self.is_production:
+            problems = []
+            for name in ("jwt_secret", "gpu_callback_secret"):
+                value = getattr(self, name)
+                if not value or len(value) < MIN_SECRET_LENGTH:
+                    problems.append(
+                        f"set {name.upper()} to a random string of at least "
+                        f"{MIN_SECRET_LENGTH} characters"
+                    )
+            if not self.public_base_url:
+                problems.append("set PUBLIC_BASE_URL to the public https URL of this service")
+            if problems:
+                raise ConfigurationError(
+                    "refusing to start with S3API_ENV=production: " + "; ".join(problems)
+                )
+        self.s3api_data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.jwt_secret:
+            self.jwt_secret = self._kept_secret("jwt_secret")
+        if not self.gpu_callback_secret:
+            self.gpu_callback_secret = self._kept_secret("gpu_callback_secret")
+        return self
+
+    def _kept_secret(self, name: str) -> str:
+        """A development secret generated once and kept in the data dir across restarts."""
+        path = self.s3api_data_dir / f".{name}"
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        value = secrets.token_urlsafe(48)
+        path.write_text(value, encoding="utf-8")
+        path.chmod(0o600)
+        logger.warning(
+            "%s was not set: generated one for development and kept it in %s",
+            name.upper(),
+            path,
+        )
+        return value

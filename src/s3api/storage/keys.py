@@ -1,0 +1,40 @@
+"""The object key layout of API.md §5, in one place."""
+
+from __future__ import annotations
+
+import re
+
+ALLOWED_PREFIXES = ("inputs/", "outputs/", "previews/", "masks/")
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+class ObjectKeys:
+    """Builds the keys of one job's objects."""
+
+    @staticmethod
+    def input(user_id: str, job_id: str, idx: int) -> str:
+        """Where the client uploads item `idx`."""
+        return f"inputs/{user_id}/{job_id}/{idx}.jpg"
+
+    @staticmethod
+    def output(user_id: str, job_id: str, idx: int) -> str:
+        """Where the worker writes the full-size result of item `idx`."""
+        return f"outputs/{user_id}/{job_id}/{idx}_result.png"
+
+    @staticmethod
+    def preview(user_id: str, job_id: str, idx: int) -> str:
+        """Where the worker writes the thumbnail of item `idx`."""
+        return f"previews/{user_id}/{job_id}/{idx}_thumb.jpg"
+
+    @staticmethod
+    def mask(user_id: str, job_id: str, idx: int, concept: str) -> str:
+        """Where a concept mask of item `idx` may be kept."""
+        return f"masks/{user_id}/{job_id}/{idx}_{concept}.png"
+
+
+def is_valid_key(key: str) -> bool:
+    """True for keys under the four prefixes, free of `..`, empty segments and odd bytes."""
+    if not key.startswith(ALLOWED_PREFIXES) or not _SAFE_KEY.match(key):
+        return False
+    segments = key.split("/")
+    return all(segment not in ("", ".", "..") for segment in segments)

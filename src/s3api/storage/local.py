@@ -1,0 +1,178 @@
+"""Objects as files under one directory, uploaded and served by this server through signed URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import stat
+import time
+from collections.abc import AsyncIterator
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlencode
+
+import anyio
+
+from s3api.errors import ApiError, ErrorCode
+from s3api.storage.base import ObjectInfo
+from s3api.storage.keys import is_valid_key
+
+OBJECTS_PATH = "/objects"
+"""Where `routes.py` mounts the signed object URLs."""
+
+
+class SignedOperation(StrEnum):
+    """What a signed URL allows; its value is the `op` query parameter and part of the signature."""
+
+    PUT = "put"
+    GET = "get"
+
+
+class LocalStorage:
+    """Files under `root/<key>`, reached through HMAC-signed URLs that this server answers."""
+
+    def __init__(
+        self, root: Path, base_url: str, signing_key: bytes, max_upload_bytes: int
+    ) -> None:
+        self.root = root.resolve()
+        self.base_url = base_url.rstrip("/")
+        self.max_upload_bytes = max_upload_bytes
+        self._signing_key = signing_key
+
+    async def presign_put(self, key: str, expires_in: int) -> str:
+        """A URL that accepts one PUT of the object's bytes for `expires_in` seconds."""
+        return self.signed_url(SignedOperation.PUT, key, expires_in)
+
+    async def presign_get(self, key: str, expires_in: int) -> str:
+        """A URL that serves the object by GET for `expires_in` seconds."""
+        return self.signed_url(SignedOperation.GET, key, expires_in)
+
+    def signed_url(self, operation: SignedOperation, key: str, expires_in: int) -> str:
+        """`{base_url}/objects/{key}?op=…&expires=…&signature=…` for one operation on one key."""
+        _require_valid_key(key)
+        expires = int(time.time()) + expires_in
+        query = urlencode(
+            {
+                "op": operation.value,
+                "expires": expires,
+                "signature": self._signature(operation, key, expires),
+            }
+        )
+        return f"{self.base_url}{OBJECTS_PATH}/{key}?{query}"
+
+    def verify(self, operation: SignedOperation, key: str, expires: int, signature: str) -> None:
+        """Raise unless `signature` was issued for this operation, key and expiry, still valid."""
+        _require_valid_key(key)
+        expected = self._signature(operation, key, expires)
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
+            raise ApiError(ErrorCode.FORBIDDEN, "Signature is invalid")
+        if expires < time.time():
+            raise ApiError(ErrorCode.FORBIDDEN, "Signed URL has expired")
+
+    async def write_stream(
+        self, key: str, chunks: AsyncIterator[bytes], declared_length: int | None
+    ) -> ObjectInfo:
+        """Store an upload atomically, refusing it once it exceeds the upload limit."""
+        path = await self._path_of(key)
+        if declared_length is not None and declared_length > self.max_upload_bytes:
+            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
+        size = await _write_atomically(path, chunks, self.max_upload_bytes)
+        return ObjectInfo(key=key, size=size)
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        """Size of the object, or None when it does not exist."""
+        found = await self._regular_file(key)
+        return None if found is None else ObjectInfo(key=key, size=found[1])
+
+    async def object_file(self, key: str) -> Path:
+        """The file of an existing object, for serving it; `NOT_FOUND` when there is none."""
+        found = await self._regular_file(key)
+        if found is None:
+            raise ApiError(ErrorCode.NOT_FOUND)
+        return found[0]
+
+    async def read_head_bytes(self, key: str, length: int) -> bytes:
+        """The first `length` (at least 1) bytes of the object, for content sniffing."""
+        if length < 1:
+            raise ValueError("length must be at least 1")
+        return await self._read(key, length)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        """Store an object directly; its content type follows from the key's extension."""
+        await _write_atomically(await self._path_of(key), _single_chunk(data), limit=None)
+
+    async def get_bytes(self, key: str) -> bytes:
+        """The whole object; `NOT_FOUND` when it does not exist."""
+        return await self._read(key, -1)
+
+    async def close(self) -> None:
+        """Nothing to release: every file is closed after use."""
+
+    def _signature(self, operation: SignedOperation, key: str, expires: int) -> str:
+        message = f"{operation.value}\n{key}\n{expires}".encode()
+        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
+
+    async def _path_of(self, key: str) -> Path:
+        """The file path of a valid key, refused when symlinks would lead it out of the root."""
+        _require_valid_key(key)
+        path = Path(await anyio.Path(self.root, key).resolve())
+        if not path.is_relative_to(self.root):
+            raise ApiError(ErrorCode.VALIDATION_FAILED, "Invalid object key")
+        return path
+
+    async def _regular_file(self, key: str) -> tuple[Path, int] | None:
+        """The object's path and size when it exists as a regular file."""
+        path = await self._path_of(key)
+        try:
+            status = await anyio.Path(path).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return (path, status.st_size) if stat.S_ISREG(status.st_mode) else None
+
+    async def _read(self, key: str, length: int) -> bytes:
+        """Up to `length` leading bytes of the object (all of them for -1)."""
+        path = await self._path_of(key)
+        try:
+            async with await anyio.open_file(path, "rb") as file:
+                return await file.read(length)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise ApiError(ErrorCode.NOT_FOUND) from exc
+
+
+def _require_valid_key(key: str) -> None:
+    """Refuse keys outside the four prefixes or with traversal, empty segments or odd bytes."""
+    if not is_valid_key(key):
+        raise ApiError(ErrorCode.VALIDATION_FAILED, "Invalid object key")
+
+
+async def _single_chunk(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _write_atomically(target: Path, chunks: AsyncIterator[bytes], limit: int | None) -> int:
+    """Stream into a temporary file beside `target`, then rename it over `target`.
+
+    Readers see the old object or the whole new one, never a part; on any failure,
+    including going over `limit`, the temporary file is removed and `target` is untouched.
+    """
+    directory = anyio.Path(target.parent)
+    await directory.mkdir(parents=True, exist_ok=True)
+    partial = directory / f".{target.name}.{secrets.token_hex(8)}.partial"
+    size = 0
+    try:
+        async with await anyio.open_file(partial, "xb") as file:
+            async for chunk in chunks:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
+                await file.write(chunk)
+            await file.flush()
+            await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
+        await partial.replace(target)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await partial.unlink(missing_ok=True)
+        raise
+    return size

@@ -1,0 +1,29 @@
+"""UTC clock and the API's timestamp format."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import PlainSerializer
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds (queue timings)."""
+    return time.time_ns() // 1_000_000
+
+
+def format_timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a `Z` suffix, as the client parses it."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]

@@ -1,0 +1,1 @@
+"""Accounts: anonymous users and their live account state."""

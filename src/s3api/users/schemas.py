@@ -1,0 +1,18 @@
+"""Wire shape of `GET /me`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class AccountState(BaseModel):
+    """The caller's plan, balance and slots in use, with the plan's limits."""
+
+    user_id: str
+    plan: str
+    credits: int
+    rule_slots: int
+    concurrent_jobs: int
+    max_rule_slots: int
+    max_concurrency: int
+    max_items_per_job: int

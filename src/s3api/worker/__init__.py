@@ -1,0 +1,1 @@
+"""GPU worker: claims job items, runs the image engine, uploads results."""

@@ -1,0 +1,66 @@
+"""Segmentation: concept names → boolean masks.
+
+``HeuristicSegmenter`` is a model-free stand-in, NOT a learned model. It applies hand-written
+colour, geometry and edge rules (bands for Ceiling/Wall/Floor, bright low-saturation blobs for
+Window, black-hat lines for Grout, border-colour saliency for Body, ...) to a copy of the image
+whose longest side is 512 px, then upscales the masks with nearest-neighbour interpolation.
+It is deterministic and downloads nothing, so the whole pipeline runs and can be tested
+without weights; its masks are plausible on ordinary photos but far from model quality.
+A real model plugs in through ``PromptableSegmenter`` (see ``model.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from s3api.worker.engine.arrays import Mask, RGBImage, downscale, empty_mask, upscale_mask
+from s3api.worker.engine.features import MaskRule, SceneFeatures
+from s3api.worker.engine.interior import INTERIOR_RULES
+from s3api.worker.engine.seller import SELLER_RULES
+
+INTERIOR_CONCEPTS: tuple[str, ...] = tuple(
+    name for name in INTERIOR_RULES if name != "Glass_highlight"
+)
+"""Editable concepts of the interior preset."""
+PROTECT_ONLY_CONCEPTS: tuple[str, ...] = ("Glass_highlight",)
+"""Concepts that may only be protected, not edited, in the interior preset."""
+SELLER_CONCEPTS: tuple[str, ...] = tuple(SELLER_RULES)
+"""Concepts of the seller preset."""
+
+_RULES: dict[str, MaskRule] = {**INTERIOR_RULES, **SELLER_RULES}
+_RULES_BY_KEY: dict[str, tuple[str, MaskRule]] = {
+    name.casefold(): (name, rule) for name, rule in _RULES.items()
+}
+
+
+class Segmenter(Protocol):
+    """Anything that turns an RGB image plus concept names into one mask per name."""
+
+    def segment(self, image: RGBImage, concepts: Sequence[str]) -> dict[str, Mask]:
+        """Return an HxW bool mask for every requested concept name."""
+        ...
+
+
+def known_concept(name: str) -> str | None:
+    """Canonical spelling of a preset concept name (case-insensitive), or None."""
+    entry = _RULES_BY_KEY.get(name.strip().casefold())
+    return entry[0] if entry else None
+
+
+class HeuristicSegmenter:
+    """Model-free, deterministic segmenter built from colour/geometry/edge rules."""
+
+    def segment(self, image: RGBImage, concepts: Sequence[str]) -> dict[str, Mask]:
+        """Masks for preset concepts; unknown names get an empty mask."""
+        height, width = image.shape[:2]
+        features = SceneFeatures(downscale(image))
+        masks: dict[str, Mask] = {}
+        for name in concepts:
+            entry = _RULES_BY_KEY.get(name.strip().casefold())
+            if entry is None:
+                masks[name] = empty_mask(height, width)
+                continue
+            canonical, rule = entry
+            masks[name] = upscale_mask(features.mask(canonical, rule), height, width)
+        return masks

@@ -1,0 +1,1 @@
+"""Tests of the object storage backends, their routes and their factory."""
