@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -82,24 +83,30 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """A migrated, empty database of the current backend."""
+def empty_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Where the current backend's test database lives (resolved outside any event loop)."""
     if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
-        database = Database(url)
-        try:
-            await upgrade_to_head(database)
-        finally:
-            await database.dispose()
-        return url
-    url = str(request.getfixturevalue("postgres_url"))
-    await _truncate_postgres(url)
-    return url
+        return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
-def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Settings:
+@pytest.fixture
+async def database_url(backend: str, empty_database_url: str) -> str:
+    """A migrated, empty database of the current backend."""
+    if backend == "postgres":
+        await _truncate_postgres(empty_database_url)
+        return empty_database_url
+    database = Database(empty_database_url)
+    try:
+        await upgrade_to_head(database)
+    finally:
+        await database.dispose()
+    return empty_database_url
+
+
+def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
     """Settings for a test app: explicit secrets, no background loop, no embedded worker."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "s3api_data_dir": data_dir,
         "database_url": database_url,
         "jwt_secret": TEST_SECRET,
@@ -109,7 +116,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: object) -> Set
         "embedded_worker": False,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

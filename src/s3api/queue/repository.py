@@ -9,6 +9,7 @@ end, so an unacknowledged message becomes visible again by itself.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,11 +69,13 @@ class MessageQueue:
         self.database = database
         self.name = name
         self.max_deliveries = 1 + settings.queue_max_retries
+        # replaceable so tests can move time forward instead of sleeping
+        self.clock_ms: Callable[[], int] = now_ms
 
     async def enqueue(self, connection: AsyncConnection, job_id: str, body: dict[str, Any]) -> str:
         """Write a message in the caller's transaction (the outbox of `uploaded → queued`)."""
         message_id = str(uuid.uuid4())
-        now = now_ms()
+        now = self.clock_ms()
         await connection.execute(
             insert(QueueMessage).values(
                 id=message_id,
@@ -92,7 +95,7 @@ class MessageQueue:
         self, connection: AsyncConnection, batch_size: int, visibility_timeout_seconds: int
     ) -> list[LeasedMessage]:
         """Lease up to `batch_size` visible messages; messages of terminal jobs are dropped."""
-        now = now_ms()
+        now = self.clock_ms()
         rows = (
             await connection.execute(
                 select(
@@ -145,7 +148,7 @@ class MessageQueue:
         """Delete the message of a live lease; an expired or unknown lease is ignored."""
         result = await connection.execute(
             delete(QueueMessage).where(
-                QueueMessage.lease_id == lease_id, QueueMessage.available_at > now_ms()
+                QueueMessage.lease_id == lease_id, QueueMessage.available_at > self.clock_ms()
             )
         )
         return result.rowcount == 1
@@ -157,7 +160,9 @@ class MessageQueue:
         row = (
             await connection.execute(
                 select(QueueMessage.__table__)
-                .where(QueueMessage.lease_id == lease_id, QueueMessage.available_at > now_ms())
+                .where(
+                    QueueMessage.lease_id == lease_id, QueueMessage.available_at > self.clock_ms()
+                )
                 .with_for_update()
             )
         ).first()
@@ -171,7 +176,7 @@ class MessageQueue:
         """Make a leased message visible again after `delay_seconds`."""
         values: dict[str, Any] = {
             "lease_id": None,
-            "available_at": now_ms() + int(delay_seconds * 1000),
+            "available_at": self.clock_ms() + int(delay_seconds * 1000),
         }
         if error:
             values["last_error"] = error[:500]
@@ -186,7 +191,7 @@ class MessageQueue:
                 select(QueueMessage.__table__)
                 .where(
                     QueueMessage.queue == self.name,
-                    QueueMessage.available_at <= now_ms(),
+                    QueueMessage.available_at <= self.clock_ms(),
                     QueueMessage.attempts >= self.max_deliveries,
                 )
                 .order_by(QueueMessage.available_at)

@@ -8,6 +8,7 @@ mask is copied back byte-identically from the input at the end.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,8 +39,8 @@ def _feather_alpha(mask: Mask, radius: int) -> NDArray[np.uint8]:
     return np.minimum(as_u8(cv2.GaussianBlur(hard, (size, size), 0)), hard)
 
 
-def _to_u8(values: NDArray[np.float32]) -> NDArray[np.uint8]:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+def _to_u8(values: NDArray[Any]) -> NDArray[np.uint8]:
+    return as_u8(np.clip(np.rint(values), 0, 255))
 
 
 def edit_bbox(mask: Mask) -> tuple[slice, slice] | None:
@@ -65,26 +66,28 @@ def blend_region(image: RGBImage, mask: Mask, render: Renderer) -> None:
         np.copyto(old, _to_u8(blended), where=inside[..., np.newaxis])
 
 
-def mean_lightness(image: RGBImage, mask: Mask) -> float:
-    """Mean LAB lightness (OpenCV 0..255 scale) of the masked pixels."""
+def lightness_stats(image: RGBImage, mask: Mask) -> tuple[float, float]:
+    """Mean and standard deviation of LAB lightness (OpenCV 0..255 scale) under the mask."""
     bbox = mask_bbox(mask)
     if bbox is None:
-        return 0.0
+        return 0.0, 0.0
     region, region_mask = image[bbox], mask[bbox]
-    total, count = 0.0, 0
+    total, squares, count = 0.0, 0.0, 0
     for rows in row_chunks(region.shape[0]):
         lightness = as_u8(cv2.cvtColor(region[rows], cv2.COLOR_RGB2LAB))[..., 0]
-        selected = lightness[region_mask[rows]]
-        total += float(selected.sum(dtype=np.int64))
+        selected = lightness[region_mask[rows]].astype(np.int64)
+        total += float(selected.sum())
+        squares += float(np.dot(selected, selected))
         count += selected.size
-    return total / max(1, count)
+    mean = total / max(1, count)
+    return mean, max(0.0, squares / max(1, count) - mean * mean) ** 0.5
 
 
-def _shading_gain(source_mean: float, target_mean: float) -> float:
+def _shading_gain(spread: float, target_mean: float) -> float:
     """Scale for lightness variation so the shifted region mostly stays within 0..255."""
-    source_room = max(1.0, min(source_mean, 255.0 - source_mean))
     target_room = min(target_mean, 255.0 - target_mean)
-    return float(np.clip(target_room / source_room, 0.35, 1.0))
+    # About 2.5 standard deviations either side of the mean covers nearly all pixels.
+    return float(np.clip(target_room / max(1.0, 2.5 * spread), 0.35, 1.0))
 
 
 def _relight(
@@ -100,8 +103,8 @@ def _relight(
 def recolor(image: RGBImage, mask: Mask, value: str) -> None:
     """Give the region the target colour while keeping its shading (in place)."""
     target = np.array(rgb_to_lab(parse_color(value)), dtype=np.float32)
-    source_mean = mean_lightness(image, mask)
-    gain = _shading_gain(source_mean, float(target[0]))
+    source_mean, spread = lightness_stats(image, mask)
+    gain = _shading_gain(spread, float(target[0]))
     blend_region(image, mask, lambda old, _: _relight(old, target, source_mean, gain))
 
 
@@ -143,9 +146,9 @@ def texture(image: RGBImage, mask: Mask, value: str) -> None:
     if bbox is None:
         return
     pattern = render_pattern(material, image.shape[:2], bbox)
-    source_mean = mean_lightness(image, mask)
+    source_mean, spread = lightness_stats(image, mask)
     target_mean = (rgb_to_lab(material.dark)[0] + rgb_to_lab(material.light)[0]) / 2
-    gain = _TEXTURE_SHADING * _shading_gain(source_mean, target_mean)
+    gain = _TEXTURE_SHADING * _shading_gain(spread, target_mean)
 
     def render(old: RGBImage, rows: slice) -> RGBImage:
         colours = material_rgb(material, pattern[rows])

@@ -104,4 +104,4 @@ def fill_holes(mask: Mask) -> Mask:
     padded[1:-1, 1:-1] = to_u8_mask(mask)
     flood_mask = np.zeros((height + 4, width + 4), dtype=np.uint8)
     cv2.floodFill(padded, flood_mask, (0, 0), 128)
-    return padded[1:-1, 1:-1] != 128
+    return np.not_equal(padded[1:-1, 1:-1], 128)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from s3api.worker.engine.arrays import RGBImage
 
@@ -43,14 +43,16 @@ def decode_image(data: bytes) -> RGBImage:
         raise
     except MemoryError:
         raise
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise ImageDecodeError("not a JPEG, PNG or WebP image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageDecodeError(f"image is too large (limit {MAX_PIXELS // 1_000_000} MP)") from None
     except Exception as exc:
         # Pillow plugins raise assorted types (OSError, SyntaxError, struct.error, ...) on
         # damaged files; all of them mean the same thing to the caller.
-        raise ImageDecodeError(f"image data is corrupt or truncated ({type(exc).__name__})") from None
+        raise ImageDecodeError(
+            f"image data is corrupt or truncated ({type(exc).__name__})"
+        ) from None
     array = np.asarray(rgb, dtype=np.uint8)
     if array.ndim != 3 or array.shape[2] != 3 or array.size == 0:
         raise ImageDecodeError("image has no pixels")
@@ -74,7 +76,11 @@ def encode_preview(image: RGBImage) -> bytes:
     """Small JPEG preview (longest side <= 512 px, aspect kept)."""
     source = Image.fromarray(image)
     size = preview_size(source.width, source.height)
-    small = source.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if size != source.size else source
+    small = (
+        source.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        if size != source.size
+        else source
+    )
     buffer = io.BytesIO()
     small.save(buffer, format="JPEG", quality=_PREVIEW_QUALITY, optimize=True)
     return buffer.getvalue()

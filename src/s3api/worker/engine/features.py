@@ -25,7 +25,8 @@ class SceneFeatures:
 
     def __init__(self, rgb: RGBImage) -> None:
         self.rgb = rgb
-        self.height, self.width = rgb.shape[:2]
+        self.height: int = int(rgb.shape[0])
+        self.width: int = int(rgb.shape[1])
         self._masks: dict[str, Mask] = {}
         self._rows: dict[str, int] = {}
 

@@ -39,11 +39,14 @@ def inpaint_region(image: RGBImage, mask: Mask, bbox: tuple[slice, slice]) -> RG
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     if factor < 1.0:
         small = as_u8(cv2.resize(crop, size, interpolation=cv2.INTER_AREA))
-        # Any coverage counts, and one extra pixel, so no object colour leaks into the fill.
+        # Any coverage counts as hole, so no object colour leaks into the fill.
         small_mask = as_u8(cv2.resize(crop_mask, size, interpolation=cv2.INTER_AREA)) > 0
-        hole = as_u8(cv2.dilate(to_u8_mask(small_mask), ellipse(3)))
+        hole = to_u8_mask(small_mask)
     else:
         small, hole = crop, crop_mask
+    # Masks are approximate at the object's edge; widen the hole so the fill is drawn from
+    # clean surroundings rather than the object's own rim.
+    hole = as_u8(cv2.dilate(hole, ellipse(5)))
     filled = as_u8(cv2.inpaint(small, hole, _INPAINT_RADIUS, cv2.INPAINT_TELEA))
     if factor < 1.0:
         filled = as_u8(cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR))

@@ -137,9 +137,9 @@ class PromptableSegmenter:
         config = self._config
         size = (config.input_width, config.input_height)
         resized = as_u8(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
-        normalised = (resized.astype(np.float32) / 255.0 - np.float32(config.mean)) / np.float32(
-            config.std
-        )
+        mean = np.array(config.mean, dtype=np.float32)
+        std = np.array(config.std, dtype=np.float32)
+        normalised = (resized.astype(np.float32) / np.float32(255.0) - mean) / std
         blob = np.ascontiguousarray(normalised.transpose(2, 0, 1)[np.newaxis], dtype=np.float32)
         with self._lock:
             self._net.setInput(blob)

@@ -6,10 +6,13 @@ are exposed so callers can reason about where each surface is.
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
+from PIL import Image
 
-from s3api.worker.engine.arrays import RGBImage
+from s3api.worker.engine.arrays import RGBImage, as_u8
 
 ROOM_CEILING_END = 0.18
 """Fraction of the height where the synthetic room's ceiling ends."""
@@ -56,7 +59,7 @@ def room_image(width: int = 800, height: int = 600, seed: int = 7) -> RGBImage:
     centre = (round(width * 0.3), round(height * 0.09))
     cv2.circle(image, centre, max(3, round(height * 0.03)), (255, 255, 250), -1)
     noise = np.random.default_rng(seed).normal(0.0, 2.5, image.shape).astype(np.float32)
-    return np.clip(image + noise, 0, 255).astype(np.uint8)
+    return as_u8(np.clip(image + noise, 0, 255))
 
 
 def product_image(size: int = 640, seed: int = 11) -> RGBImage:
@@ -74,4 +77,11 @@ def product_image(size: int = 640, seed: int = 11) -> RGBImage:
     _fill(image, (0.38, 0.32, 0.395, 0.50), (255, 255, 255))
     _fill(image, (0.76, 0.76, 0.90, 0.90), (60, 160, 80))
     noise = np.random.default_rng(seed).normal(0.0, 2.0, image.shape).astype(np.float32)
-    return np.clip(image + noise, 0, 255).astype(np.uint8)
+    return as_u8(np.clip(image + noise, 0, 255))
+
+
+def jpeg_bytes(image: RGBImage, quality: int = 92) -> bytes:
+    """Encode a sample as an upload would arrive: a JPEG file's bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

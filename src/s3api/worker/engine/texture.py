@@ -29,7 +29,7 @@ def _value_noise(rng: np.random.Generator, height: int, width: int, cell: float)
     grid = rng.random((grid_h, grid_w), dtype=np.float32)
     size = (round(grid_w * cell), round(grid_h * cell))
     field = as_f32(cv2.resize(grid, size, interpolation=cv2.INTER_CUBIC))
-    return np.clip(field[:height, :width], 0.0, 1.0)
+    return as_f32(np.clip(field[:height, :width], 0.0, 1.0))
 
 
 def _fbm(rng: np.random.Generator, height: int, width: int, cell: float, octaves: int) -> Field:
@@ -57,7 +57,7 @@ def _wood(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Field:
     seam_width = 0.0025
     along = np.mod(xs + offsets * 0.4, 0.4)
     seams = (np.mod(ys, plank) < seam_width) | (along < seam_width)
-    return np.where(seams, value * 0.35, value).astype(np.float32)
+    return as_f32(np.where(seams, value * 0.35, value))
 
 
 def _marble(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Field:
@@ -65,7 +65,7 @@ def _marble(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Fiel
     turbulence = _fbm(rng, ys.shape[0], xs.shape[1], unit * 0.25, 5)
     wave = np.abs(np.sin(2 * np.pi * (xs * 2.5 + ys * 1.5) + 7.0 * turbulence))
     veins = (1.0 - wave) ** 10
-    return np.clip(0.92 - 0.85 * veins + 0.12 * (turbulence - 0.5), 0, 1).astype(np.float32)
+    return as_f32(np.clip(0.92 - 0.85 * veins + 0.12 * (turbulence - 0.5), 0, 1))
 
 
 def _concrete(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Field:
@@ -73,7 +73,7 @@ def _concrete(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Fi
     height, width = ys.shape[0], xs.shape[1]
     blotches = _fbm(rng, height, width, unit * 0.12, 4)
     grit = _value_noise(rng, height, width, 1.5)
-    return np.clip(0.5 + 0.7 * (blotches - 0.5) + 0.3 * (grit - 0.5), 0, 1).astype(np.float32)
+    return as_f32(np.clip(0.5 + 0.7 * (blotches - 0.5) + 0.3 * (grit - 0.5), 0, 1))
 
 
 def _linen(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Field:
@@ -81,7 +81,7 @@ def _linen(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Field
     period = 0.006
     weave = 0.5 + 0.2 * np.sin(2 * np.pi * xs / period) + 0.2 * np.sin(2 * np.pi * ys / period)
     slubs = _value_noise(rng, ys.shape[0], xs.shape[1], unit * 0.01)
-    return np.clip(weave + 0.3 * (slubs - 0.5), 0, 1).astype(np.float32)
+    return as_f32(np.clip(weave + 0.3 * (slubs - 0.5), 0, 1))
 
 
 def _speckle(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Field:
@@ -89,7 +89,7 @@ def _speckle(rng: np.random.Generator, ys: Field, xs: Field, unit: float) -> Fie
     height, width = ys.shape[0], xs.shape[1]
     mottling = _fbm(rng, height, width, unit * 0.1, 3)
     grain = _value_noise(rng, height, width, 1.5)
-    return np.clip(0.6 + 0.4 * (mottling - 0.5) + 0.2 * (grain - 0.5), 0, 1).astype(np.float32)
+    return as_f32(np.clip(0.6 + 0.4 * (mottling - 0.5) + 0.2 * (grain - 0.5), 0, 1))
 
 
 _PATTERNS = {
@@ -117,7 +117,7 @@ def render_pattern(
     seed = zlib.crc32(f"{material.pattern}:{material.dark}:{material.light}".encode())
     rng = np.random.default_rng(seed)
     field = _PATTERNS[material.pattern](rng, ys, xs, longest * factor)
-    small = np.clip(np.rint(field * 255), 0, 255).astype(np.uint8)
+    small = as_u8(np.clip(np.rint(field * 255), 0, 255))
     if (small_h, small_w) == (region_h, region_w):
         return small
     return as_u8(cv2.resize(small, (region_w, region_h), interpolation=cv2.INTER_LINEAR))
@@ -128,4 +128,4 @@ def material_rgb(material: Material, intensities: NDArray[np.uint8]) -> RGBImage
     dark = np.array(material.dark, dtype=np.float32)
     light = np.array(material.light, dtype=np.float32)
     weight = intensities.astype(np.float32)[..., np.newaxis] / np.float32(255.0)
-    return np.clip(np.rint(dark + (light - dark) * weight), 0, 255).astype(np.uint8)
+    return as_u8(np.clip(np.rint(dark + (light - dark) * weight), 0, 255))

@@ -1,0 +1,69 @@
+"""The engine facade the worker calls: bytes + concept rules in, PNG result + preview out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from s3api.worker.engine.apply import apply_edits
+from s3api.worker.engine.arrays import Mask, RGBImage
+from s3api.worker.engine.codec import decode_image, encode_png, encode_preview
+from s3api.worker.engine.edits import parse_edits
+from s3api.worker.engine.segment import HeuristicSegmenter, Segmenter
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Encoded outputs of one processed photo."""
+
+    result_png: bytes
+    """PNG with the same width and height as the decoded input."""
+    preview_jpeg: bytes
+    """JPEG whose longest side is at most 512 px."""
+    width: int
+    height: int
+
+
+class Engine:
+    """Segment → apply → encode for one photo at a time; safe to call from many threads.
+
+    The engine holds only the segmenter, which must itself be thread-safe (both built-in
+    segmenters are); every call works on its own arrays.
+    """
+
+    def __init__(self, segmenter: Segmenter | None = None) -> None:
+        self._segmenter: Segmenter = segmenter if segmenter is not None else HeuristicSegmenter()
+
+    def masks_for(self, image: RGBImage, concept_names: Sequence[str]) -> dict[str, Mask]:
+        """The exact masks ``process`` uses for these concepts on this decoded image."""
+        unique = list(dict.fromkeys(concept_names))
+        return self._segmenter.segment(image, unique)
+
+    def process(
+        self,
+        input_bytes: bytes,
+        concepts: Mapping[str, Mapping[str, str | None]],
+        protect: Sequence[str],
+    ) -> EngineResult:
+        """Decode, edit each concept in order, restore protected pixels, encode.
+
+        Raises ImageDecodeError for undecodable input and ValueError for a bad rule.
+        """
+        edits = parse_edits(concepts)
+        image = decode_image(input_bytes)
+        height, width = image.shape[:2]
+        masks = self.masks_for(image, [*edits, *protect]) if edits else {}
+        protect_mask: Mask | None = None
+        if edits and protect:
+            protect_mask = np.zeros((height, width), dtype=np.bool_)
+            for name in protect:
+                protect_mask |= masks[name]
+        result = apply_edits(image, masks, edits, protect_mask)
+        return EngineResult(
+            result_png=encode_png(result),
+            preview_jpeg=encode_preview(result),
+            width=width,
+            height=height,
+        )

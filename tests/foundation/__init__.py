@@ -1,0 +1,1 @@
+"""Tests of the service foundation: envelope, auth, users, presets, rules, settings, CLI."""
