@@ -12,7 +12,16 @@ from s3api.db.models import Rule, User
 from tests.factories import ApiClient, SignedIn
 from tests.foundation.helpers import assert_error, assert_ok, assert_timestamp, rule_body
 
-RULE_FIELDS = {"id", "user_id", "name", "preset_id", "concepts", "protect", "created_at", "updated_at"}
+RULE_FIELDS = {
+    "id",
+    "user_id",
+    "name",
+    "preset_id",
+    "concepts",
+    "protect",
+    "created_at",
+    "updated_at",
+}
 
 
 async def _create(api: ApiClient, user: SignedIn, **overrides: Any) -> dict[str, Any]:
@@ -22,9 +31,9 @@ async def _create(api: ApiClient, user: SignedIn, **overrides: Any) -> dict[str,
 
 
 async def _get(api: ApiClient, user: SignedIn, rule_id: str) -> dict[str, Any]:
-    rule: dict[str, Any] = assert_ok(
-        await api.http.get(f"/rules/{rule_id}", headers=user.headers)
-    )["rule"]
+    rule: dict[str, Any] = assert_ok(await api.http.get(f"/rules/{rule_id}", headers=user.headers))[
+        "rule"
+    ]
     return rule
 
 

@@ -164,7 +164,8 @@ async def test_empty_or_missing_concepts_without_a_rule_are_validation_failed(
     user = await api.sign_in()
     job_id = await uploaded_job(api, user, 1)
     url = f"/jobs/{job_id}/execute"
-    for body in ({"concepts": {}}, {}, {"protect": ["Wall"]}, {"concepts": None}):
+    bodies: list[dict[str, Any]] = [{"concepts": {}}, {}, {"protect": ["Wall"]}, {"concepts": None}]
+    for body in bodies:
         response = await api.http.post(url, json=body, headers=user.headers)
         error_of(response, 400, "VALIDATION_FAILED")
     no_body = await api.http.post(url, headers={**user.headers, "Content-Type": "application/json"})

@@ -89,6 +89,17 @@ def test_other_modes_become_rgb(mode: str) -> None:
     assert decoded.shape == (48, 64, 3)
 
 
+def test_phone_style_multi_picture_jpeg_decodes_first_frame() -> None:
+    first, second = room_image(40, 30), np.zeros((30, 40, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(first).save(
+        buffer, format="MPO", save_all=True, append_images=[Image.fromarray(second)], quality=95
+    )
+    decoded = decode_image(buffer.getvalue())
+    assert decoded.shape == (30, 40, 3)
+    assert np.abs(decoded.astype(np.int16) - first).mean() < 6
+
+
 def test_exif_orientation_is_not_applied() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90° clockwise to display"

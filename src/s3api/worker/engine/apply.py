@@ -176,9 +176,9 @@ def apply_edits(
     """Apply ``edits`` in order on a copy of ``image``; protected pixels come back unchanged."""
     result = image.copy()
     for name, edit in edits.items():
-        mask = masks.get(name)
-        if mask is None:
+        if name not in masks:
             raise ValueError(f"{name}: no mask was computed for this concept")
+        mask = np.asarray(masks[name], dtype=np.bool_)
         if mask.shape != image.shape[:2]:
             raise ValueError(f"{name}: mask shape {mask.shape} does not match the image")
         if not mask.any():
@@ -194,5 +194,6 @@ def apply_edits(
     if protect is not None:
         if protect.shape != image.shape[:2]:
             raise ValueError("protect mask shape does not match the image")
-        np.copyto(result, image, where=protect[..., np.newaxis])
+        keep = np.asarray(protect, dtype=np.bool_)
+        np.copyto(result, image, where=keep[..., np.newaxis])
     return result

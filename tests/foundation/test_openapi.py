@@ -1,0 +1,102 @@
+"""`/openapi.json` documents the envelopes; `/docs` serves the interactive page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import make_settings
+from tests.foundation.helpers import client_for, sqlite_url
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app; the OpenAPI routes never touch the database."""
+    async with client_for(make_settings(tmp_path, sqlite_url(tmp_path / "o.db"))) as (_, c):
+        yield c
+
+
+@pytest.fixture
+async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
+    """The OpenAPI document."""
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = spec["components"]["schemas"][name]
+    return schema
+
+
+def _response_schema(spec: dict[str, Any], path: str, method: str, status: str) -> dict[str, Any]:
+    response = spec["paths"][path][method]["responses"][status]
+    return _resolve(spec, response["content"]["application/json"]["schema"])
+
+
+def test_every_foundation_route_is_documented(spec: dict[str, Any]) -> None:
+    expected = {
+        "/health": {"get"},
+        "/auth/anon": {"post"},
+        "/me": {"get"},
+        "/presets": {"get"},
+        "/presets/{preset_id}": {"get"},
+        "/rules": {"get", "post"},
+        "/rules/{rule_id}": {"get", "put", "delete"},
+    }
+    for path, methods in expected.items():
+        assert methods <= set(spec["paths"][path]), path
+
+
+def test_me_success_schema_is_the_envelope_of_the_account(spec: dict[str, Any]) -> None:
+    schema = _response_schema(spec, "/me", "get", "200")
+    assert {"success", "data", "error", "meta"} <= set(schema["properties"])
+    data = _resolve(spec, schema["properties"]["data"])
+    for field in ("user_id", "plan", "credits", "rule_slots", "concurrent_jobs", "max_rule_slots"):
+        assert field in data["properties"], field
+    meta = _resolve(spec, schema["properties"]["meta"])
+    assert {"request_id", "timestamp"} <= set(meta["properties"])
+
+
+def test_me_401_schema_is_the_error_envelope(spec: dict[str, Any]) -> None:
+    schema = _response_schema(spec, "/me", "get", "401")
+    assert {"success", "data", "error", "meta"} <= set(schema["properties"])
+    error = _resolve(spec, schema["properties"]["error"])
+    assert {"code", "message"} <= set(error["properties"])
+
+
+def test_create_rule_documents_201_with_the_rule_envelope(spec: dict[str, Any]) -> None:
+    schema = _response_schema(spec, "/rules", "post", "201")
+    data = _resolve(spec, schema["properties"]["data"])
+    rule = _resolve(spec, data["properties"]["rule"])
+    assert "created_at" in rule["properties"]
+    assert "403" in spec["paths"]["/rules"]["post"]["responses"]
+
+
+def test_validation_errors_are_documented_as_400_error_envelopes(spec: dict[str, Any]) -> None:
+    schema = _response_schema(spec, "/rules", "post", "400")
+    assert {"success", "data", "error", "meta"} <= set(schema["properties"])
+
+
+def test_no_operation_documents_the_frameworks_bare_422(spec: dict[str, Any]) -> None:
+    documented_422 = [
+        f"{method.upper()} {path}"
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if "422" in operation.get("responses", {})
+    ]
+    assert documented_422 == []
+
+
+async def test_docs_serves_html(client: httpx.AsyncClient) -> None:
+    response = await client.get("/docs")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "openapi.json" in response.text
