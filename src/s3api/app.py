@@ -16,6 +16,7 @@ from s3api.db.migrate import upgrade_to_head
 from s3api.health.routes import router as health_router
 from s3api.http.handlers import install_exception_handlers
 from s3api.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from s3api.http.openapi import install_openapi
 from s3api.jobs.routes import router as jobs_router
 from s3api.presets.routes import router as presets_router
 from s3api.queue.routes import router as queue_router
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     )
     app.state.context = context
     install_exception_handlers(app)
+    install_openapi(app)
     for router in (
         health_router,
         auth_router,

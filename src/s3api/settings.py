@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     dispatch_mode: str = "generic"
     dispatch_auth_header: str | None = None
     dispatch_timeout_seconds: float = 30.0
+    dispatch_poll_interval_seconds: float = 1.0
+    dispatch_backoff_seconds: float = 1.0
+    dispatch_backoff_max_seconds: float = 300.0
+    dispatch_batch_size: int = Field(default=10, ge=1, le=100)
     model_cache_dir: Path | None = None
 
     @model_validator(mode="before")
@@ -127,6 +131,19 @@ class Settings(BaseSettings):
         """Base of callback and local-storage URLs, without a trailing slash."""
         base = self.public_base_url or f"http://{self.host}:{self.port}"
         return base.rstrip("/")
+
+    @property
+    def embedded_worker_api_url(self) -> str:
+        """Where the embedded worker reaches this server's own API (not the public URL)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        """Whether `serve` runs the reference worker: pushing to DISPATCH_URL replaces it."""
+        return self.embedded_worker and not self.dispatch_url
 
     def plan_limits(self, plan: str) -> PlanLimits:
         """The limits of a plan; unknown plans get the free limits."""

@@ -6,7 +6,6 @@ import asyncio
 from datetime import timedelta
 
 import jwt
-import pytest
 from sqlalchemy import select
 
 from s3api.context import AppContext
@@ -104,15 +103,13 @@ async def test_device_hash_of_256_chars_is_accepted(api: ApiClient) -> None:
     assert assert_ok(response)["is_new"] is True
 
 
-@pytest.mark.parametrize(
-    "device_hash", ["d" * 257, "", 12345, ["a"]], ids=["257-chars", "empty", "int", "list"]
-)
 async def test_invalid_device_hash_is_400_validation_failed(
-    api: ApiClient, context: AppContext, device_hash: object
+    api: ApiClient, context: AppContext
 ) -> None:
-    response = await api.http.post("/auth/anon", json={"device_hash": device_hash})
-    error = assert_error(response, 400, "VALIDATION_FAILED")
-    assert error["details"]["fields"]
+    for device_hash in ("d" * 257, "", 12345, ["a"]):
+        response = await api.http.post("/auth/anon", json={"device_hash": device_hash})
+        error = assert_error(response, 400, "VALIDATION_FAILED")
+        assert error["details"]["fields"][0]["field"] == "device_hash"
     assert await count_rows(context, User) == 0
 
 

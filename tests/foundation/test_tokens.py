@@ -55,22 +55,15 @@ async def test_missing_authorization_header_is_auth_required(api: ApiClient) -> 
     await _me_error(api, {}, "AUTH_REQUIRED")
 
 
-@pytest.mark.parametrize(
-    "value",
-    ["Basic dXNlcjpwYXNz", "Token abc.def.ghi", "abc.def.ghi"],
-    ids=["basic", "token", "bare"],
-)
-async def test_non_bearer_scheme_is_auth_required(api: ApiClient, value: str) -> None:
+async def test_non_bearer_scheme_is_auth_required(api: ApiClient) -> None:
     user = await api.sign_in()
-    header = value.replace("abc.def.ghi", user.token)
-    await _me_error(api, {"Authorization": header}, "AUTH_REQUIRED")
+    for header in (f"Basic {user.token}", f"Token {user.token}", user.token, "Bearer"):
+        await _me_error(api, {"Authorization": header}, "AUTH_REQUIRED")
 
 
-@pytest.mark.parametrize(
-    "token", ["garbage", "a.b.c", "eyJhbGciOiJIUzI1NiJ9..."], ids=["word", "dots", "empty-parts"]
-)
-async def test_garbage_token_is_invalid(api: ApiClient, token: str) -> None:
-    await _me_error(api, _bearer(token), "AUTH_INVALID_TOKEN")
+async def test_garbage_token_is_invalid(api: ApiClient) -> None:
+    for token in ("garbage", "a.b.c", "eyJhbGciOiJIUzI1NiJ9...", "x" * 5000):
+        await _me_error(api, _bearer(token), "AUTH_INVALID_TOKEN")
 
 
 async def test_hand_made_hs256_token_with_all_claims_is_accepted(api: ApiClient) -> None:

@@ -200,9 +200,9 @@ async def test_create_reserves_the_item_count_in_the_ledger(
 async def test_new_job_is_listed_at_once_as_created(api: ApiClient) -> None:
     user = await api.sign_in()
     created = await api.create_job(user, 3, preset="seller")
-    listed = data_of(await api.http.get("/jobs", headers=user.headers))
-    assert isinstance(listed, list)
-    [entry] = listed
+    response = await api.http.get("/jobs", headers=user.headers)
+    assert response.status_code == 200
+    [entry] = response.json()["data"]
     assert entry["job_id"] == created["job_id"]
     assert entry["status"] == "created"
     assert entry["preset"] == "seller"

@@ -145,7 +145,8 @@ async def ledger_of(context: AppContext, user_id: str) -> Ledger:
                 BillingEvent.user_id == user_id
             )
         )
-        return Ledger([(row.kind, int(row.amount), row.job_id) for row in rows])
+        entries = [(str(row.kind), int(row.amount), row.job_id) for row in rows]
+    return Ledger(sorted(entries, key=lambda entry: (entry[0], entry[1], entry[2] or "")))
 
 
 async def job_row(context: AppContext, job_id: str) -> dict[str, Any]:

@@ -85,18 +85,45 @@ class BodySizeLimitMiddleware:
                 scope, receive, send
             )
             return
+        # Read the (small, JSON) body up front so an oversized one is refused here with 413,
+        # before any route or body parser sees it, then replay it to the application.
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
-            return message
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_body_bytes:
+                request_id = str(scope.get("state", {}).get("request_id", ""))
+                response = error_response(request_id, ApiError(ErrorCode.PAYLOAD_TOO_LARGE))
+                await response(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        await self.app(
+            scope,
+            _replay([{"type": "http.request", "body": body, "more_body": False}], receive),
+            send,
+        )
 
-        await self.app(scope, limited_receive, send)
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    """A `receive` that yields `messages` first, then defers to `then` (disconnects)."""
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 def _content_length(scope: Scope) -> int | None:

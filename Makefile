@@ -1,0 +1,42 @@
+# Two commands matter: `make serve` and `make test`. Both bootstrap .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: serve test lint format check bench demo worker clean
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+serve: $(INSTALLED)  ## install, migrate and run on http://127.0.0.1:8787 (SQLite, local storage, embedded worker)
+	$(BIN)/s3api serve
+
+test: $(INSTALLED)  ## install and run the whole suite on SQLite and PostgreSQL
+	$(BIN)/pytest
+
+lint: $(INSTALLED)  ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+check: lint test
+
+bench: $(INSTALLED)  ## lifecycle benchmark against a running server (see bench/README.md)
+	$(BIN)/python -m bench.lifecycle
+
+demo: $(INSTALLED)  ## the whole user flow against a fresh embedded server
+	$(BIN)/s3api demo
+
+worker: $(INSTALLED)  ## a reference GPU worker pulling from WORKER_API_BASE_URL
+	$(BIN)/s3api worker
+
+clean:
+	rm -rf $(VENV) data demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,175 @@
+"""A typed, synchronous httpx wrapper over the parts of the HTTP API the demo uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from s3api.demo.models import (
+    Account,
+    CreatedJob,
+    JobState,
+    MalformedResponseError,
+    Preset,
+    Rule,
+    Session,
+)
+
+REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+UPLOAD_HEADERS = {"Content-Type": "application/octet-stream"}
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+RecordT = TypeVar("RecordT")
+
+
+class DemoError(Exception):
+    """Something the demo cannot get past, told as the API's error code and message."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+def _envelope_error(response: httpx.Response) -> DemoError:
+    """The error an unsuccessful response stands for, from its envelope when it has one."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        details = error.get("details")
+        return DemoError(
+            error["code"],
+            str(error.get("message", "")),
+            details if isinstance(details, dict) else None,
+        )
+    return DemoError(
+        f"HTTP_{response.status_code}",
+        f"{response.request.method} {response.request.url.path} answered "
+        f"{response.status_code} {response.reason_phrase}",
+    )
+
+
+class ApiClient:
+    """One server, one signed-in user; every call returns a record or raises `DemoError`."""
+
+    def __init__(self, base_url: str, http: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = http or httpx.Client(timeout=REQUEST_TIMEOUT)
+        self._token: str | None = None
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._http.close()
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send one request, turning transport failures into `SERVER_UNREACHABLE`."""
+        try:
+            return self._http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            where = httpx.URL(url).copy_with(query=None, fragment=None)
+            raise DemoError(
+                "SERVER_UNREACHABLE", f"cannot reach {where} ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Call a JSON route and return the envelope's `data`."""
+        headers = dict(JSON_HEADERS)
+        if self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token}"
+        response = self._send(method, f"{self.base_url}{path}", json=body, headers=headers)
+        if response.is_error:
+            raise _envelope_error(response)
+        try:
+            return response.json()["data"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DemoError(
+                "BAD_RESPONSE", f"{method} {path} did not answer with the API envelope"
+            ) from exc
+
+    @staticmethod
+    def _parsed(parse: Callable[[Any], RecordT], data: Any, what: str) -> RecordT:
+        """Read a record, turning a contract breach into `BAD_RESPONSE`."""
+        try:
+            return parse(data)
+        except MalformedResponseError as exc:
+            raise DemoError("BAD_RESPONSE", f"{what}: {exc}") from exc
+
+    def check_health(self) -> None:
+        """`GET /health`; raises unless the server is up."""
+        self._call("GET", "/health")
+
+    def sign_in(self, device_hash: str | None) -> Session:
+        """`POST /auth/anon`; later calls use the new token."""
+        body = {"device_hash": device_hash} if device_hash else None
+        session = self._parsed(Session.parse, self._call("POST", "/auth/anon", body), "sign-in")
+        self._token = session.token
+        return session
+
+    def account(self) -> Account:
+        """`GET /me`."""
+        return self._parsed(Account.parse, self._call("GET", "/me"), "/me")
+
+    def preset(self, preset_id: str) -> Preset:
+        """`GET /presets/{id}`."""
+        return self._parsed(Preset.parse, self._call("GET", f"/presets/{preset_id}"), "preset")
+
+    def rules(self) -> list[Rule]:
+        """`GET /rules`, newest first."""
+        data = self._call("GET", "/rules")
+        entries = data.get("rules") if isinstance(data, dict) else None
+        return [self._parsed(Rule.parse, entry, "rule") for entry in entries or []]
+
+    def create_rule(self, name: str, preset_id: str, concepts: dict[str, dict[str, str]]) -> Rule:
+        """`POST /rules`."""
+        body = {"name": name, "preset_id": preset_id, "concepts": concepts}
+        data = self._call("POST", "/rules", body)
+        return self._parsed(
+            Rule.parse, data.get("rule") if isinstance(data, dict) else None, "rule"
+        )
+
+    def create_job(self, preset_id: str, item_count: int) -> CreatedJob:
+        """`POST /jobs`: reserves the credits and hands out one upload URL per item."""
+        data = self._call("POST", "/jobs", {"preset": preset_id, "item_count": item_count})
+        return self._parsed(CreatedJob.parse, data, "job creation")
+
+    def upload(self, url: str, content: bytes) -> None:
+        """`PUT` the bytes of one input to its pre-signed URL."""
+        response = self._send("PUT", url, content=content, headers=UPLOAD_HEADERS)
+        if response.is_error:
+            raise _envelope_error(response)
+
+    def confirm_upload(self, job_id: str) -> None:
+        """`POST /jobs/{id}/confirm-upload`."""
+        self._call("POST", f"/jobs/{job_id}/confirm-upload")
+
+    def execute(self, job_id: str, rule_id: str) -> None:
+        """`POST /jobs/{id}/execute` with a saved rule."""
+        self._call("POST", f"/jobs/{job_id}/execute", {"rule_id": rule_id})
+
+    def job(self, job_id: str) -> JobState:
+        """`GET /jobs/{id}`."""
+        return self._parsed(JobState.parse, self._call("GET", f"/jobs/{job_id}"), "job")
+
+    def cancel(self, job_id: str) -> None:
+        """`POST /jobs/{id}/cancel`."""
+        self._call("POST", f"/jobs/{job_id}/cancel")
+
+    def download(self, url: str) -> bytes:
+        """`GET` an object from its pre-signed URL."""
+        response = self._send("GET", url)
+        if response.is_error:
+            raise _envelope_error(response)
+        return response.content

@@ -1,0 +1,217 @@
+"""The demo's steps, in the order a user goes through them, over the HTTP API only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from s3api.demo.client import ApiClient, DemoError
+from s3api.demo.models import CreatedJob, JobState, Rule, Session
+from s3api.demo.photos import PhotoFolder, write_sample_photos
+
+DEFAULT_SAMPLE_COUNT = 3
+DEFAULT_OUTPUT_ROOT = Path("demo-output")
+POLL_INTERVAL_SECONDS = 0.5
+DEMO_RULE_CONCEPTS: dict[str, dict[str, dict[str, str]]] = {
+    "interior": {
+        "Floor": {"action": "recolor", "value": "oak_a"},
+        "Wall": {"action": "tone", "value": "warm"},
+    },
+    "seller": {"Body": {"action": "recolor", "value": "#C0392B"}},
+}
+
+
+class Reporter(Protocol):
+    """Where the flow tells the user what it is doing."""
+
+    def note(self, message: str) -> None:
+        """A line about a step just taken."""
+
+    def tracking(self, total_items: int) -> AbstractContextManager[Callable[[JobState], None]]:
+        """A live progress display; the callable is given every polled job state."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the user asked for on the command line."""
+
+    preset_id: str
+    photo_folder: PhotoFolder | None
+    count: int | None
+    out: Path | None
+    timeout_seconds: float
+    device_hash: str | None
+    poll_interval_seconds: float = POLL_INTERVAL_SECONDS
+
+
+@dataclass
+class DemoOutcome:
+    """Everything the summary reports."""
+
+    session: Session
+    rule: Rule
+    is_rule_reused: bool
+    credits_before: int
+    credits_after: int
+    job: JobState
+    photo_names: dict[int, str]
+    out_folder: Path
+    elapsed_seconds: float
+    has_timed_out: bool
+    saved_files: dict[int, list[Path]] = field(default_factory=dict)
+
+
+def demo_rule_name(preset_id: str) -> str:
+    """The name of the rule the demo saves for a preset."""
+    return f"s3api demo ({preset_id})"
+
+
+def prepare_rule(client: ApiClient, preset_id: str) -> tuple[Rule, bool]:
+    """The demo's rule: its own from an earlier run, a new one, or (no free slot) any of the preset."""
+    existing = client.rules()
+    for rule in existing:
+        if rule.name == demo_rule_name(preset_id) and rule.preset_id == preset_id:
+            return rule, True
+    try:
+        created = client.create_rule(
+            demo_rule_name(preset_id), preset_id, DEMO_RULE_CONCEPTS[preset_id]
+        )
+    except DemoError as error:
+        if error.code != "RULE_SLOT_LIMIT":
+            raise
+        for rule in existing:
+            if rule.preset_id == preset_id:
+                return rule, True
+        raise DemoError(
+            error.code, f"{error.message}, and none of your rules is for preset {preset_id}"
+        ) from error
+    return created, False
+
+
+def choose_item_count(options: DemoOptions, max_items: int, credits: int) -> int:
+    """How many photos to send: as asked, else all available within the plan and the credits."""
+    if options.count is not None:
+        if options.photo_folder is not None:
+            return min(options.count, len(options.photo_folder.photos))
+        return options.count
+    available = len(options.photo_folder.photos) if options.photo_folder else DEFAULT_SAMPLE_COUNT
+    return max(1, min(available, max_items, credits))
+
+
+def wait_for_job(
+    client: ApiClient, job_id: str, options: DemoOptions, on_poll: Callable[[JobState], None]
+) -> tuple[JobState, bool]:
+    """Poll until the job is terminal or the timeout passes (then cancel it); True if timed out."""
+    deadline = time.monotonic() + options.timeout_seconds
+    while True:
+        state = client.job(job_id)
+        on_poll(state)
+        if state.is_terminal:
+            return state, False
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        time.sleep(min(options.poll_interval_seconds, remaining))
+    try:
+        client.cancel(job_id)
+    except DemoError as error:
+        # It may have finished between the last poll and the cancel.
+        if error.code != "JOB_INVALID_TRANSITION":
+            raise
+    state = client.job(job_id)
+    on_poll(state)
+    return state, state.status != "done"
+
+
+def save_results(client: ApiClient, job: JobState, folder: Path) -> dict[int, list[Path]]:
+    """Download each done item's result and preview as `<idx>_result.png` and `<idx>_thumb.jpg`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    saved: dict[int, list[Path]] = {}
+    for links in job.downloads:
+        result_path = folder / f"{links.idx}_result.png"
+        preview_path = folder / f"{links.idx}_thumb.jpg"
+        result_path.write_bytes(client.download(links.output_url))
+        preview_path.write_bytes(client.download(links.preview_url))
+        saved[links.idx] = [result_path, preview_path]
+    return saved
+
+
+def _cancel_quietly(client: ApiClient, job_id: str) -> None:
+    """Best effort: give back the credits of a job the flow abandons."""
+    with suppress(DemoError):
+        client.cancel(job_id)
+
+
+def _photo_paths(
+    options: DemoOptions, item_count: int, out_folder: Path, reporter: Reporter
+) -> list[Path]:
+    """The files to upload: the folder's first images, or samples drawn into `out/inputs`."""
+    folder = options.photo_folder
+    if folder is None:
+        samples = write_sample_photos(options.preset_id, item_count, out_folder / "inputs")
+        reporter.note(f"Photos: {item_count} samples drawn into {out_folder / 'inputs'}")
+        return samples
+    for skipped in folder.skipped:
+        reporter.note(f"Skipped {skipped.name}: {skipped.reason}")
+    reporter.note(f"Photos: {item_count} of the {len(folder.photos)} images in {folder.folder}")
+    return folder.photos[:item_count]
+
+
+def _upload_and_execute(
+    client: ApiClient, job: CreatedJob, photos: list[Path], rule: Rule, reporter: Reporter
+) -> None:
+    """PUT every photo to its URL, confirm the upload and queue the job with the rule."""
+    for target in job.upload_targets:
+        client.upload(target.url, photos[target.idx].read_bytes())
+    reporter.note(f"Uploaded {len(photos)} photos to job {job.job_id}")
+    client.confirm_upload(job.job_id)
+    client.execute(job.job_id, rule.id)
+    reporter.note(f"Job {job.job_id} queued with rule '{rule.name}'")
+
+
+def run_flow(client: ApiClient, options: DemoOptions, reporter: Reporter) -> DemoOutcome:
+    """Sign in, save a rule, run one job over the photos and download its results."""
+    client.check_health()
+    session = client.sign_in(options.device_hash)
+    account = client.account()
+    who = "new anonymous user" if session.is_new else "returning anonymous user"
+    reporter.note(
+        f"Signed in as {who} {session.user_id}: plan {account.plan}, {account.credits} credits"
+    )
+    preset = client.preset(options.preset_id)
+    reporter.note(f"Preset {preset.id} ({preset.name}): {', '.join(preset.concepts)}")
+    rule, is_rule_reused = prepare_rule(client, preset.id)
+    reporter.note(f"Rule '{rule.name}' {'reused' if is_rule_reused else 'created'} ({rule.id})")
+
+    item_count = choose_item_count(options, account.max_items_per_job, account.credits)
+    started_at = time.monotonic()
+    created = client.create_job(preset.id, item_count)
+    out_folder = options.out or DEFAULT_OUTPUT_ROOT / created.job_id
+    try:
+        photos = _photo_paths(options, item_count, out_folder, reporter)
+        _upload_and_execute(client, created, photos, rule, reporter)
+        with reporter.tracking(item_count) as on_poll:
+            job, has_timed_out = wait_for_job(client, created.job_id, options, on_poll)
+    except BaseException:
+        _cancel_quietly(client, created.job_id)
+        raise
+    elapsed_seconds = time.monotonic() - started_at
+
+    saved_files = save_results(client, job, out_folder)
+    return DemoOutcome(
+        session=session,
+        rule=rule,
+        is_rule_reused=is_rule_reused,
+        credits_before=account.credits,
+        credits_after=client.account().credits,
+        job=job,
+        photo_names={index: path.name for index, path in enumerate(photos)},
+        out_folder=out_folder,
+        elapsed_seconds=elapsed_seconds,
+        has_timed_out=has_timed_out,
+        saved_files=saved_files,
+    )

@@ -1,0 +1,53 @@
+"""Registry of image engines the worker can run, chosen by `WORKER_ENGINE`.
+
+To add one, call `register_engine("name", factory)` at import time of a module that the
+worker imports (or add it to `ENGINE_FACTORIES` here); the factory gets the worker settings
+and returns anything with the `ImageEngine.process` signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from s3api.settings import ConfigurationError
+from s3api.worker.engine import Engine, EngineResult, load_segmenter
+from s3api.worker.settings import WorkerSettings
+
+
+class ImageEngine(Protocol):
+    """Turns one input image and the job's rules into a PNG result and a JPEG preview."""
+
+    def process(
+        self,
+        input_bytes: bytes,
+        concepts: Mapping[str, Mapping[str, str | None]],
+        protect: Sequence[str],
+    ) -> EngineResult:
+        """Raise ValueError (ImageDecodeError included) for a bad input or rule."""
+        ...
+
+
+EngineFactory = Callable[[WorkerSettings], ImageEngine]
+
+
+def _default_engine(settings: WorkerSettings) -> ImageEngine:
+    """The model in MODEL_CACHE_DIR if one is there, else the heuristic segmenter."""
+    return Engine(load_segmenter(settings.model_cache_dir))
+
+
+ENGINE_FACTORIES: dict[str, EngineFactory] = {"default": _default_engine}
+
+
+def register_engine(name: str, factory: EngineFactory) -> None:
+    """Make an engine selectable with `WORKER_ENGINE=name`."""
+    ENGINE_FACTORIES[name] = factory
+
+
+def build_engine(settings: WorkerSettings) -> ImageEngine:
+    """The engine WORKER_ENGINE names; an unknown name is a configuration error."""
+    factory = ENGINE_FACTORIES.get(settings.worker_engine)
+    if factory is None:
+        known = ", ".join(sorted(ENGINE_FACTORIES))
+        raise ConfigurationError(f"unknown WORKER_ENGINE {settings.worker_engine!r} ({known})")
+    return factory(settings)

@@ -1,0 +1,55 @@
+"""Configuration of the reference GPU worker: the API's address and its shared secret suffice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from s3api.settings import ConfigurationError
+
+DEFAULT_API_BASE_URL = "http://127.0.0.1:8787"
+KEPT_SECRET_FILE = ".gpu_callback_secret"
+
+
+class WorkerSettings(BaseSettings):
+    """Every tunable of `s3api worker`, read from the environment and `.env`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    worker_api_base_url: str = DEFAULT_API_BASE_URL
+    gpu_callback_secret: str | None = None
+    s3api_data_dir: Path = Path("./data")
+    worker_batch_concurrency: int = Field(default=4, ge=1, le=64)
+    worker_engine: str = "default"
+    worker_lease_seconds: int = Field(default=300, ge=1, le=3600)
+    worker_poll_interval_seconds: float = Field(default=2.0, gt=0)
+    worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    worker_message_retry_delay_seconds: int = Field(default=30, ge=0, le=43200)
+    worker_http_timeout_seconds: float = Field(default=60.0, gt=0)
+    worker_http_attempts: int = Field(default=5, ge=1, le=20)
+    worker_http_backoff_seconds: float = Field(default=0.5, ge=0)
+    worker_http_backoff_max_seconds: float = Field(default=10.0, ge=0)
+    model_cache_dir: Path | None = None
+    log_level: str = "INFO"
+
+    @property
+    def api_base_url(self) -> str:
+        """The API's base URL without a trailing slash."""
+        return self.worker_api_base_url.rstrip("/")
+
+    def resolved_callback_secret(self) -> str:
+        """GPU_CALLBACK_SECRET, or in development the one the server keeps in its data dir."""
+        if self.gpu_callback_secret:
+            return self.gpu_callback_secret
+        kept = self.s3api_data_dir / KEPT_SECRET_FILE
+        if kept.is_file():
+            secret = kept.read_text(encoding="utf-8").strip()
+            if secret:
+                return secret
+        raise ConfigurationError(
+            f"set GPU_CALLBACK_SECRET (no development secret found in {kept})"
+        )

@@ -1,0 +1,61 @@
+"""`s3api demo` failing cleanly, and starting and stopping a local server of its own."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.demo.conftest import invoke_demo
+from tests.e2e.live import free_port
+
+
+def test_unreachable_server_is_a_clean_error(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+
+    result = invoke_demo("--server", url, "--out", str(tmp_path))
+
+    assert result.exit_code == 1, result.output
+    assert f"error SERVER_UNREACHABLE: cannot reach {url}/health" in result.output
+    assert "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_photo_folder_without_images_is_a_clean_error_before_any_request(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "readme.txt").write_text("no photos here")
+    unreachable = f"http://127.0.0.1:{free_port()}"
+
+    result = invoke_demo("--server", unreachable, "--photos", str(tmp_path))
+
+    assert result.exit_code == 1, result.output
+    assert f"error NO_PHOTOS: no JPEG, PNG or WebP images in {tmp_path}" in result.output
+
+
+@pytest.mark.slow
+def test_without_server_it_runs_its_own_and_stops_it_after_timing_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    # No worker in the started server, so the job can only time out (whatever the default).
+    monkeypatch.setenv("EMBEDDED_WORKER", "false")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+
+    result = invoke_demo("--count", "1", "--timeout", "2")
+
+    assert result.exit_code == 1, result.output
+    started = re.search(r"Starting a local server at (http://127\.0\.0\.1:\d+)", result.output)
+    ready = re.search(r"Local server ready \(pid (\d+)\)", result.output)
+    assert started and ready, result.output
+    assert "queued" in result.output
+    assert "timed out after 2 s" in result.output
+    assert f"Local server stopped (pid {ready.group(1)})" in result.output
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(ready.group(1)), 0)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{started.group(1)}/health")
+    assert (tmp_path / "demo-data" / "s3api.db").is_file()

@@ -1,0 +1,116 @@
+"""The `s3api` command line: help, migrate, and the production refusal."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from s3api.cli import app
+
+EXPECTED_TABLES = {
+    "users",
+    "rules",
+    "jobs_log",
+    "job_items_log",
+    "billing_events",
+    "queue_messages",
+    "dead_letters",
+}
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner in an empty working directory (no `.env`) with no configuration set."""
+    monkeypatch.chdir(tmp_path)
+    for name in (
+        "S3API_ENV",
+        "JWT_SECRET",
+        "GPU_CALLBACK_SECRET",
+        "PUBLIC_BASE_URL",
+        "DATABASE_URL",
+        "S3API_DATA_DIR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def _tables(path: Path) -> set[str]:
+    connection = sqlite3.connect(path)
+    try:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        return {row[0] for row in rows}
+    finally:
+        connection.close()
+
+
+def test_help_lists_serve_and_migrate(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    assert "serve" in result.output
+    assert "migrate" in result.output
+
+
+def test_serve_help_shows_host_and_port_defaults(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["serve", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--host" in result.output
+    assert "--port" in result.output
+    assert "8787" in result.output
+
+
+def test_migrate_creates_the_tables_in_the_configured_database(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    database = tmp_path / "cli.db"
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}", "S3API_DATA_DIR": str(tmp_path)}
+    result = runner.invoke(app, ["migrate"], env=env)
+    assert result.exit_code == 0, result.output
+    assert _tables(database) >= EXPECTED_TABLES
+
+
+def test_migrate_twice_succeeds(runner: CliRunner, tmp_path: Path) -> None:
+    database = tmp_path / "twice.db"
+    env = {"DATABASE_URL": f"sqlite+aiosqlite:///{database}", "S3API_DATA_DIR": str(tmp_path)}
+    assert runner.invoke(app, ["migrate"], env=env).exit_code == 0
+    result = runner.invoke(app, ["migrate"], env=env)
+    assert result.exit_code == 0, result.output
+    assert _tables(database) >= EXPECTED_TABLES
+
+
+def test_migrate_defaults_to_sqlite_in_the_data_dir(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["migrate"], env={"S3API_DATA_DIR": str(tmp_path / "data")})
+    assert result.exit_code == 0, result.output
+    assert _tables(tmp_path / "data" / "s3api.db") >= EXPECTED_TABLES
+
+
+def test_production_without_secrets_exits_2_naming_what_to_set(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    env = {"S3API_ENV": "production", "S3API_DATA_DIR": str(tmp_path)}
+    result = runner.invoke(app, ["migrate"], env=env)
+    assert result.exit_code == 2
+    for name in ("JWT_SECRET", "GPU_CALLBACK_SECRET", "PUBLIC_BASE_URL"):
+        assert name in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "s3api.db").exists()
+
+
+def test_serve_in_production_without_secrets_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    env = {"S3API_ENV": "production", "S3API_DATA_DIR": str(tmp_path)}
+    result = runner.invoke(app, ["serve", "--port", "1"], env=env)
+    assert result.exit_code == 2
+    assert "JWT_SECRET" in result.output
+
+
+def test_installed_entry_point_runs(tmp_path: Path) -> None:
+    executable = Path(sys.executable).parent / "s3api"
+    result = subprocess.run(
+        [str(executable), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "migrate" in result.stdout

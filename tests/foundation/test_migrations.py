@@ -1,0 +1,158 @@
+"""Alembic migrations: head builds the whole schema on both backends and is idempotent."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from s3api.db.engine import Database
+from s3api.db.migrate import alembic_config, upgrade_to_head
+from s3api.db.models import Base
+from tests.conftest import BACKENDS, POSTGRES_ADMIN_DSN
+
+EXPECTED_TABLES = {
+    "users",
+    "rules",
+    "jobs_log",
+    "job_items_log",
+    "billing_events",
+    "queue_messages",
+    "dead_letters",
+}
+EXPECTED_INDEXES = {
+    "rules": ("ix_rules_user_created", ["user_id", "created_at"]),
+    "jobs_log": ("ix_jobs_log_user_created", ["user_id", "created_at"]),
+    "billing_events": ("ix_billing_events_user_created", ["user_id", "created_at"]),
+}
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A database with no tables at all, on each backend."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+        yield database
+        await database.dispose()
+        return
+    name = f"s3api_mig_{uuid.uuid4().hex[:12]}"
+    try:
+        await _admin(f'CREATE DATABASE "{name}"')
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required in CI ({type(exc).__name__})")
+        pytest.skip(f"PostgreSQL not reachable ({type(exc).__name__})")
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    database = Database(f"{base}/{name}")
+    yield database
+    await database.dispose()
+    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _schema(connection: Connection) -> dict[str, Any]:
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
+    return {
+        "tables": tables,
+        "indexes": {table: inspector.get_indexes(table) for table in tables},
+        "unique": {table: inspector.get_unique_constraints(table) for table in tables},
+    }
+
+
+async def _inspect(database: Database) -> dict[str, Any]:
+    async with database.engine.connect() as connection:
+        schema: dict[str, Any] = await connection.run_sync(_schema)
+        return schema
+
+
+async def test_head_creates_every_table(fresh_database: Database) -> None:
+    assert (await _inspect(fresh_database))["tables"] == set()
+    await upgrade_to_head(fresh_database)
+    assert (await _inspect(fresh_database))["tables"] >= EXPECTED_TABLES
+
+
+async def test_head_creates_the_listing_indexes(fresh_database: Database) -> None:
+    await upgrade_to_head(fresh_database)
+    indexes = (await _inspect(fresh_database))["indexes"]
+    for table, (name, columns) in EXPECTED_INDEXES.items():
+        found = {index["name"]: index["column_names"] for index in indexes[table]}
+        assert found.get(name) == columns, (table, found)
+
+
+async def test_device_hash_is_unique(fresh_database: Database) -> None:
+    await upgrade_to_head(fresh_database)
+    schema = await _inspect(fresh_database)
+    unique_sets = [entry["column_names"] for entry in schema["unique"]["users"]]
+    unique_sets += [
+        index["column_names"] for index in schema["indexes"]["users"] if index.get("unique")
+    ]
+    assert ["device_hash"] in unique_sets
+
+
+async def test_duplicate_device_hash_is_refused_by_the_database(fresh_database: Database) -> None:
+    await upgrade_to_head(fresh_database)
+    insert = text(
+        "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+        "VALUES (:id, 'same', 'free', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    async with fresh_database.transaction() as connection:
+        await connection.execute(insert, {"id": "u1"})
+    with pytest.raises(Exception, match="(?i)unique"):
+        async with fresh_database.transaction() as connection:
+            await connection.execute(insert, {"id": "u2"})
+
+
+async def test_upgrading_twice_is_a_no_op(fresh_database: Database) -> None:
+    await upgrade_to_head(fresh_database)
+    async with fresh_database.transaction() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+                "VALUES ('kept', NULL, 'free', 7, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+    before = await _inspect(fresh_database)
+    await upgrade_to_head(fresh_database)
+    after = await _inspect(fresh_database)
+    assert after["tables"] == before["tables"]
+    assert after["indexes"] == before["indexes"]
+    async with fresh_database.read() as connection:
+        credits = (await connection.execute(text("SELECT credits FROM users"))).scalars().all()
+        versions = (
+            (await connection.execute(text("SELECT version_num FROM alembic_version")))
+            .scalars()
+            .all()
+        )
+    assert list(credits) == [7]
+    head = ScriptDirectory.from_config(alembic_config(fresh_database.url)).get_current_head()
+    assert list(versions) == [head]
+
+
+def _differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, Base.metadata))
+
+
+async def test_migrated_schema_matches_the_models(fresh_database: Database) -> None:
+    await upgrade_to_head(fresh_database)
+    async with fresh_database.engine.connect() as connection:
+        differences = await connection.run_sync(_differences)
+    assert differences == []
