@@ -8,14 +8,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from s3api.auth.routes import router as auth_router
 from s3api.context import AppContext
 from s3api.db.migrate import upgrade_to_head
+from s3api.dispatch.dispatcher import run_dispatcher
+from s3api.dispatch.target import PushTarget
 from s3api.health.routes import router as health_router
 from s3api.http.handlers import install_exception_handlers
-from s3api.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from s3api.http.middleware import (
+    BodySizeLimitMiddleware,
+    EnvelopeCORSMiddleware,
+    RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from s3api.http.openapi import install_openapi
 from s3api.jobs.routes import router as jobs_router
 from s3api.presets.routes import router as presets_router
@@ -25,6 +31,7 @@ from s3api.scheduled import run_background_forever
 from s3api.settings import Settings
 from s3api.storage.factory import local_object_router
 from s3api.users.routes import router as users_router
+from s3api.worker.embedded import run_embedded_worker
 
 logger = logging.getLogger("s3api")
 
@@ -35,6 +42,7 @@ OBJECT_ROUTES_PREFIX = "/objects/"
 def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> FastAPI:
     """Build the API. `migrate` defaults to on for the embedded SQLite database."""
     settings = (settings or Settings()).prepare()
+    push_target = PushTarget.from_settings(settings)
     context = AppContext.build(settings)
     should_migrate = context.database.is_sqlite if migrate is None else migrate
 
@@ -46,6 +54,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         tasks = []
         if settings.run_background:
             tasks.append(asyncio.create_task(run_background_forever(context, stop)))
+        if push_target is not None:
+            tasks.append(asyncio.create_task(run_dispatcher(context, push_target, stop)))
+        elif settings.runs_embedded_worker:
+            tasks.append(asyncio.create_task(run_embedded_worker(context, stop)))
         try:
             yield
         finally:
@@ -57,6 +69,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
 
     app = FastAPI(
         title="S3 API",
+        redirect_slashes=False,
         version="0.1.0",
         description="Batch AI photo editing backend. Every answer uses the "
         "`{success, data, error, meta}` envelope.",
@@ -78,13 +91,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     object_router = local_object_router(context.storage)
     if object_router is not None:
         app.include_router(object_router)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,
         exempt_prefixes=(OBJECT_ROUTES_PREFIX,),
     )
     app.add_middleware(
-        CORSMiddleware,
+        EnvelopeCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_origin_regex=LOCALHOST_ORIGIN,
         allow_methods=["*"],

@@ -79,6 +79,21 @@ def background() -> None:
     asyncio.run(_run())
 
 
+@app.command()
+def worker() -> None:
+    """Run the reference GPU worker: pull jobs from WORKER_API_BASE_URL until SIGTERM/SIGINT."""
+    from s3api.worker.pull_loop import run_until_signalled
+    from s3api.worker.settings import WorkerSettings
+
+    try:
+        settings = WorkerSettings()
+        configure_logging(settings.log_level)
+        run_until_signalled(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"configuration error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
 def main() -> None:
     """Entry point for `python -m s3api`."""
     sys.exit(app())

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -202,14 +204,27 @@ class Settings(BaseSettings):
     def _kept_secret(self, name: str) -> str:
         """A development secret generated once and kept in the data dir across restarts."""
         path = self.s3api_data_dir / f".{name}"
-        if path.exists():
-            return path.read_text(encoding="utf-8").strip()
         value = secrets.token_urlsafe(48)
-        path.write_text(value, encoding="utf-8")
-        path.chmod(0o600)
+        try:
+            # O_EXCL: of two processes starting on a fresh data dir, exactly one writes
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return self._read_kept_secret(path)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(value)
         logger.warning(
             "%s was not set: generated one for development and kept it in %s",
             name.upper(),
             path,
         )
         return value
+
+    @staticmethod
+    def _read_kept_secret(path: Path) -> str:
+        """Read a kept secret, waiting briefly if its writer has not finished yet."""
+        for _ in range(100):
+            value = path.read_text(encoding="utf-8").strip()
+            if value:
+                return value
+            time.sleep(0.01)
+        raise ConfigurationError(f"{path} is empty: delete it to generate a new secret")

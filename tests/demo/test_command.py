@@ -50,7 +50,8 @@ def test_without_server_it_runs_its_own_and_stops_it_after_timing_out(
     assert result.exit_code == 1, result.output
     started = re.search(r"Starting a local server at (http://127\.0\.0\.1:\d+)", result.output)
     ready = re.search(r"Local server ready \(pid (\d+)\)", result.output)
-    assert started and ready, result.output
+    assert started, result.output
+    assert ready, result.output
     assert "queued" in result.output
     assert "timed out after 2 s" in result.output
     assert f"Local server stopped (pid {ready.group(1)})" in result.output

@@ -88,6 +88,7 @@ def test_second_run_with_the_same_device_hash_reuses_the_demo_rule(
         "Floor": {"action": "recolor", "value": "oak_a"},
         "Wall": {"action": "tone", "value": "warm"},
     }
+    assert rule["protect"] == ["Grout", "Frame_Molding", "Glass_highlight"]
     assert f"({rule['id']})" in first.output
     assert f"({rule['id']})" in second.output
 
@@ -105,9 +106,15 @@ def test_full_rule_slots_make_the_demo_reuse_a_rule_of_the_preset(
         assert created.status_code == 201, created.text
 
     result = invoke_demo(
-        "--server", live_server.base_url, "--device-hash", "demo-full-slots",
-        "--count", "1", "--out", str(tmp_path),
-    )  # fmt: skip
+        "--server",
+        live_server.base_url,
+        "--device-hash",
+        "demo-full-slots",
+        "--count",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
 
     assert result.exit_code == 0, result.output
     assert "Rule 'mine' reused" in result.output
@@ -132,9 +139,15 @@ def test_photos_come_sorted_from_the_folder_skipping_non_images_and_honouring_co
     out = tmp_path / "out"
 
     result = invoke_demo(
-        "--server", live_server.base_url, "--photos", str(photos), "--count", "3",
-        "--out", str(out),
-    )  # fmt: skip
+        "--server",
+        live_server.base_url,
+        "--photos",
+        str(photos),
+        "--count",
+        "3",
+        "--out",
+        str(out),
+    )
 
     assert result.exit_code == 0, result.output
     assert "Skipped notes.txt" in result.output
@@ -152,9 +165,17 @@ def test_timeout_cancels_the_job_refunds_it_and_exits_1(
     live_server: ServerProcess, tmp_path: Path
 ) -> None:
     result = invoke_demo(
-        "--server", live_server.base_url, "--device-hash", "demo-timeout", "--count", "2",
-        "--timeout", "2", "--out", str(tmp_path),
-    )  # fmt: skip
+        "--server",
+        live_server.base_url,
+        "--device-hash",
+        "demo-timeout",
+        "--count",
+        "2",
+        "--timeout",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
 
     assert result.exit_code == 1, result.output
     assert "timed out after 2 s" in result.output
@@ -170,9 +191,7 @@ def test_timeout_cancels_the_job_refunds_it_and_exits_1(
 def test_api_errors_are_reported_with_their_code_and_message(
     live_server: ServerProcess, tmp_path: Path
 ) -> None:
-    result = invoke_demo(
-        "--server", live_server.base_url, "--count", "11", "--out", str(tmp_path)
-    )
+    result = invoke_demo("--server", live_server.base_url, "--count", "11", "--out", str(tmp_path))
 
     assert result.exit_code == 1, result.output
     assert "error ITEM_LIMIT:" in result.output

@@ -62,6 +62,7 @@ async def test_list_has_exactly_interior_and_seller_with_concept_counts(api: Api
     names = {entry["id"]: entry["name"] for entry in data}
     assert names == {"interior": "건축/인테리어", "seller": "쇼핑/셀러"}
     for entry in data:
+        assert type(entry["concept_count"]) is int
         assert isinstance(entry["description"], str)
         assert entry["description"]
 

@@ -108,9 +108,8 @@ async def test_update_changes_only_the_given_fields_and_bumps_updated_at(
             .values(created_at=long_ago, updated_at=long_ago)
         )
     before = await _get(api, user, created["id"])
-    response = await api.http.put(
-        f"/rules/{created['id']}", json={"name": "Renamed"}, headers=user.headers
-    )
+    body = {"name": "Renamed", "preset_id": "seller", "user_id": "someone-else", "id": "x"}
+    response = await api.http.put(f"/rules/{created['id']}", json=body, headers=user.headers)
     rule = assert_ok(response)["rule"]
     assert rule["name"] == "Renamed"
     for field in ("id", "user_id", "preset_id", "concepts", "protect", "created_at"):
@@ -170,11 +169,13 @@ async def test_deleting_twice_is_404_the_second_time(api: ApiClient) -> None:
 
 async def test_unknown_rule_is_404_rule_not_found(api: ApiClient) -> None:
     user = await api.sign_in()
-    path = "/rules/00000000-0000-0000-0000-000000000000"
-    assert_error(await api.http.get(path, headers=user.headers), 404, "RULE_NOT_FOUND")
-    put = await api.http.put(path, json={"name": "x"}, headers=user.headers)
-    assert_error(put, 404, "RULE_NOT_FOUND")
-    assert_error(await api.http.delete(path, headers=user.headers), 404, "RULE_NOT_FOUND")
+    for rule_id in ("00000000-0000-0000-0000-000000000000", "r" * 200, "규칙"):
+        path = f"/rules/{rule_id}"
+        assert_error(await api.http.get(path, headers=user.headers), 404, "RULE_NOT_FOUND")
+        put = await api.http.put(path, json={"name": "x"}, headers=user.headers)
+        assert_error(put, 404, "RULE_NOT_FOUND")
+        delete = await api.http.delete(path, headers=user.headers)
+        assert_error(delete, 404, "RULE_NOT_FOUND")
 
 
 async def test_another_users_rule_is_not_found_and_left_unchanged(api: ApiClient) -> None:

@@ -1,19 +1,15 @@
-"""Settings: production refuses weak configuration, development keeps its secrets, CORS."""
+"""Settings: production refuses weak configuration, development keeps its secrets."""
 
 from __future__ import annotations
 
 import stat
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from s3api.security.tokens import TokenIssuer
 from s3api.settings import ConfigurationError, Settings
-from tests.conftest import make_settings
-from tests.foundation.helpers import assert_meta, client_for, sqlite_url
 
 STRONG = "s" * 32
 ENV_VARS = (
@@ -24,6 +20,7 @@ ENV_VARS = (
     "CORS_ORIGINS",
     "DATABASE_URL",
     "S3API_DATA_DIR",
+    "PORT",
 )
 
 
@@ -141,6 +138,35 @@ def test_explicit_development_secret_is_kept(tmp_path: Path) -> None:
     assert settings.jwt_key == STRONG
 
 
+def test_settings_are_read_from_a_dot_env_file_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text(
+        "JWT_SECRET=from-dot-env-0123456789-0123456789\nPORT=9999\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.jwt_secret == "from-dot-env-0123456789-0123456789"
+    assert settings.port == 9999
+
+
+def test_environment_variables_win_over_the_dot_env_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("PORT=9999\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PORT", "7777")
+    assert Settings().port == 7777
+
+
+def test_env_example_documents_every_setting() -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    assert example.is_file(), f"{example} is missing (API.md section 9)"
+    text = example.read_text(encoding="utf-8")
+    undocumented = [name.upper() for name in Settings.model_fields if name.upper() not in text]
+    assert undocumented == []
+
+
 def test_plan_limits_default_to_the_api_table() -> None:
     settings = Settings(_env_file=None)
     free, pro = settings.plan_limits("free"), settings.plan_limits("pro")
@@ -160,72 +186,3 @@ def test_cors_origins_environment_variable_is_split_on_commas(
 ) -> None:
     monkeypatch.setenv("CORS_ORIGINS", "https://a.example,https://b.example")
     assert Settings(_env_file=None).cors_origins == ["https://a.example", "https://b.example"]
-
-
-@pytest.fixture
-async def cors_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """An app that lists two extra origins (no database access is needed)."""
-    settings = make_settings(
-        tmp_path,
-        sqlite_url(tmp_path / "cors.db"),
-        cors_origins="https://a.example,https://b.example",
-    )
-    async with client_for(settings) as (_app, client):
-        yield client
-
-
-async def _preflight(client: httpx.AsyncClient, origin: str) -> httpx.Response:
-    return await client.options(
-        "/rules",
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization,content-type",
-        },
-    )
-
-
-@pytest.mark.parametrize("origin", ["http://localhost:5173", "http://127.0.0.1:8080"])
-async def test_local_dev_origin_preflight_is_allowed(
-    cors_client: httpx.AsyncClient, origin: str
-) -> None:
-    response = await _preflight(cors_client, origin)
-    assert response.status_code == 200
-    assert response.headers.get("access-control-allow-origin") == origin
-
-
-@pytest.mark.parametrize("origin", ["https://evil.example", "http://localhost.evil.example"])
-async def test_foreign_origin_preflight_is_not_allowed(
-    cors_client: httpx.AsyncClient, origin: str
-) -> None:
-    response = await _preflight(cors_client, origin)
-    assert "access-control-allow-origin" not in response.headers
-
-
-@pytest.mark.parametrize("origin", ["https://a.example", "https://b.example"])
-async def test_listed_origin_preflight_is_allowed(
-    cors_client: httpx.AsyncClient, origin: str
-) -> None:
-    response = await _preflight(cors_client, origin)
-    assert response.headers.get("access-control-allow-origin") == origin
-
-
-async def test_refused_preflight_answers_the_error_envelope(
-    cors_client: httpx.AsyncClient,
-) -> None:
-    response = await _preflight(cors_client, "https://evil.example")
-    assert response.status_code == 400
-    assert response.headers.get("content-type", "").startswith("application/json"), response.text
-    body = assert_meta(response)
-    assert body["success"] is False
-    assert body["data"] is None
-    assert isinstance(body["error"]["code"], str)
-
-
-async def test_cors_response_exposes_the_request_id_header(
-    cors_client: httpx.AsyncClient,
-) -> None:
-    response = await cors_client.get("/nowhere", headers={"Origin": "http://localhost:5173"})
-    assert response.headers.get("access-control-allow-origin") == "http://localhost:5173"
-    exposed = response.headers.get("access-control-expose-headers", "").lower()
-    assert "x-request-id" in exposed

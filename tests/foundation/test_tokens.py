@@ -148,6 +148,11 @@ async def test_token_of_unknown_user_is_invalid(api: ApiClient) -> None:
     await _me_error(api, _bearer(token), "AUTH_INVALID_TOKEN")
 
 
+async def test_token_with_an_oversized_sub_is_invalid(api: ApiClient) -> None:
+    token = jwt.encode(_claims("u" * 300), TEST_SECRET, algorithm="HS256")
+    await _me_error(api, _bearer(token), "AUTH_INVALID_TOKEN")
+
+
 JWT_ROUTES = [
     ("GET", "/me"),
     ("GET", "/presets"),
@@ -162,7 +167,7 @@ JWT_ROUTES = [
 
 async def test_every_jwt_route_requires_a_token(api: ApiClient) -> None:
     for method, path in JWT_ROUTES:
-        body = {} if method in {"POST", "PUT"} else None
+        body: dict[str, str] | None = {} if method in {"POST", "PUT"} else None
         response = await api.http.request(method, path, json=body)
         assert_error(response, 401, "AUTH_REQUIRED")
 
@@ -171,7 +176,7 @@ async def test_every_jwt_route_rejects_a_forged_token(api: ApiClient) -> None:
     user = await api.sign_in()
     forged = jwt.encode(_claims(user.user_id), "not-the-secret-" + "y" * 40, algorithm="HS256")
     for method, path in JWT_ROUTES:
-        body = {} if method in {"POST", "PUT"} else None
+        body: dict[str, str] | None = {} if method in {"POST", "PUT"} else None
         response = await api.http.request(method, path, json=body, headers=_bearer(forged))
         assert_error(response, 401, "AUTH_INVALID_TOKEN")
 

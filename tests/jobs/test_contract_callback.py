@@ -8,6 +8,7 @@ from s3api.context import AppContext
 from tests.conftest import TEST_CALLBACK_SECRET
 from tests.factories import ApiClient
 from tests.jobs.test_contract_support import (
+    SECRET_HEADERS,
     assert_money_invariants,
     data_of,
     error_of,
@@ -231,3 +232,45 @@ async def test_a_malformed_result_is_validation_failed(api: ApiClient) -> None:
         {"status": "done", "idempotency_key": "x"},
     ):
         error_of(await post_callback(api, job_id, body), 400, "VALIDATION_FAILED")
+
+
+async def test_a_replay_of_the_final_result_is_a_duplicate(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    job_id = (await api.queued_job(user, 2))["job_id"]
+    data_of(await api.callback(job_id, user.user_id, 0, idempotency_key="first"))
+    data_of(await api.callback(job_id, user.user_id, 1, idempotency_key="last"))
+    replay = data_of(await api.callback(job_id, user.user_id, 1, idempotency_key="last"))
+    assert replay == {"processed": False, "duplicate": True, "job_status": "done"}
+    await assert_money_invariants(context, user.user_id)
+
+
+async def test_a_result_for_an_item_without_one_after_cancel_is_not_a_duplicate(
+    api: ApiClient,
+) -> None:
+    user = await api.sign_in()
+    job_id = (await api.queued_job(user, 2))["job_id"]
+    data_of(await api.http.post(f"/jobs/{job_id}/cancel", headers=user.headers))
+    late = data_of(await api.callback(job_id, user.user_id, 0))
+    assert late == {"processed": False, "duplicate": False, "job_status": "canceled"}
+
+
+async def test_a_nul_byte_in_the_idempotency_key_is_answered_without_an_internal_error(
+    api: ApiClient,
+) -> None:
+    user = await api.sign_in()
+    job_id = (await api.queued_job(user, 1))["job_id"]
+    body = {"idx": 0, "status": "failed", "idempotency_key": "key\x00"}
+    response = await post_callback(api, job_id, body)
+    if response.status_code == 200:
+        assert (await api.job(user, job_id))["status"] == "failed"
+    else:
+        error_of(response, 400, "VALIDATION_FAILED")
+        assert (await api.job(user, job_id))["status"] == "queued"
+
+
+async def test_a_result_for_a_job_id_with_a_nul_byte_is_job_not_found(api: ApiClient) -> None:
+    body = {"idx": 0, "status": "failed", "idempotency_key": "k"}
+    response = await api.http.post("/jobs/abc%00/callback", json=body, headers=SECRET_HEADERS)
+    error_of(response, 404, "JOB_NOT_FOUND")

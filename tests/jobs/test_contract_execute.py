@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from s3api.context import AppContext
@@ -243,3 +244,30 @@ async def test_execute_on_a_canceled_job_is_an_invalid_transition(
     data_of(await api.http.post(f"/jobs/{job_id}/cancel", headers=user.headers))
     error_of(await api.execute(user, job_id, FLOOR_OAK), 409, "JOB_INVALID_TRANSITION")
     assert await queue_bodies(context) == []
+
+
+async def test_racing_executes_queue_the_job_once(api: ApiClient, context: AppContext) -> None:
+    user = await api.sign_in()
+    job_id = await uploaded_job(api, user, 1)
+    responses = await asyncio.gather(*(api.execute(user, job_id, FLOOR_OAK) for _ in range(6)))
+    assert sorted(r.status_code for r in responses) == [202] + [409] * 5
+    assert len(await queue_bodies(context)) == 1
+
+
+async def test_a_rule_id_with_a_nul_byte_is_refused_as_invalid_input(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    job_id = await uploaded_job(api, user, 1)
+    error_of(await api.execute(user, job_id, {"rule_id": "rule\x00"}), 400, "VALIDATION_FAILED")
+    await assert_still_uploaded_without_message(api, context, user, job_id)
+
+
+async def test_execute_ignores_unknown_fields_and_accepts_a_preset_template(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    job_id = await uploaded_job(api, user, 1)
+    body = {**FLOOR_OAK, "output_template": "전후비교", "priority": "high"}
+    assert data_of(await api.execute(user, job_id, body), 202)["status"] == "queued"
+    assert len(await queue_bodies(context, job_id)) == 1

@@ -102,3 +102,10 @@ async def test_the_owner_can_still_use_a_job_an_intruder_probed(api: ApiClient) 
     data_of(await api.confirm(owner, created["job_id"]))
     data_of(await api.execute(owner, created["job_id"], FLOOR_OAK), 202)
     assert (await api.job(owner, created["job_id"]))["status"] == "queued"
+
+
+async def test_a_job_id_with_a_nul_byte_is_not_found_on_every_route(api: ApiClient) -> None:
+    user = await api.sign_in()
+    for route in ("get", "confirm-upload", "execute", "cancel"):
+        response = await call(api, user, route, "abc%00def")
+        error_of(response, 404, "JOB_NOT_FOUND")

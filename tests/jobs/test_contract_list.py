@@ -147,3 +147,38 @@ async def test_a_garbage_cursor_is_validation_failed(api: ApiClient) -> None:
 
 async def test_listing_without_a_token_is_auth_required(http: httpx.AsyncClient) -> None:
     error_of(await http.get("/jobs"), 401, "AUTH_REQUIRED")
+
+
+async def test_a_cursor_whose_time_cannot_be_expressed_in_utc_is_validation_failed(
+    api: ApiClient,
+) -> None:
+    user = await api.sign_in()
+    await make_jobs(api, user, 1)
+    for raw in (b"9999-12-31T23:59:59-23:00|x", b"0001-01-01T00:00:00+23:00|x"):
+        cursor = base64.urlsafe_b64encode(raw).decode()
+        response = await api.http.get("/jobs", params={"cursor": cursor}, headers=user.headers)
+        error_of(response, 400, "VALIDATION_FAILED")
+
+
+async def test_a_cursor_with_a_nul_byte_is_answered_without_an_internal_error(
+    api: ApiClient,
+) -> None:
+    user = await api.sign_in()
+    await make_jobs(api, user, 1)
+    cursor = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|\x00").decode()
+    response = await api.http.get("/jobs", params={"cursor": cursor}, headers=user.headers)
+    if response.status_code != 200:
+        error_of(response, 400, "VALIDATION_FAILED")
+
+
+async def test_the_default_page_holds_fifty_jobs(api: ApiClient, context: AppContext) -> None:
+    user = await api.sign_in()
+    for _ in range(51):
+        job = await context.coordinator.create_job(user.user_id, "interior", 1)
+        await context.coordinator.cancel_job(user.user_id, job.id)
+    page, cursor = await list_page(api, user)
+    assert len(page) == 50
+    assert cursor
+    rest, last = await list_page(api, user, cursor=cursor)
+    assert len(rest) == 1
+    assert last is None

@@ -155,3 +155,20 @@ async def test_refused_requests_move_no_credits(api: ApiClient, context: AppCont
     assert await ledger_of(context, user.user_id) == ledger
     assert (await api.me(user))["credits"] == 8
     await assert_money_invariants(context, user.user_id)
+
+
+async def test_racing_results_for_different_items_are_all_counted(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    job_id = (await api.queued_job(user, 10))["job_id"]
+    statuses = ["done"] * 7 + ["failed"] * 3
+    responses = await asyncio.gather(
+        *(api.callback(job_id, user.user_id, idx, status) for idx, status in enumerate(statuses))
+    )
+    assert all(r.json()["data"]["processed"] for r in responses), [r.text for r in responses]
+    job = await api.job(user, job_id)
+    assert (job["status"], job["done_items"], job["failed_items"]) == ("done", 7, 3)
+    assert (await ledger_of(context, user.user_id)).of_job(job_id, "refund") == [3]
+    assert (await api.me(user))["credits"] == 3
+    await assert_money_invariants(context, user.user_id)

@@ -12,7 +12,7 @@ import pytest
 import s3api.storage.local
 from s3api.context import AppContext
 from tests.factories import ApiClient
-from tests.jobs.test_contract_support import data_of, error_of
+from tests.jobs.test_contract_support import data_of, error_of, job_row
 
 JOB_FIELDS = {
     "job_id",
@@ -130,14 +130,18 @@ async def test_download_urls_are_signed_afresh_on_each_call(
     assert expires_of(second["preview_url"]) >= expires_of(first["preview_url"]) + 590
 
 
-async def test_updated_at_moves_when_a_result_is_recorded(api: ApiClient) -> None:
+async def test_updated_at_moves_when_a_result_is_recorded(
+    api: ApiClient, context: AppContext
+) -> None:
     user = await api.sign_in()
     created = await api.queued_job(user, 2)
-    before = await api.job(user, created["job_id"])
+    before = await job_row(context, created["job_id"])
     data_of(await api.callback(created["job_id"], user.user_id, 0))
-    after = await api.job(user, created["job_id"])
-    assert parse_timestamp(after["updated_at"]) > parse_timestamp(before["updated_at"])
+    after = await job_row(context, created["job_id"])
+    assert after["updated_at"] > before["updated_at"]
     assert after["created_at"] == before["created_at"]
+    job = await api.job(user, created["job_id"])
+    assert parse_timestamp(job["updated_at"]) >= parse_timestamp(job["created_at"])
 
 
 async def test_a_job_id_that_does_not_exist_is_job_not_found(api: ApiClient) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from s3api.auth.schemas import AnonSession
 from s3api.context import AppContext
 from s3api.db.models import User
+from s3api.ids import new_id
 from s3api.timeutil import utcnow
 
 DEFAULT_PLAN = "free"
@@ -35,7 +34,7 @@ async def _insert_or_find_user(
     """Insert with `ON CONFLICT DO NOTHING` so a racing twin finds the winner's row."""
     now = utcnow()
     values = {
-        "id": str(uuid.uuid4()),
+        "id": new_id(),
         "device_hash": device_hash,
         "plan": DEFAULT_PLAN,
         "credits": 0,

@@ -9,7 +9,6 @@ guarded by `settled_at IS NULL` and a unique `(job_id, kind)` ledger index.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from s3api.coordinators.user_limiter import UserLimiter
 from s3api.db.engine import Database
 from s3api.db.models import JobItemLog, JobLog
 from s3api.errors import ApiError, ErrorCode
+from s3api.ids import new_id
 from s3api.jobs import repository
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
@@ -78,7 +78,7 @@ class JobCoordinator:
 
     async def create_job(self, user_id: str, preset: str, item_count: int) -> JobRecord:
         """Reserve credits and a concurrency slot and create the job with its items, atomically."""
-        job_id = str(uuid.uuid4())
+        job_id = new_id()
         now = utcnow()
         async with self.database.transaction() as connection:
             user = await self.limiter.lock_user(connection, user_id)
@@ -156,7 +156,8 @@ class JobCoordinator:
             self._check_result_fits_job(job, result)
             status = JobStatus(job.status)
             if status in TERMINAL:
-                return ItemResultOutcome(processed=False, duplicate=False, job_status=status)
+                seen = await self._result_already_known(connection, job_id, result)
+                return ItemResultOutcome(processed=False, duplicate=seen, job_status=status)
             if status in (JobStatus.CREATED, JobStatus.UPLOADED):
                 raise _invalid_transition(status, JobStatus.RUNNING)
             if not await self._store_item_result(connection, job_id, result):
@@ -313,6 +314,22 @@ class JobCoordinator:
                         "expected_preview_key": expected_preview,
                     },
                 )
+
+    @staticmethod
+    async def _result_already_known(
+        connection: AsyncConnection, job_id: str, result: ItemResult
+    ) -> bool:
+        """Whether this key was seen or this item already has a result (a replay)."""
+        rows = await connection.execute(
+            select(JobItemLog.idx).where(
+                JobItemLog.job_id == job_id,
+                (JobItemLog.idempotency_key == result.idempotency_key)
+                | (
+                    (JobItemLog.idx == result.idx) & (JobItemLog.status != ItemStatus.PENDING.value)
+                ),
+            )
+        )
+        return rows.first() is not None
 
     @staticmethod
     async def _store_item_result(

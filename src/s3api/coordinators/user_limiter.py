@@ -8,7 +8,6 @@ and rule slots are counted from `jobs_log` and `rules`, never kept as separate c
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import BillingEvent, JobLog, Rule, User
 from s3api.errors import ApiError, ErrorCode
+from s3api.ids import new_id
 from s3api.jobs.states import ACTIVE
 from s3api.settings import PlanLimits, Settings
 from s3api.timeutil import utcnow
@@ -116,7 +116,7 @@ class UserLimiter:
         now = utcnow()
         await connection.execute(
             insert(BillingEvent).values(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 user_id=user_id,
                 job_id=job_id,
                 kind=kind,

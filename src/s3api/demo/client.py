@@ -132,9 +132,15 @@ class ApiClient:
         entries = data.get("rules") if isinstance(data, dict) else None
         return [self._parsed(Rule.parse, entry, "rule") for entry in entries or []]
 
-    def create_rule(self, name: str, preset_id: str, concepts: dict[str, dict[str, str]]) -> Rule:
+    def create_rule(
+        self,
+        name: str,
+        preset_id: str,
+        concepts: dict[str, dict[str, str]],
+        protect: list[str],
+    ) -> Rule:
         """`POST /rules`."""
-        body = {"name": name, "preset_id": preset_id, "concepts": concepts}
+        body = {"name": name, "preset_id": preset_id, "concepts": concepts, "protect": protect}
         data = self._call("POST", "/rules", body)
         return self._parsed(
             Rule.parse, data.get("rule") if isinstance(data, dict) else None, "rule"

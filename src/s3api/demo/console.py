@@ -58,7 +58,7 @@ def print_summary(console: Console, outcome: DemoOutcome) -> None:
     job = outcome.job
     overview = Table(title=f"Job {job.job_id}", show_header=False)
     overview.add_column("what", style="bold")
-    overview.add_column("value")
+    overview.add_column("value", overflow="fold")
     overview.add_row("Status", job.status + (" (timed out)" if outcome.has_timed_out else ""))
     overview.add_row(
         "Items",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from s3api.demo.client import ApiClient, DemoError
-from s3api.demo.models import CreatedJob, JobState, Rule, Session
+from s3api.demo.models import CreatedJob, JobState, Preset, Rule, Session
 from s3api.demo.photos import PhotoFolder, write_sample_photos
 
 DEFAULT_SAMPLE_COUNT = 3
@@ -70,15 +70,20 @@ def demo_rule_name(preset_id: str) -> str:
     return f"s3api demo ({preset_id})"
 
 
-def prepare_rule(client: ApiClient, preset_id: str) -> tuple[Rule, bool]:
+def prepare_rule(client: ApiClient, preset: Preset) -> tuple[Rule, bool]:
     """The demo's rule: its own from an earlier run, a new one, or (no free slot) any of the preset."""
+    preset_id = preset.id
     existing = client.rules()
     for rule in existing:
         if rule.name == demo_rule_name(preset_id) and rule.preset_id == preset_id:
             return rule, True
     try:
+        # A saved rule protects nothing unless told; keep the preset's defaults (e.g. grout).
         created = client.create_rule(
-            demo_rule_name(preset_id), preset_id, DEMO_RULE_CONCEPTS[preset_id]
+            demo_rule_name(preset_id),
+            preset_id,
+            DEMO_RULE_CONCEPTS[preset_id],
+            protect=preset.protect_defaults,
         )
     except DemoError as error:
         if error.code != "RULE_SLOT_LIMIT":
@@ -105,7 +110,7 @@ def choose_item_count(options: DemoOptions, max_items: int, credits: int) -> int
 def wait_for_job(
     client: ApiClient, job_id: str, options: DemoOptions, on_poll: Callable[[JobState], None]
 ) -> tuple[JobState, bool]:
-    """Poll until the job is terminal or the timeout passes (then cancel it); True if timed out."""
+    """Poll until the job is terminal or the timeout passes (then cancel it); True if canceled."""
     deadline = time.monotonic() + options.timeout_seconds
     while True:
         state = client.job(job_id)
@@ -116,15 +121,17 @@ def wait_for_job(
         if remaining <= 0:
             break
         time.sleep(min(options.poll_interval_seconds, remaining))
+    is_canceled = True
     try:
         client.cancel(job_id)
     except DemoError as error:
-        # It may have finished between the last poll and the cancel.
+        # It may have finished between the last poll and the cancel: then it did not time out.
         if error.code != "JOB_INVALID_TRANSITION":
             raise
+        is_canceled = False
     state = client.job(job_id)
     on_poll(state)
-    return state, state.status != "done"
+    return state, is_canceled
 
 
 def save_results(client: ApiClient, job: JobState, folder: Path) -> dict[int, list[Path]]:
@@ -184,7 +191,7 @@ def run_flow(client: ApiClient, options: DemoOptions, reporter: Reporter) -> Dem
     )
     preset = client.preset(options.preset_id)
     reporter.note(f"Preset {preset.id} ({preset.name}): {', '.join(preset.concepts)}")
-    rule, is_rule_reused = prepare_rule(client, preset.id)
+    rule, is_rule_reused = prepare_rule(client, preset)
     reporter.note(f"Rule '{rule.name}' {'reused' if is_rule_reused else 'created'} ({rule.id})")
 
     item_count = choose_item_count(options, account.max_items_per_job, account.credits)

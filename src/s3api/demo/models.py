@@ -63,11 +63,12 @@ class Account:
 
 @dataclass(frozen=True)
 class Preset:
-    """A preset's name and concept vocabulary (`GET /presets/{id}`)."""
+    """A preset's name, concept vocabulary and default protected concepts (`GET /presets/{id}`)."""
 
     id: str
     name: str
     concepts: list[str]
+    protect_defaults: list[str]
 
     @classmethod
     def parse(cls, data: Any) -> Preset:
@@ -76,6 +77,7 @@ class Preset:
             id=_field(data, "id", str),
             name=_field(data, "name", str),
             concepts=[str(concept) for concept in _field(data, "concepts", list)],
+            protect_defaults=[str(name) for name in _field(data, "protect_defaults", list)],
         )
 
 

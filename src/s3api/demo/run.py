@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import ExitStack
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 
@@ -53,6 +57,23 @@ def _stop_local_server(console: Console, server: LocalServer) -> None:
     console.print(f"Local server stopped (pid {server.pid})")
 
 
+def _interrupt(signal_number: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so the job is canceled and the local server stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_demo(request: DemoRequest) -> int:
     """Run the demo and report it; 0 when the job ends `done`, non-zero otherwise."""
     console = Console()
@@ -67,6 +88,7 @@ def run_demo(request: DemoRequest) -> int:
             device_hash=request.device_hash,
         )
         with ExitStack() as cleanup:
+            cleanup.enter_context(_sigterm_as_interrupt())
             server_url = request.server_url or _start_local_server(console, cleanup)
             client = cleanup.enter_context(ApiClient(server_url))
             outcome = run_flow(client, options, RichReporter(console))
@@ -74,7 +96,7 @@ def run_demo(request: DemoRequest) -> int:
         print_error(error_console, error)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        error_console.print("[bold red]interrupted[/]: a job already started was canceled")
+        error_console.print("[bold red]interrupted[/]: any job it had created was canceled")
         return EXIT_INTERRUPTED
     print_summary(console, outcome)
     if outcome.has_timed_out:

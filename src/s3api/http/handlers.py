@@ -60,12 +60,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
-    logger.error("database unavailable: %s", type(exc).__name__)
+    logger.error(
+        "database unavailable request_id=%s error=%s", request_id_of(request), type(exc).__name__
+    )
     return error_response(request_id_of(request), ApiError(ErrorCode.UNAVAILABLE))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error", extra={"request_id": request_id_of(request)})
+    logger.exception("unhandled error request_id=%s", request_id_of(request))
     return error_response(request_id_of(request), ApiError(ErrorCode.INTERNAL_ERROR))
 
 

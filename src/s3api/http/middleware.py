@@ -7,14 +7,19 @@ import re
 import time
 import uuid
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.http.envelope import error_response
 
 access_logger = logging.getLogger("s3api.access")
+error_logger = logging.getLogger("s3api.errors")
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# a JSON `\u0000` escape (not an escaped backslash followed by "u0000")
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
 class RequestContextMiddleware:
@@ -67,7 +72,8 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses JSON bodies over the limit with 413, by header and while streaming."""
+    """Refuses JSON bodies over the limit with 413 (by header and while streaming) and
+    bodies carrying NUL characters with 400, before any route parses them."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, exempt_prefixes: tuple[str, ...]) -> None:
         self.app = app
@@ -105,6 +111,12 @@ class BodySizeLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if _ESCAPED_NUL.search(body):
+            # PostgreSQL text cannot hold NUL; refuse it for every field in one place
+            request_id = str(scope.get("state", {}).get("request_id", ""))
+            refused = ApiError(ErrorCode.VALIDATION_FAILED, "NUL characters are not allowed")
+            await error_response(request_id, refused)(scope, receive, send)
+            return
         await self.app(
             scope,
             _replay([{"type": "http.request", "body": body, "more_body": False}], receive),
@@ -134,3 +146,50 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+class EnvelopeCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS, but a refused preflight answers the error envelope, not plain text."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            headers = Headers(scope=scope)
+            if "origin" in headers and "access-control-request-method" in headers:
+                response = self.preflight_response(request_headers=headers)
+                if response.status_code >= 400:
+                    request_id = str(scope.get("state", {}).get("request_id", ""))
+                    refused = ApiError(ErrorCode.VALIDATION_FAILED, "CORS preflight refused")
+                    response = error_response(request_id, refused)
+                await response(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)
+
+
+class UnexpectedErrorMiddleware:
+    """Turns an unexpected exception into the 500 envelope inside CORS, so browsers can read it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            request_id = str(scope.get("state", {}).get("request_id", ""))
+            error_logger.exception("unhandled error request_id=%s", request_id)
+            if started:
+                raise
+            await error_response(request_id, ApiError(ErrorCode.INTERNAL_ERROR))(
+                scope, receive, send
+            )

@@ -10,6 +10,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import JobItemLog, JobLog
+from s3api.ids import is_uuid
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,8 @@ async def find_job(
     connection: AsyncConnection, job_id: str, *, user_id: str | None = None, lock: bool = False
 ) -> JobRecord | None:
     """The job (only if it is `user_id`'s, when given), optionally locked `FOR UPDATE`."""
+    if not is_uuid(job_id):
+        return None
     query = select(*_JOB_COLUMNS).where(JobLog.id == job_id)
     if user_id is not None:
         query = query.where(JobLog.user_id == user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from s3api.presets.edits import ConceptEdit
 from s3api.timeutil import Timestamp
@@ -127,7 +127,7 @@ class CallbackBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    idx: int
+    idx: StrictInt
     status: Literal["done", "failed"]
     output_key: str | None = Field(default=None, max_length=512)
     preview_key: str | None = Field(default=None, max_length=512)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from s3api.context import AppContext
 from s3api.coordinators.job_coordinator import ExecutionPlan, ItemResult
 from s3api.errors import ApiError, ErrorCode
+from s3api.ids import is_uuid
 from s3api.jobs import repository
 from s3api.jobs.messages import gpu_message_builder
 from s3api.jobs.repository import ItemRecord, JobRecord
@@ -52,8 +53,11 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_at, job_id = raw.split("|", 1)
-        return datetime.fromisoformat(created_at), job_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        moment = datetime.fromisoformat(created_at).astimezone(UTC)
+        if not is_uuid(job_id):
+            raise ValueError("cursor job id is not a UUID")
+        return moment, job_id
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError) as exc:
         raise ApiError(ErrorCode.VALIDATION_FAILED, "Invalid cursor", {"field": "cursor"}) from exc
 
 

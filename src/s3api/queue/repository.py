@@ -8,7 +8,6 @@ end, so an unacknowledged message becomes visible again by itself.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.engine import Database
 from s3api.db.models import DeadLetter, JobLog, QueueMessage
+from s3api.ids import is_uuid, new_id
 from s3api.jobs.states import TERMINAL
 from s3api.settings import Settings
 from s3api.timeutil import now_ms, utcnow
@@ -74,7 +74,7 @@ class MessageQueue:
 
     async def enqueue(self, connection: AsyncConnection, job_id: str, body: dict[str, Any]) -> str:
         """Write a message in the caller's transaction (the outbox of `uploaded → queued`)."""
-        message_id = str(uuid.uuid4())
+        message_id = new_id()
         now = self.clock_ms()
         await connection.execute(
             insert(QueueMessage).values(
@@ -124,7 +124,7 @@ class MessageQueue:
                 continue
             if len(leased) == batch_size:
                 continue
-            lease_id = str(uuid.uuid4())
+            lease_id = new_id()
             expires = now + visibility_timeout_seconds * 1000
             await connection.execute(
                 update(QueueMessage)
@@ -146,6 +146,8 @@ class MessageQueue:
 
     async def ack(self, connection: AsyncConnection, lease_id: str) -> bool:
         """Delete the message of a live lease; an expired or unknown lease is ignored."""
+        if not is_uuid(lease_id):
+            return False
         result = await connection.execute(
             delete(QueueMessage).where(
                 QueueMessage.lease_id == lease_id, QueueMessage.available_at > self.clock_ms()
@@ -157,6 +159,8 @@ class MessageQueue:
         self, connection: AsyncConnection, lease_id: str
     ) -> ExpiredLease | None:
         """The message held by a live lease, locked, or None when the lease is gone."""
+        if not is_uuid(lease_id):
+            return None
         row = (
             await connection.execute(
                 select(QueueMessage.__table__)

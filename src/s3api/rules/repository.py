@@ -8,6 +8,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import Rule
+from s3api.ids import is_uuid
 from s3api.rules.schemas import RulePublic
 
 
@@ -22,6 +23,8 @@ async def insert_rule(connection: AsyncConnection, values: dict[str, Any]) -> No
 
 async def find_rule(connection: AsyncConnection, user_id: str, rule_id: str) -> RulePublic | None:
     """The rule if it exists and belongs to `user_id`."""
+    if not is_uuid(rule_id):
+        return None
     row = (
         await connection.execute(
             select(Rule.__table__).where(Rule.id == rule_id, Rule.user_id == user_id)
@@ -44,6 +47,8 @@ async def update_rule(
     connection: AsyncConnection, user_id: str, rule_id: str, values: dict[str, Any]
 ) -> bool:
     """Apply `values` to the user's rule; False when no such rule is theirs."""
+    if not is_uuid(rule_id):
+        return False
     result = await connection.execute(
         update(Rule).where(Rule.id == rule_id, Rule.user_id == user_id).values(**values)
     )
@@ -52,6 +57,8 @@ async def update_rule(
 
 async def delete_rule(connection: AsyncConnection, user_id: str, rule_id: str) -> bool:
     """Delete the user's rule; False when no such rule is theirs."""
+    if not is_uuid(rule_id):
+        return False
     result = await connection.execute(
         delete(Rule).where(Rule.id == rule_id, Rule.user_id == user_id)
     )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 from s3api.context import AppContext
 from s3api.errors import ApiError, ErrorCode
+from s3api.ids import new_id
 from s3api.presets.catalog import find_preset
 from s3api.presets.edits import check_edits_for_preset, edits_to_json
 from s3api.rules import repository
@@ -18,7 +17,7 @@ async def create_rule(context: AppContext, user: UserRecord, payload: RuleCreate
     """Validate against the preset, then claim a slot and insert atomically."""
     preset = find_preset(payload.preset_id)
     check_edits_for_preset(preset, payload.concepts, payload.protect)
-    rule_id = str(uuid.uuid4())
+    rule_id = new_id()
     now = utcnow()
     async with context.database.transaction() as connection:
         locked = await context.limiter.lock_user(connection, user.id)

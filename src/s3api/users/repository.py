@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import User
+from s3api.ids import is_uuid
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ async def find_user(
     connection: AsyncConnection, user_id: str, *, lock: bool = False
 ) -> UserRecord | None:
     """The user, optionally locked for the rest of the transaction (`FOR UPDATE`)."""
+    if not is_uuid(user_id):
+        return None
     query = select(User.id, User.plan, User.credits).where(User.id == user_id)
     if lock:
         query = query.with_for_update()

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from s3api.settings import ConfigurationError
 
 DEFAULT_API_BASE_URL = "http://127.0.0.1:8787"
-KEPT_SECRET_FILE = ".gpu_callback_secret"
+DEVELOPMENT_KEY_FILE = ".gpu_callback_secret"
 
 
 class WorkerSettings(BaseSettings):
@@ -45,11 +45,9 @@ class WorkerSettings(BaseSettings):
         """GPU_CALLBACK_SECRET, or in development the one the server keeps in its data dir."""
         if self.gpu_callback_secret:
             return self.gpu_callback_secret
-        kept = self.s3api_data_dir / KEPT_SECRET_FILE
+        kept = self.s3api_data_dir / DEVELOPMENT_KEY_FILE
         if kept.is_file():
             secret = kept.read_text(encoding="utf-8").strip()
             if secret:
                 return secret
-        raise ConfigurationError(
-            f"set GPU_CALLBACK_SECRET (no development secret found in {kept})"
-        )
+        raise ConfigurationError(f"set GPU_CALLBACK_SECRET (no development secret found in {kept})")

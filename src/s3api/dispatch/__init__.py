@@ -1,0 +1,1 @@
+"""Push dispatch: deliver queue messages to an HTTP endpoint (a serverless GPU platform)."""

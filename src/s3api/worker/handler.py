@@ -1,0 +1,68 @@
+"""Entry point for serverless GPU platforms: the pushed message in, a job summary out.
+
+The platform calls `handler({"input": message})`, where `message` is what the server's push
+dispatcher sends (API.md §6 with per-item URLs, `callback_url` and `attempts`). Every item
+is processed with the pull worker's code and reported through its callback; the secret comes
+from `GPU_CALLBACK_SECRET`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+import httpx
+
+from s3api.worker.api_client import WorkerApiClient
+from s3api.worker.engines import ImageEngine, build_engine
+from s3api.worker.messages import WorkMessage
+from s3api.worker.processing import MessageProcessor
+from s3api.worker.settings import WorkerSettings
+
+logger = logging.getLogger("s3api.worker.handler")
+
+_engines: dict[tuple[str, str], ImageEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def _cached_engine(settings: WorkerSettings) -> ImageEngine:
+    """One engine per process and configuration: warm invocations skip loading the model."""
+    key = (settings.worker_engine, str(settings.model_cache_dir))
+    with _engines_lock:
+        if key not in _engines:
+            _engines[key] = build_engine(settings)
+        return _engines[key]
+
+
+def handler(event: dict[str, Any]) -> dict[str, Any]:
+    """Process `event["input"]` and return `{job_id, done, failed}` (plus `error` if unfinished)."""
+    return asyncio.run(handle_event(event, WorkerSettings()))
+
+
+async def handle_event(
+    event: dict[str, Any],
+    settings: WorkerSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, Any]:
+    """`handler` for callers that already run an event loop."""
+    payload = event.get("input")
+    if not isinstance(payload, dict):
+        return {"error": "event has no input message"}
+    message = WorkMessage.model_validate(payload)
+    attempt = int(payload.get("attempts", 1))
+    engine = await asyncio.to_thread(_cached_engine, settings)
+    async with WorkerApiClient.from_settings(settings, transport) as api:
+        processor = MessageProcessor(api, engine, settings.worker_batch_concurrency)
+        summary = await processor.process(message, attempt)
+    result: dict[str, Any] = {
+        "job_id": summary.job_id,
+        "done": summary.done,
+        "failed": summary.failed,
+    }
+    if not summary.is_complete:
+        # Platforms mark a run with an `error` as failed, which makes its retry policy apply.
+        result["error"] = f"{summary.unfinished} item(s) could not be reported"
+    return result

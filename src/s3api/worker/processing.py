@@ -1,0 +1,152 @@
+"""One message → its items: download, run the engine in a thread, upload, report.
+
+Items run concurrently up to the smaller of the worker's and the message's
+`batch_concurrency`. A bad item (undecodable image, bad rule value, missing input, result
+over the storage limit) is reported as `failed` with a short reason; an item whose result
+could not be reported (the API kept failing) leaves the message incomplete, so the caller
+hands it back to the queue instead of acknowledging it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from enum import Enum
+
+from s3api.worker.api_client import ApiCallError, ItemReport, RejectedApiError, WorkerApiClient
+from s3api.worker.engines import ImageEngine
+from s3api.worker.messages import WorkItem, WorkMessage
+
+logger = logging.getLogger("s3api.worker.processing")
+
+MAX_REASON_LENGTH = 200
+_NOT_FOUND = 404
+_TOO_LARGE = 413
+
+
+class ItemOutcome(Enum):
+    """What became of one item in this delivery."""
+
+    DONE = "done"  # processed and reported as done (or the API already had a result)
+    FAILED = "failed"  # reported as failed with a reason
+    UNREPORTED = "unreported"  # the API never took a report: the message must come back
+    NOT_STARTED = "not_started"  # the worker was stopping before the item began
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """Counts of one delivery's item outcomes."""
+
+    job_id: str
+    done: int
+    failed: int
+    unfinished: int
+
+    @property
+    def is_complete(self) -> bool:
+        """Whether every item was reported, so the message can be acknowledged."""
+        return self.unfinished == 0
+
+
+def short_reason(error: Exception) -> str:
+    """A one-line reason for a failed item, short enough for the item's `error`."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:MAX_REASON_LENGTH]
+
+
+class MessageProcessor:
+    """Processes the items of one message with bounded concurrency."""
+
+    def __init__(self, api: WorkerApiClient, engine: ImageEngine, max_concurrency: int) -> None:
+        self.api = api
+        self.engine = engine
+        self.max_concurrency = max(1, max_concurrency)
+
+    async def process(
+        self, message: WorkMessage, attempt: int, stop: asyncio.Event | None = None
+    ) -> MessageSummary:
+        """Process and report every item; items not begun when `stop` is set are skipped."""
+        slots = asyncio.Semaphore(min(self.max_concurrency, message.batch_concurrency))
+
+        async def run(item: WorkItem) -> ItemOutcome:
+            async with slots:
+                if stop is not None and stop.is_set():
+                    return ItemOutcome.NOT_STARTED
+                return await self._process_item(message, item, attempt)
+
+        outcomes = await asyncio.gather(*(run(item) for item in message.items))
+        summary = MessageSummary(
+            job_id=message.job_id,
+            done=outcomes.count(ItemOutcome.DONE),
+            failed=outcomes.count(ItemOutcome.FAILED),
+            unfinished=outcomes.count(ItemOutcome.UNREPORTED)
+            + outcomes.count(ItemOutcome.NOT_STARTED),
+        )
+        logger.info(
+            "job=%s attempt=%d done=%d failed=%d unfinished=%d",
+            summary.job_id,
+            attempt,
+            summary.done,
+            summary.failed,
+            summary.unfinished,
+        )
+        return summary
+
+    async def _process_item(
+        self, message: WorkMessage, item: WorkItem, attempt: int
+    ) -> ItemOutcome:
+        """Produce the item's report and deliver it; never raises except on cancellation."""
+        key = message.idempotency_key(item.idx, attempt)
+        try:
+            report = await self._result_report(message, item, key)
+            answer = await self.api.report_item(message.callback_url, report)
+        except ApiCallError as exc:
+            logger.warning("job=%s idx=%d not reported: %s", message.job_id, item.idx, exc)
+            return ItemOutcome.UNREPORTED
+        except Exception:
+            # An engine bug or resource exhaustion: let the queue redeliver within its budget.
+            logger.exception("job=%s idx=%d crashed", message.job_id, item.idx)
+            return ItemOutcome.UNREPORTED
+        if answer.duplicate or not answer.processed:
+            logger.info(
+                "job=%s idx=%d already decided (job %s)",
+                message.job_id,
+                item.idx,
+                answer.job_status,
+            )
+        return ItemOutcome.DONE if report.status == "done" else ItemOutcome.FAILED
+
+    async def _result_report(self, message: WorkMessage, item: WorkItem, key: str) -> ItemReport:
+        """Download, edit and upload one photo; a bad item becomes a `failed` report."""
+
+        def failed(reason: str) -> ItemReport:
+            logger.info("job=%s idx=%d failed: %s", message.job_id, item.idx, reason)
+            return ItemReport(idx=item.idx, status="failed", idempotency_key=key, error=reason)
+
+        try:
+            source = await self.api.download(item.input_url)
+        except RejectedApiError as exc:
+            if exc.status_code != _NOT_FOUND:
+                raise
+            return failed("input image is missing from storage")
+        try:
+            result = await asyncio.to_thread(
+                self.engine.process, source, message.concepts, message.protect
+            )
+        except ValueError as exc:  # ImageDecodeError or a bad rule value
+            return failed(short_reason(exc))
+        try:
+            await self.api.upload(item.output_url, result.result_png, "image/png")
+            await self.api.upload(item.preview_url, result.preview_jpeg, "image/jpeg")
+        except RejectedApiError as exc:
+            if exc.status_code != _TOO_LARGE:
+                raise
+            return failed("result is larger than the storage accepts")
+        return ItemReport(
+            idx=item.idx,
+            status="done",
+            idempotency_key=key,
+            output_key=item.output_key,
+            preview_key=item.preview_key,
+        )

@@ -1,0 +1,190 @@
+"""One message → items: bounded concurrency, bad items reported as failed, unreported items."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from s3api.worker.api_client import RetryPolicy, WorkerApiClient
+from s3api.worker.engine import Engine, EngineResult, ImageDecodeError, decode_image
+from s3api.worker.messages import WorkMessage
+from s3api.worker.processing import MessageProcessor
+from tests.worker.test_worker_support import CORRUPT_JPEG, room_jpegs
+
+FAST = RetryPolicy(attempts=2, backoff_seconds=0.0, backoff_max_seconds=0.0)
+
+
+@dataclass
+class FakeApi:
+    """Storage and callback routes of a message, answered in memory."""
+
+    inputs: dict[int, bytes]
+    download_status: int = 200
+    upload_status: int = 200
+    callback_status: int = 200
+    callback_answer: dict[str, Any] = field(
+        default_factory=lambda: {"processed": True, "duplicate": False, "job_status": "running"}
+    )
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    uploads: dict[str, bytes] = field(default_factory=dict)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        kind, _, idx = request.url.path.strip("/").partition("/")
+        if kind == "in":
+            if self.download_status != 200:
+                return httpx.Response(self.download_status)
+            return httpx.Response(200, content=self.inputs[int(idx)])
+        if kind in ("out", "prev"):
+            self.uploads[request.url.path] = request.content
+            return httpx.Response(self.upload_status)
+        self.callbacks.append(json.loads(request.content))
+        return httpx.Response(self.callback_status, json={"data": self.callback_answer})
+
+
+def message(count: int, batch_concurrency: int = 4, **changes: Any) -> WorkMessage:
+    body: dict[str, Any] = {
+        "job_id": "job-1",
+        "concepts": {"Floor": {"action": "recolor", "value": "oak_a"}},
+        "protect": ["Grout"],
+        "items": [
+            {
+                "idx": idx,
+                "input_url": f"http://storage/in/{idx}",
+                "output_url": f"http://storage/out/{idx}",
+                "preview_url": f"http://storage/prev/{idx}",
+                "output_key": f"outputs/u/job-1/{idx}_result.png",
+                "preview_key": f"previews/u/job-1/{idx}_thumb.jpg",
+            }
+            for idx in range(count)
+        ],
+        "callback_url": "http://api/jobs/job-1/callback",
+        "idempotency_prefix": "job-1",
+        "batch_concurrency": batch_concurrency,
+    }
+    body.update(changes)
+    return WorkMessage.model_validate(body)
+
+
+def processor(fake: FakeApi, engine: Any = None, max_concurrency: int = 4) -> MessageProcessor:
+    client = WorkerApiClient("http://api", "secret", FAST, transport=httpx.MockTransport(fake))
+    return MessageProcessor(client, engine or Engine(), max_concurrency)
+
+
+class RendezvousEngine:
+    """Each call waits until `parties` calls run at once, and records the most seen."""
+
+    def __init__(self, parties: int) -> None:
+        self.barrier = threading.Barrier(parties, timeout=20)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_running = 0
+
+    def process(
+        self,
+        input_bytes: bytes,
+        concepts: Mapping[str, Mapping[str, str | None]],
+        protect: Sequence[str],
+    ) -> EngineResult:
+        with self.lock:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            self.barrier.wait()
+        finally:
+            with self.lock:
+                self.running -= 1
+        return EngineResult(b"\x89PNG result", b"\xff\xd8\xff preview", 4, 3)
+
+
+async def test_items_run_in_parallel_up_to_the_message_batch_concurrency() -> None:
+    engine = RendezvousEngine(parties=2)
+    fake = FakeApi(inputs=dict.fromkeys(range(6), b"jpeg"))
+    summary = await processor(fake, engine, max_concurrency=4).process(message(6, 2), attempt=1)
+    assert (summary.done, summary.failed, summary.unfinished) == (6, 0, 0)
+    assert engine.most_running == 2
+
+
+async def test_worker_concurrency_caps_a_larger_message_batch_concurrency() -> None:
+    engine = RendezvousEngine(parties=1)
+    fake = FakeApi(inputs=dict.fromkeys(range(3), b"jpeg"))
+    summary = await processor(fake, engine, max_concurrency=1).process(message(3, 8), attempt=1)
+    assert summary.is_complete
+    assert engine.most_running == 1
+
+
+async def test_done_items_upload_png_and_preview_and_report_their_keys() -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo})
+    summary = await processor(fake).process(message(1), attempt=3)
+    assert summary.done == 1
+    assert fake.uploads["/out/0"].startswith(b"\x89PNG\r\n\x1a\n")
+    assert fake.uploads["/prev/0"].startswith(b"\xff\xd8\xff")
+    assert fake.callbacks == [
+        {
+            "idx": 0,
+            "status": "done",
+            "idempotency_key": "job-1:0:3",
+            "output_key": "outputs/u/job-1/0_result.png",
+            "preview_key": "previews/u/job-1/0_thumb.jpg",
+        }
+    ]
+
+
+async def test_undecodable_input_is_reported_failed_and_the_others_done() -> None:
+    photos = room_jpegs(2)
+    fake = FakeApi(inputs={0: photos[0], 1: CORRUPT_JPEG, 2: photos[1]})
+    summary = await processor(fake).process(message(3), attempt=1)
+    assert (summary.done, summary.failed, summary.is_complete) == (2, 1, True)
+    [failed] = [c for c in fake.callbacks if c["status"] == "failed"]
+    assert failed["idx"] == 1
+    with pytest.raises(ImageDecodeError) as decoding:
+        decode_image(CORRUPT_JPEG)
+    assert failed["error"] == str(decoding.value)
+    assert "/out/1" not in fake.uploads
+
+
+async def test_bad_rule_value_fails_the_item_with_the_reason() -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo})
+    bad_rule = {"Floor": {"action": "recolor", "value": "no_such_colour"}}
+    summary = await processor(fake).process(message(1, concepts=bad_rule), attempt=1)
+    assert summary.failed == 1
+    assert "unknown colour" in fake.callbacks[0]["error"]
+
+
+async def test_missing_input_object_fails_the_item() -> None:
+    fake = FakeApi(inputs={}, download_status=404)
+    summary = await processor(fake).process(message(1), attempt=1)
+    assert summary.failed == 1
+    assert fake.callbacks[0]["error"] == "input image is missing from storage"
+
+
+async def test_result_refused_as_too_large_fails_the_item() -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo}, upload_status=413)
+    summary = await processor(fake).process(message(1), attempt=1)
+    assert summary.failed == 1
+    assert "larger than the storage accepts" in fake.callbacks[0]["error"]
+
+
+async def test_an_item_whose_report_keeps_failing_leaves_the_message_incomplete() -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo}, callback_status=503)
+    summary = await processor(fake).process(message(1), attempt=1)
+    assert not summary.is_complete
+    assert summary.unfinished == 1
+    assert len(fake.callbacks) == FAST.attempts
+
+
+async def test_a_duplicate_answer_counts_as_reported() -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo})
+    fake.callback_answer = {"processed": False, "duplicate": True, "job_status": "running"}
+    summary = await processor(fake).process(message(1), attempt=2)
+    assert summary.is_complete
