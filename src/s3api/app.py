@@ -37,6 +37,8 @@ logger = logging.getLogger("s3api")
 
 LOCALHOST_ORIGIN = r"^http://(localhost|127\.0\.0\.1)(:\d+)?$"
 OBJECT_ROUTES_PREFIX = "/objects/"
+# background tasks get this long to finish their step (e.g. an in-flight push) on shutdown
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> FastAPI:
@@ -62,9 +64,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             yield
         finally:
             stop.set()
-            for task in tasks:
-                with suppress(asyncio.CancelledError):
-                    await task
+            if tasks:
+                _, unfinished = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+                for task in unfinished:
+                    task.cancel()
+                for task in tasks:
+                    with suppress(asyncio.CancelledError):
+                        await task
             await context.close()
 
     app = FastAPI(

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 import uvicorn
 
+from s3api.demo.command import demo
 from s3api.logging_setup import configure_logging
 from s3api.settings import ConfigurationError, Settings
 
@@ -88,10 +89,14 @@ def worker() -> None:
     try:
         settings = WorkerSettings()
         configure_logging(settings.log_level)
+        settings.resolved_callback_secret()
         run_until_signalled(settings)
     except ConfigurationError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
+
+
+app.command()(demo)
 
 
 def main() -> None:

@@ -12,3 +12,5 @@ def configure_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request at INFO: one line per idle worker poll would drown the log
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     storage_backend: StorageBackend = StorageBackend.LOCAL
     presign_ttl_seconds: int = 3600
     max_upload_bytes: int = 20 * 1024 * 1024
+    max_result_bytes: int = 200 * 1024 * 1024
     s3_endpoint_url: str | None = None
     s3_region: str = "auto"
     s3_bucket: str | None = None

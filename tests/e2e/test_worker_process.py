@@ -9,6 +9,7 @@ import pytest
 
 from s3api.worker.engine.samples import jpeg_bytes, room_image
 from tests.e2e.client_side import auth, sign_in
+from tests.e2e.conftest import MOTO_BUCKET, MOTO_KEY_ID, MOTO_REGION, MOTO_SECRET
 from tests.e2e.live import free_port, running_server, server_environment
 from tests.e2e.test_worker_support import (
     INTERIOR_PROTECT_DEFAULTS,
@@ -28,7 +29,11 @@ ITEMS = 3
 
 
 def _check_completed_job(
-    client: httpx.Client, base_url: str, user: dict[str, str], job: dict[str, object], photos: list[bytes]
+    client: httpx.Client,
+    base_url: str,
+    user: dict[str, str],
+    job: dict[str, object],
+    photos: list[bytes],
 ) -> None:
     assert job["status"] == "done"
     assert job["progress"] == {"done": len(photos), "failed": 0, "total": len(photos)}
@@ -57,6 +62,36 @@ def test_worker_process_edits_real_photos_and_exits_cleanly_on_sigterm(
         assert exit_code == 0, worker.log()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_worker_process_uploads_results_through_s3_presigned_urls(
+    migrated_url: str, tmp_path: Path, moto_endpoint: str
+) -> None:
+    port = free_port()
+    environment = server_environment(
+        tmp_path / "data",
+        migrated_url,
+        port,
+        STORAGE_BACKEND="s3",
+        S3_ENDPOINT_URL=moto_endpoint,
+        S3_REGION=MOTO_REGION,
+        S3_BUCKET=MOTO_BUCKET,
+        S3_ACCESS_KEY_ID=MOTO_KEY_ID,
+        S3_SECRET_ACCESS_KEY=MOTO_SECRET,
+    )
+    photos = room_jpegs(2)
+    with running_server(environment, port, tmp_path) as server, httpx.Client(timeout=30) as client:
+        worker = WorkerProcess(
+            worker_environment(server.base_url, tmp_path / "worker-data"), tmp_path
+        )
+        try:
+            user = sign_in(client, server.base_url)
+            job_id = start_photo_job(client, server.base_url, user, photos)
+            job = wait_for_job(client, server.base_url, user, job_id, is_terminal, worker.log)
+            _check_completed_job(client, server.base_url, user, job, photos)
+        finally:
+            assert worker.terminate() == 0
+
+
 def test_embedded_worker_completes_a_job_with_nothing_else_running(
     migrated_url: str, tmp_path: Path
 ) -> None:
@@ -67,6 +102,7 @@ def test_embedded_worker_completes_a_job_with_nothing_else_running(
         port,
         EMBEDDED_WORKER="true",
         WORKER_POLL_INTERVAL_SECONDS="0.1",
+        LOG_LEVEL="INFO",
     )
     photos = room_jpegs(ITEMS)
     with running_server(environment, port, tmp_path) as server, httpx.Client(timeout=30) as client:
@@ -76,8 +112,11 @@ def test_embedded_worker_completes_a_job_with_nothing_else_running(
         _check_completed_job(client, server.base_url, user, job, photos)
     # uvicorn re-raises SIGTERM after a clean shutdown, so the log tells whether it was clean.
     log = server.log_path.read_text()
+    assert f"worker pulling from http://127.0.0.1:{port}" in log
+    assert "s3api.worker worker stopped" in log
     assert "Application shutdown complete" in log
-    assert "Traceback" not in log
+    assert " ERROR " not in log
+    assert " WARNING " not in log
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

@@ -28,10 +28,10 @@ from s3api.db.models import BillingEvent, JobItemLog
 from s3api.worker.engine import Engine, decode_image
 from tests.conftest import TEST_CALLBACK_SECRET
 from tests.e2e.client_side import auth
+from tests.worker.test_worker_support import FLOOR_OAK
 
 DEADLINE_SECONDS = 60.0
 INTERIOR_PROTECT_DEFAULTS = ["Grout", "Frame_Molding", "Glass_highlight"]
-FLOOR_OAK: dict[str, Any] = {"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}}
 
 
 def worker_environment(api_base_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -93,7 +93,9 @@ def start_photo_job(
 ) -> str:
     """Create a job, upload the photos to the issued URLs, confirm and execute it."""
     created = client.post(
-        f"{base_url}/jobs", json={"preset": "interior", "item_count": len(photos)}, headers=auth(user)
+        f"{base_url}/jobs",
+        json={"preset": "interior", "item_count": len(photos)},
+        headers=auth(user),
     )
     assert created.status_code == 201, created.text
     data = created.json()["data"]
@@ -115,7 +117,9 @@ def start_photo_job(
     return job_id
 
 
-def job_of(client: httpx.Client, base_url: str, user: dict[str, str], job_id: str) -> dict[str, Any]:
+def job_of(
+    client: httpx.Client, base_url: str, user: dict[str, str], job_id: str
+) -> dict[str, Any]:
     """`GET /jobs/{id}` job object."""
     response = client.get(f"{base_url}/jobs/{job_id}", headers=auth(user))
     assert response.status_code == 200, response.text

@@ -248,3 +248,27 @@ async def test_an_interrupted_upload_leaves_nothing_behind(storage: LocalStorage
         await storage.write_stream(KEY, broken_body(), None)
     assert await storage.get_bytes(KEY) == b"previous"
     assert files_under(storage.root) == [storage.root / KEY]
+
+
+async def test_results_get_their_own_larger_limit_and_inputs_keep_the_upload_limit(
+    tmp_path: Path,
+) -> None:
+    storage = LocalStorage(
+        tmp_path,
+        "http://storage.test",
+        SIGNING_KEY,
+        UPLOAD_LIMIT,
+        max_result_bytes=UPLOAD_LIMIT * 4,
+    )
+    result = b"r" * (UPLOAD_LIMIT * 3)
+    stored = await storage.write_stream("outputs/u/j/0_result.png", chunks_of([result]), None)
+    assert stored.size == len(result)
+    with pytest.raises(ApiError) as refused:
+        await storage.write_stream("inputs/u/j/0.jpg", chunks_of([result]), None)
+    assert refused.value.code is ErrorCode.PAYLOAD_TOO_LARGE
+    with pytest.raises(ApiError):
+        await storage.write_stream(
+            "previews/u/j/0_thumb.jpg", chunks_of([b"p" * (UPLOAD_LIMIT * 5)]), None
+        )
+    assert await storage.head("inputs/u/j/0.jpg") is None
+    assert await storage.head("previews/u/j/0_thumb.jpg") is None

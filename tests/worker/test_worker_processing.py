@@ -188,3 +188,12 @@ async def test_a_duplicate_answer_counts_as_reported() -> None:
     fake.callback_answer = {"processed": False, "duplicate": True, "job_status": "running"}
     summary = await processor(fake).process(message(1), attempt=2)
     assert summary.is_complete
+
+
+async def test_items_left_when_the_job_has_ended_are_skipped() -> None:
+    engine = RendezvousEngine(parties=1)
+    fake = FakeApi(inputs=dict.fromkeys(range(3), b"jpeg"))
+    fake.callback_answer = {"processed": False, "duplicate": False, "job_status": "canceled"}
+    summary = await processor(fake, engine, max_concurrency=1).process(message(3), attempt=1)
+    assert summary.is_complete
+    assert len(fake.callbacks) == 1

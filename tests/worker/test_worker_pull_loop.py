@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from s3api.db.models import BillingEvent
 from s3api.worker.api_client import WorkerApiClient
 from s3api.worker.engine import Engine, EngineResult
-from s3api.worker.pull_loop import PullWorker, run_pull_worker
 from s3api.worker.processing import MessageProcessor
+from s3api.worker.pull_loop import PullWorker, run_pull_worker
 from s3api.worker.settings import WorkerSettings
 from tests.conftest import TEST_CALLBACK_SECRET
 from tests.e2e.live import free_port
@@ -56,7 +56,7 @@ class GatedEngine:
         return self.engine.process(input_bytes, concepts, protect)
 
 
-async def eventually(check: Callable[[], Any]) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
     """Poll an async condition until it holds or the deadline passes."""
     deadline = time.monotonic() + DEADLINE_SECONDS
     while not await check():
@@ -75,7 +75,7 @@ async def test_corrupt_input_fails_only_its_item_and_its_credit_is_refunded(
         worker = asyncio.create_task(run_pull_worker(worker_settings(live), stop))
 
         async def job_finished() -> bool:
-            return (await live.api.job(user, job_id))["status"] in ("done", "failed")
+            return bool((await live.api.job(user, job_id))["status"] in ("done", "failed"))
 
         await eventually(job_finished)
         stop.set()
@@ -108,7 +108,7 @@ async def test_bad_rule_value_fails_every_item_and_the_job_is_refunded(
         worker = asyncio.create_task(run_pull_worker(worker_settings(live), stop))
 
         async def job_failed() -> bool:
-            return (await live.api.job(user, job_id))["status"] == "failed"
+            return bool((await live.api.job(user, job_id))["status"] == "failed")
 
         await eventually(job_failed)
         stop.set()

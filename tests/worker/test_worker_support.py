@@ -8,6 +8,7 @@ port, so the worker speaks real HTTP to it while the test still reaches its cont
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -62,8 +63,6 @@ class RecordedRequest:
 
     def json(self) -> Any:
         """The body parsed as JSON."""
-        import json
-
         return json.loads(self.body)
 
 
@@ -115,15 +114,16 @@ def serve_in_thread(application: FastAPI) -> Iterator[str]:
 
 
 @contextmanager
-def scripted_endpoint(script: list[int], default_status: int = 200) -> Iterator[tuple[ScriptedEndpoint, str]]:
+def scripted_endpoint(
+    script: list[int], default_status: int = 200
+) -> Iterator[tuple[ScriptedEndpoint, str]]:
     """A `ScriptedEndpoint` served on a free port; hanging requests are released at the end."""
     endpoint = ScriptedEndpoint(script=list(script), default_status=default_status)
-    try:
-        with serve_in_thread(endpoint.app()) as base_url:
+    with serve_in_thread(endpoint.app()) as base_url:
+        try:
             yield endpoint, base_url
+        finally:
             endpoint.released.set()
-    finally:
-        endpoint.released.set()
 
 
 @dataclass
@@ -161,7 +161,9 @@ class LiveApp:
 
     async def pull(self, **body: Any) -> list[dict[str, Any]]:
         """`POST /queues/gpu-jobs/pull` as a worker would."""
-        response = await self.api.http.post("/queues/gpu-jobs/pull", json=body, headers=SECRET_HEADERS)
+        response = await self.api.http.post(
+            "/queues/gpu-jobs/pull", json=body, headers=SECRET_HEADERS
+        )
         assert response.status_code == 200, response.text
         messages: list[dict[str, Any]] = response.json()["data"]["messages"]
         return messages

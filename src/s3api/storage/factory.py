@@ -25,6 +25,7 @@ def build_storage(settings: Settings) -> ObjectStorage:
         base_url=settings.resolved_public_base_url,
         signing_key=local_url_signing_key(settings.jwt_key),
         max_upload_bytes=settings.max_upload_bytes,
+        max_result_bytes=settings.max_result_bytes,
     )
 
 

@@ -34,12 +34,23 @@ class LocalStorage:
     """Files under `root/<key>`, reached through HMAC-signed URLs that this server answers."""
 
     def __init__(
-        self, root: Path, base_url: str, signing_key: bytes, max_upload_bytes: int
+        self,
+        root: Path,
+        base_url: str,
+        signing_key: bytes,
+        max_upload_bytes: int,
+        max_result_bytes: int | None = None,
     ) -> None:
         self.root = root.resolve()
         self.base_url = base_url.rstrip("/")
         self.max_upload_bytes = max_upload_bytes
+        # full-size PNG results of 12 MP photos outgrow the input limit
+        self.max_result_bytes = max_result_bytes or max_upload_bytes
         self._signing_key = signing_key
+
+    def size_limit_of(self, key: str) -> int:
+        """Inputs get the client upload limit; worker-written objects the result limit."""
+        return self.max_upload_bytes if key.startswith("inputs/") else self.max_result_bytes
 
     async def presign_put(self, key: str, expires_in: int) -> str:
         """A URL that accepts one PUT of the object's bytes for `expires_in` seconds."""
@@ -74,11 +85,12 @@ class LocalStorage:
     async def write_stream(
         self, key: str, chunks: AsyncIterator[bytes], declared_length: int | None
     ) -> ObjectInfo:
-        """Store an upload atomically, refusing it once it exceeds the upload limit."""
+        """Store an upload atomically, refusing it once it exceeds the key's size limit."""
         path = await self._path_of(key)
-        if declared_length is not None and declared_length > self.max_upload_bytes:
+        limit = self.size_limit_of(key)
+        if declared_length is not None and declared_length > limit:
             raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
-        size = await _write_atomically(path, chunks, self.max_upload_bytes)
+        size = await _write_atomically(path, chunks, limit)
         return ObjectInfo(key=key, size=size)
 
     async def head(self, key: str) -> ObjectInfo | None:

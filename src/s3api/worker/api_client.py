@@ -156,10 +156,12 @@ class WorkerApiClient:
             for entry in data["messages"]
         ]
 
-    async def acknowledge(self, lease_id: str) -> bool:
+    async def acknowledge(self, lease_id: str, *, patient: bool = True) -> bool:
         """Remove a finished message for good; False when the lease had already expired."""
         data = await self._api_call(
-            f"{self.base_url}/queues/gpu-jobs/ack", {"acks": [{"lease_id": lease_id}]}
+            f"{self.base_url}/queues/gpu-jobs/ack",
+            {"acks": [{"lease_id": lease_id}]},
+            attempts=None if patient else 1,
         )
         return bool(data["acked"])
 
@@ -216,7 +218,8 @@ class WorkerApiClient:
             wait=wait_exponential(
                 multiplier=self.policy.backoff_seconds, max=self.policy.backoff_max_seconds
             ),
-            before_sleep=before_sleep_log(logger, logging.WARNING),
+            # A retry that then succeeds is routine; the caller logs a final failure.
+            before_sleep=before_sleep_log(logger, logging.INFO),
             reraise=True,
         )
         return await retrying(self._send, method, url, **options)

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from s3api.presets.catalog import PRESETS
+
 
 class WorkItem(BaseModel):
     """One photo of a job, with the pre-signed URLs the delivery added."""
@@ -26,6 +28,7 @@ class WorkMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     job_id: str
+    preset: str | None = None
     # Left loose on purpose: a malformed rule fails its items with a reason, not the message.
     concepts: dict[str, Any]
     protect: list[str] = Field(default_factory=list)
@@ -33,6 +36,15 @@ class WorkMessage(BaseModel):
     callback_url: str
     idempotency_prefix: str | None = None
     batch_concurrency: int = Field(default=4, ge=1)
+
+    @property
+    def effective_protect(self) -> list[str]:
+        """The request's protect list plus the preset's protect defaults not being edited."""
+        preset = PRESETS.get(self.preset or "")
+        defaults = [] if preset is None else list(preset.protect_defaults)
+        edited = set(self.concepts)
+        extra = [name for name in defaults if name not in edited]
+        return list(dict.fromkeys([*self.protect, *extra]))
 
     def idempotency_key(self, idx: int, attempt: int) -> str:
         """`{job_id}:{idx}:{attempt}`: one key per item and delivery."""

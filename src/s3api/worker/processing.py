@@ -32,6 +32,7 @@ class ItemOutcome(Enum):
     FAILED = "failed"  # reported as failed with a reason
     UNREPORTED = "unreported"  # the API never took a report: the message must come back
     NOT_STARTED = "not_started"  # the worker was stopping before the item began
+    SKIPPED = "skipped"  # the job had ended meanwhile (e.g. canceled): nothing left to do
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,15 @@ class MessageProcessor:
     ) -> MessageSummary:
         """Process and report every item; items not begun when `stop` is set are skipped."""
         slots = asyncio.Semaphore(min(self.max_concurrency, message.batch_concurrency))
+        job_ended = asyncio.Event()
 
         async def run(item: WorkItem) -> ItemOutcome:
             async with slots:
                 if stop is not None and stop.is_set():
                     return ItemOutcome.NOT_STARTED
-                return await self._process_item(message, item, attempt)
+                if job_ended.is_set():
+                    return ItemOutcome.SKIPPED
+                return await self._process_item(message, item, attempt, job_ended)
 
         outcomes = await asyncio.gather(*(run(item) for item in message.items))
         summary = MessageSummary(
@@ -94,7 +98,7 @@ class MessageProcessor:
         return summary
 
     async def _process_item(
-        self, message: WorkMessage, item: WorkItem, attempt: int
+        self, message: WorkMessage, item: WorkItem, attempt: int, job_ended: asyncio.Event
     ) -> ItemOutcome:
         """Produce the item's report and deliver it; never raises except on cancellation."""
         key = message.idempotency_key(item.idx, attempt)
@@ -108,13 +112,10 @@ class MessageProcessor:
             # An engine bug or resource exhaustion: let the queue redeliver within its budget.
             logger.exception("job=%s idx=%d crashed", message.job_id, item.idx)
             return ItemOutcome.UNREPORTED
-        if answer.duplicate or not answer.processed:
-            logger.info(
-                "job=%s idx=%d already decided (job %s)",
-                message.job_id,
-                item.idx,
-                answer.job_status,
-            )
+        if not answer.processed and not answer.duplicate:
+            # Only a terminal job refuses a first result: the remaining items are moot.
+            logger.info("job=%s is %s; skipping its other items", message.job_id, answer.job_status)
+            job_ended.set()
         return ItemOutcome.DONE if report.status == "done" else ItemOutcome.FAILED
 
     async def _result_report(self, message: WorkMessage, item: WorkItem, key: str) -> ItemReport:
@@ -132,7 +133,7 @@ class MessageProcessor:
             return failed("input image is missing from storage")
         try:
             result = await asyncio.to_thread(
-                self.engine.process, source, message.concepts, message.protect
+                self.engine.process, source, message.concepts, message.effective_protect
             )
         except ValueError as exc:  # ImageDecodeError or a bad rule value
             return failed(short_reason(exc))

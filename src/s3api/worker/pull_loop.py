@@ -107,7 +107,7 @@ class PullWorker:
         )
         summary = await self._process_within_grace(message, pulled.attempts, stop)
         if summary is not None and summary.is_complete:
-            await self._acknowledge(pulled)
+            await self._acknowledge(pulled, patient=not stop.is_set())
         elif stop.is_set():
             await self._release_quietly(pulled)
         else:
@@ -134,9 +134,10 @@ class PullWorker:
                     await work
         return None if work.cancelled() else work.result()
 
-    async def _acknowledge(self, pulled: PulledMessage) -> None:
+    async def _acknowledge(self, pulled: PulledMessage, *, patient: bool) -> None:
+        """When stopping, one attempt: a lost ack only means a redelivery of reported items."""
         try:
-            acked = await self.api.acknowledge(pulled.lease_id)
+            acked = await self.api.acknowledge(pulled.lease_id, patient=patient)
         except ApiCallError as exc:
             logger.warning("ack of message %s failed (%s); it will come back", pulled.id, exc)
             return
@@ -175,8 +176,6 @@ async def run_pull_worker(
     engine: ImageEngine | None = None,
 ) -> None:
     """Build the engine and the API client, then pull until `stop` is set."""
-    # httpx logs every request at INFO: one line per idle poll would drown the log.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     image_engine = engine if engine is not None else await asyncio.to_thread(build_engine, settings)
     async with WorkerApiClient.from_settings(settings) as api:
         processor = MessageProcessor(api, image_engine, settings.worker_batch_concurrency)
