@@ -6,43 +6,24 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import httpx
 import pytest
-from moto.server import ThreadedMotoServer
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.storage.base import ObjectInfo
 from s3api.storage.s3 import S3Storage
 from s3api.storage.sniff import SNIFF_BYTES
+from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, moto_s3_server
 
 BUCKET = "s3api-test-objects"
-REGION = "us-east-1"
-ACCESS_KEY_ID = "testing-access-key"
-SECRET_ACCESS_KEY = "testing-secret-key"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """A moto S3 server on a free port of 127.0.0.1, with the test bucket created."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    admin = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=ACCESS_KEY_ID,
-        aws_secret_access_key=SECRET_ACCESS_KEY,
-    )
-    try:
-        admin.create_bucket(Bucket=BUCKET)
-    finally:
-        admin.close()
-    yield endpoint
-    server.stop()
+    with moto_s3_server(BUCKET) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -62,6 +62,11 @@ class RequestContextMiddleware:
             )
 
 
+def _request_id_of(scope: Scope) -> str:
+    """The id `RequestContextMiddleware` stored in the scope."""
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
 def _incoming_request_id(scope: Scope) -> str | None:
     """Reuse a well-formed id sent by a proxy or client so logs join up across hops."""
     for name, value in scope.get("headers", []):
@@ -86,7 +91,7 @@ class BodySizeLimitMiddleware:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body_bytes:
-            request_id = str(scope.get("state", {}).get("request_id", ""))
+            request_id = _request_id_of(scope)
             await error_response(request_id, ApiError(ErrorCode.PAYLOAD_TOO_LARGE))(
                 scope, receive, send
             )
@@ -103,7 +108,7 @@ class BodySizeLimitMiddleware:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_body_bytes:
-                request_id = str(scope.get("state", {}).get("request_id", ""))
+                request_id = _request_id_of(scope)
                 response = error_response(request_id, ApiError(ErrorCode.PAYLOAD_TOO_LARGE))
                 await response(scope, receive, send)
                 return
@@ -113,7 +118,7 @@ class BodySizeLimitMiddleware:
         body = b"".join(chunks)
         if _ESCAPED_NUL.search(body):
             # PostgreSQL text cannot hold NUL; refuse it for every field in one place
-            request_id = str(scope.get("state", {}).get("request_id", ""))
+            request_id = _request_id_of(scope)
             refused = ApiError(ErrorCode.VALIDATION_FAILED, "NUL characters are not allowed")
             await error_response(request_id, refused)(scope, receive, send)
             return
@@ -157,7 +162,7 @@ class EnvelopeCORSMiddleware(CORSMiddleware):
             if "origin" in headers and "access-control-request-method" in headers:
                 response = self.preflight_response(request_headers=headers)
                 if response.status_code >= 400:
-                    request_id = str(scope.get("state", {}).get("request_id", ""))
+                    request_id = _request_id_of(scope)
                     refused = ApiError(ErrorCode.VALIDATION_FAILED, "CORS preflight refused")
                     response = error_response(request_id, refused)
                 await response(scope, receive, send)
@@ -186,7 +191,7 @@ class UnexpectedErrorMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            request_id = str(scope.get("state", {}).get("request_id", ""))
+            request_id = _request_id_of(scope)
             error_logger.exception("unhandled error request_id=%s", request_id)
             if started:
                 raise

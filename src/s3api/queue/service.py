@@ -111,15 +111,5 @@ async def list_dead_letters(context: AppContext, limit: int) -> DeadLetterList:
     async with context.database.read() as connection:
         records = await context.queue.dead_letters(connection, limit)
     return DeadLetterList(
-        messages=[
-            DeadLetterPublic(
-                id=r.id,
-                job_id=r.job_id,
-                attempts=r.attempts,
-                last_error=r.last_error,
-                created_at=r.created_at,
-                body=r.body,
-            )
-            for r in records
-        ]
+        messages=[DeadLetterPublic.model_validate(r, from_attributes=True) for r in records]
     )
