@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -97,6 +98,44 @@ def worker() -> None:
 
 
 app.command()(demo)
+
+
+class Plan(StrEnum):
+    """Plans an operator can move a user to."""
+
+    FREE = "free"
+    PRO = "pro"
+
+
+@app.command()
+def grant(
+    user_id: Annotated[str, typer.Argument(help="The user's id (from /auth/anon or /me).")],
+    credits: Annotated[int, typer.Option(help="Credits to add (negative to take back).")] = 0,
+    plan: Annotated[Plan | None, typer.Option(help="Move the user to this plan.")] = None,
+    reason: Annotated[str, typer.Option(help="Kept on the billing event.")] = "operator grant",
+) -> None:
+    """Operator: give a user credits (a `grant` billing event) and/or change their plan."""
+    from s3api.context import AppContext
+    from s3api.errors import ApiError
+    from s3api.users.service import grant_credits
+
+    settings = _settings()
+
+    async def _run() -> str:
+        context = AppContext.build(settings)
+        try:
+            state = await grant_credits(
+                context, user_id, credits, plan.value if plan else None, reason
+            )
+        finally:
+            await context.close()
+        return f"user {state.user_id}: plan={state.plan} credits={state.credits}"
+
+    try:
+        typer.echo(asyncio.run(_run()))
+    except ApiError as exc:
+        typer.echo(f"error {exc.code.name}: {exc.message}", err=True)
+        raise typer.Exit(code=1) from exc
 
 
 def main() -> None:
