@@ -14,6 +14,18 @@ MOTO_KEY_ID = ACCESS_KEY_ID
 MOTO_SECRET = SECRET_ACCESS_KEY
 
 
+def moto_storage_environment(endpoint: str) -> dict[str, str]:
+    """Server variables that put its objects in the moto bucket."""
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_REGION": MOTO_REGION,
+        "S3_BUCKET": MOTO_BUCKET,
+        "S3_ACCESS_KEY_ID": MOTO_KEY_ID,
+        "S3_SECRET_ACCESS_KEY": MOTO_SECRET,
+    }
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """An S3-compatible server (moto) on a free local port, with the bucket created."""

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.e2e.client_side import auth, sign_in, start_job
-from tests.e2e.conftest import MOTO_BUCKET, MOTO_KEY_ID, MOTO_REGION, MOTO_SECRET
+from tests.e2e.conftest import moto_storage_environment
 from tests.e2e.gpu_side import process_message, pull
 from tests.e2e.live import free_port, running_server, server_environment
 
@@ -52,12 +52,7 @@ def test_lifecycle_with_s3_backend_against_moto_server(
         tmp_path / "data",
         migrated_url,
         port,
-        STORAGE_BACKEND="s3",
-        S3_ENDPOINT_URL=moto_endpoint,
-        S3_REGION=MOTO_REGION,
-        S3_BUCKET=MOTO_BUCKET,
-        S3_ACCESS_KEY_ID=MOTO_KEY_ID,
-        S3_SECRET_ACCESS_KEY=MOTO_SECRET,
+        **moto_storage_environment(moto_endpoint),
     )
     with running_server(environment, port, tmp_path) as server:
         _run_lifecycle(server.base_url)

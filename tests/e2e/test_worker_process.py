@@ -9,7 +9,7 @@ import pytest
 
 from s3api.worker.engine.samples import jpeg_bytes, room_image
 from tests.e2e.client_side import auth, sign_in
-from tests.e2e.conftest import MOTO_BUCKET, MOTO_KEY_ID, MOTO_REGION, MOTO_SECRET
+from tests.e2e.conftest import moto_storage_environment
 from tests.e2e.live import free_port, running_server, server_environment
 from tests.e2e.test_worker_support import (
     INTERIOR_PROTECT_DEFAULTS,
@@ -71,12 +71,7 @@ def test_worker_process_uploads_results_through_s3_presigned_urls(
         tmp_path / "data",
         migrated_url,
         port,
-        STORAGE_BACKEND="s3",
-        S3_ENDPOINT_URL=moto_endpoint,
-        S3_REGION=MOTO_REGION,
-        S3_BUCKET=MOTO_BUCKET,
-        S3_ACCESS_KEY_ID=MOTO_KEY_ID,
-        S3_SECRET_ACCESS_KEY=MOTO_SECRET,
+        **moto_storage_environment(moto_endpoint),
     )
     photos = room_jpegs(2)
     with running_server(environment, port, tmp_path) as server, httpx.Client(timeout=30) as client:

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
-from s3api.demo.models import (
-    Account,
-    CreatedJob,
-    JobState,
-    MalformedResponseError,
-    Preset,
-    Rule,
-    Session,
-)
+from s3api.auth.schemas import AnonSession
+from s3api.jobs.schemas import JobCreated, JobDetail, JobEnvelope
+from s3api.presets.schemas import PresetDetail
+from s3api.rules.schemas import RuleEnvelope, RuleList, RulePublic
+from s3api.users.schemas import AccountState
 
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 UPLOAD_HEADERS = {"Content-Type": "application/octet-stream"}
 JSON_HEADERS = {"Content-Type": "application/json"}
 
-RecordT = TypeVar("RecordT")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class DemoError(Exception):
@@ -100,37 +96,35 @@ class ApiClient:
             ) from exc
 
     @staticmethod
-    def _parsed(parse: Callable[[Any], RecordT], data: Any, what: str) -> RecordT:
-        """Read a record, turning a contract breach into `BAD_RESPONSE`."""
+    def _parsed(model: type[ModelT], data: Any, what: str) -> ModelT:
+        """Read `data` with the API's own schema; a contract breach is `BAD_RESPONSE`."""
         try:
-            return parse(data)
-        except MalformedResponseError as exc:
-            raise DemoError("BAD_RESPONSE", f"{what}: {exc}") from exc
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise DemoError("BAD_RESPONSE", f"{what}: unexpected response shape") from exc
 
     def check_health(self) -> None:
         """`GET /health`; raises unless the server is up."""
         self._call("GET", "/health")
 
-    def sign_in(self, device_hash: str | None) -> Session:
+    def sign_in(self, device_hash: str | None) -> AnonSession:
         """`POST /auth/anon`; later calls use the new token."""
         body = {"device_hash": device_hash} if device_hash else None
-        session = self._parsed(Session.parse, self._call("POST", "/auth/anon", body), "sign-in")
+        session = self._parsed(AnonSession, self._call("POST", "/auth/anon", body), "sign-in")
         self._token = session.token
         return session
 
-    def account(self) -> Account:
+    def account(self) -> AccountState:
         """`GET /me`."""
-        return self._parsed(Account.parse, self._call("GET", "/me"), "/me")
+        return self._parsed(AccountState, self._call("GET", "/me"), "/me")
 
-    def preset(self, preset_id: str) -> Preset:
+    def preset(self, preset_id: str) -> PresetDetail:
         """`GET /presets/{id}`."""
-        return self._parsed(Preset.parse, self._call("GET", f"/presets/{preset_id}"), "preset")
+        return self._parsed(PresetDetail, self._call("GET", f"/presets/{preset_id}"), "preset")
 
-    def rules(self) -> list[Rule]:
+    def rules(self) -> list[RulePublic]:
         """`GET /rules`, newest first."""
-        data = self._call("GET", "/rules")
-        entries = data.get("rules") if isinstance(data, dict) else None
-        return [self._parsed(Rule.parse, entry, "rule") for entry in entries or []]
+        return self._parsed(RuleList, self._call("GET", "/rules"), "rules").rules
 
     def create_rule(
         self,
@@ -138,18 +132,15 @@ class ApiClient:
         preset_id: str,
         concepts: dict[str, dict[str, str]],
         protect: list[str],
-    ) -> Rule:
+    ) -> RulePublic:
         """`POST /rules`."""
         body = {"name": name, "preset_id": preset_id, "concepts": concepts, "protect": protect}
-        data = self._call("POST", "/rules", body)
-        return self._parsed(
-            Rule.parse, data.get("rule") if isinstance(data, dict) else None, "rule"
-        )
+        return self._parsed(RuleEnvelope, self._call("POST", "/rules", body), "rule").rule
 
-    def create_job(self, preset_id: str, item_count: int) -> CreatedJob:
+    def create_job(self, preset_id: str, item_count: int) -> JobCreated:
         """`POST /jobs`: reserves the credits and hands out one upload URL per item."""
         data = self._call("POST", "/jobs", {"preset": preset_id, "item_count": item_count})
-        return self._parsed(CreatedJob.parse, data, "job creation")
+        return self._parsed(JobCreated, data, "job creation")
 
     def upload(self, url: str, content: bytes) -> None:
         """`PUT` the bytes of one input to its pre-signed URL."""
@@ -165,9 +156,9 @@ class ApiClient:
         """`POST /jobs/{id}/execute` with a saved rule."""
         self._call("POST", f"/jobs/{job_id}/execute", {"rule_id": rule_id})
 
-    def job(self, job_id: str) -> JobState:
+    def job(self, job_id: str) -> JobDetail:
         """`GET /jobs/{id}`."""
-        return self._parsed(JobState.parse, self._call("GET", f"/jobs/{job_id}"), "job")
+        return self._parsed(JobEnvelope, self._call("GET", f"/jobs/{job_id}"), "job").job
 
     def cancel(self, job_id: str) -> None:
         """`POST /jobs/{id}/cancel`."""

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from s3api.demo.client import DemoError
 from s3api.demo.flow import DemoOutcome
-from s3api.demo.models import JobState
+from s3api.jobs.schemas import JobDetail
 
 SERVER_HINTS = {
     "SERVER_UNREACHABLE": "Is `s3api serve` running there? Leave out --server to start a local one.",
@@ -30,7 +30,7 @@ class RichReporter:
         self.console.print(f"[green]✓[/] {escape(message)}")
 
     @contextmanager
-    def tracking(self, total_items: int) -> Iterator[Callable[[JobState], None]]:
+    def tracking(self, total_items: int) -> Iterator[Callable[[JobDetail], None]]:
         """A progress bar of finished items, labelled with the job's status."""
         columns = (
             TextColumn("[bold]{task.description}"),
@@ -42,7 +42,7 @@ class RichReporter:
         with Progress(*columns, console=self.console, transient=False) as progress:
             task = progress.add_task("waiting", total=total_items, failed=0)
 
-            def show(job: JobState) -> None:
+            def show(job: JobDetail) -> None:
                 progress.update(
                     task,
                     description=job.status,

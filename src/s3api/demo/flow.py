@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from s3api.auth.schemas import AnonSession
 from s3api.demo.client import ApiClient, DemoError
-from s3api.demo.models import CreatedJob, JobState, Preset, Rule, Session
 from s3api.demo.photos import PhotoFolder, write_sample_photos
+from s3api.jobs.schemas import JobCreated, JobDetail
+from s3api.jobs.states import TERMINAL
+from s3api.presets.schemas import PresetDetail
+from s3api.rules.schemas import RulePublic
 
 DEFAULT_SAMPLE_COUNT = 3
 DEFAULT_OUTPUT_ROOT = Path("demo-output")
@@ -31,7 +35,7 @@ class Reporter(Protocol):
     def note(self, message: str) -> None:
         """A line about a step just taken."""
 
-    def tracking(self, total_items: int) -> AbstractContextManager[Callable[[JobState], None]]:
+    def tracking(self, total_items: int) -> AbstractContextManager[Callable[[JobDetail], None]]:
         """A live progress display; the callable is given every polled job state."""
 
 
@@ -52,12 +56,12 @@ class DemoOptions:
 class DemoOutcome:
     """Everything the summary reports."""
 
-    session: Session
-    rule: Rule
+    session: AnonSession
+    rule: RulePublic
     is_rule_reused: bool
     credits_before: int
     credits_after: int
-    job: JobState
+    job: JobDetail
     photo_names: dict[int, str]
     out_folder: Path
     elapsed_seconds: float
@@ -70,7 +74,7 @@ def demo_rule_name(preset_id: str) -> str:
     return f"s3api demo ({preset_id})"
 
 
-def prepare_rule(client: ApiClient, preset: Preset) -> tuple[Rule, bool]:
+def prepare_rule(client: ApiClient, preset: PresetDetail) -> tuple[RulePublic, bool]:
     """The demo's rule: its own from an earlier run, a new one, or (no free slot) any of the preset."""
     preset_id = preset.id
     existing = client.rules()
@@ -108,14 +112,14 @@ def choose_item_count(options: DemoOptions, max_items: int, credits: int) -> int
 
 
 def wait_for_job(
-    client: ApiClient, job_id: str, options: DemoOptions, on_poll: Callable[[JobState], None]
-) -> tuple[JobState, bool]:
+    client: ApiClient, job_id: str, options: DemoOptions, on_poll: Callable[[JobDetail], None]
+) -> tuple[JobDetail, bool]:
     """Poll until the job is terminal or the timeout passes (then cancel it); True if canceled."""
     deadline = time.monotonic() + options.timeout_seconds
     while True:
         state = client.job(job_id)
         on_poll(state)
-        if state.is_terminal:
+        if state.status in TERMINAL:
             return state, False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -134,11 +138,11 @@ def wait_for_job(
     return state, is_canceled
 
 
-def save_results(client: ApiClient, job: JobState, folder: Path) -> dict[int, list[Path]]:
+def save_results(client: ApiClient, job: JobDetail, folder: Path) -> dict[int, list[Path]]:
     """Download each done item's result and preview as `<idx>_result.png` and `<idx>_thumb.jpg`."""
     folder.mkdir(parents=True, exist_ok=True)
     saved: dict[int, list[Path]] = {}
-    for links in job.downloads:
+    for links in job.download_urls:
         result_path = folder / f"{links.idx}_result.png"
         preview_path = folder / f"{links.idx}_thumb.jpg"
         result_path.write_bytes(client.download(links.output_url))
@@ -169,10 +173,10 @@ def _photo_paths(
 
 
 def _upload_and_execute(
-    client: ApiClient, job: CreatedJob, photos: list[Path], rule: Rule, reporter: Reporter
+    client: ApiClient, job: JobCreated, photos: list[Path], rule: RulePublic, reporter: Reporter
 ) -> None:
     """PUT every photo to its URL, confirm the upload and queue the job with the rule."""
-    for target in job.upload_targets:
+    for target in job.presigned_urls:
         client.upload(target.url, photos[target.idx].read_bytes())
     reporter.note(f"Uploaded {len(photos)} photos to job {job.job_id}")
     client.confirm_upload(job.job_id)
