@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.demo.conftest import invoke_demo
+from tests.demo.conftest import image_format_of, invoke_demo
 from tests.e2e.live import free_port
 
 
@@ -60,3 +60,22 @@ def test_without_server_it_runs_its_own_and_stops_it_after_timing_out(
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{started.group(1)}/health")
     assert (tmp_path / "demo-data" / "s3api.db").is_file()
+
+
+@pytest.mark.slow
+def test_on_the_embedded_default_the_demo_completes_and_leaves_results_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EMBEDDED_WORKER", raising=False)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+
+    result = invoke_demo("--count", "2", "--timeout", "120")
+
+    assert result.exit_code == 0, result.output
+    [job_folder] = (tmp_path / "demo-output").iterdir()
+    for idx in range(2):
+        assert image_format_of(job_folder / f"{idx}_result.png") == "PNG"
+        assert image_format_of(job_folder / f"{idx}_thumb.jpg") == "JPEG"
+    assert re.search(r"Credits before\s*│\s*10\b", result.output), result.output
+    assert re.search(r"Credits after\s*│\s*8\b", result.output), result.output
