@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -229,3 +230,13 @@ async def test_dead_letter_keeps_results_already_recorded(
 async def test_dlq_requires_the_secret(api: ApiClient) -> None:
     response = await api.http.get("/queues/gpu-jobs/dlq")
     assert response.status_code == 401
+
+
+async def test_concurrent_pulls_never_lease_one_message_twice(api: ApiClient) -> None:
+    jobs = []
+    for _ in range(6):
+        user = await api.sign_in()
+        jobs.append((await api.queued_job(user, item_count=1))["job_id"])
+    batches = await asyncio.gather(*(pull(api.http, batch_size=2) for _ in range(12)))
+    leased = [message["body"]["job_id"] for batch in batches for message in batch]
+    assert sorted(leased) == sorted(jobs)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.engine import Database
@@ -94,55 +94,62 @@ class MessageQueue:
     async def lease(
         self, connection: AsyncConnection, batch_size: int, visibility_timeout_seconds: int
     ) -> list[LeasedMessage]:
-        """Lease up to `batch_size` visible messages; messages of terminal jobs are dropped."""
+        """Lease up to `batch_size` visible messages; messages of terminal jobs are dropped.
+
+        Only rows this call will lease or drop are locked, so concurrent consumers skip
+        nothing they could have taken.
+        """
         now = self.clock_ms()
-        rows = (
-            await connection.execute(
-                select(
-                    QueueMessage.id,
-                    QueueMessage.job_id,
-                    QueueMessage.attempts,
-                    QueueMessage.created_at_ms,
-                    QueueMessage.body,
-                    JobLog.status,
-                )
-                .join(JobLog, JobLog.id == QueueMessage.job_id, isouter=True)
-                .where(
-                    QueueMessage.queue == self.name,
-                    QueueMessage.available_at <= now,
-                    QueueMessage.attempts < self.max_deliveries,
-                )
-                .order_by(QueueMessage.available_at, QueueMessage.created_at_ms)
-                .limit(batch_size * 2)
-                .with_for_update(skip_locked=True, of=QueueMessage)
-            )
-        ).all()
+        expires = now + visibility_timeout_seconds * 1000
         leased: list[LeasedMessage] = []
-        for row in rows:
-            if row.status is None or row.status in TERMINAL:
-                await connection.execute(delete(QueueMessage).where(QueueMessage.id == row.id))
-                continue
-            if len(leased) == batch_size:
-                continue
-            lease_id = new_id()
-            expires = now + visibility_timeout_seconds * 1000
-            await connection.execute(
-                update(QueueMessage)
-                .where(QueueMessage.id == row.id)
-                .values(lease_id=lease_id, attempts=row.attempts + 1, available_at=expires)
-            )
-            leased.append(
-                LeasedMessage(
-                    id=row.id,
-                    job_id=row.job_id,
-                    lease_id=lease_id,
-                    attempts=row.attempts + 1,
-                    timestamp_ms=row.created_at_ms,
-                    lease_expires_at_ms=expires,
-                    body=row.body,
+        while len(leased) < batch_size:
+            rows = (await connection.execute(self._visible(now, batch_size - len(leased)))).all()
+            if not rows:
+                break
+            for row in rows:
+                if row.status is None or row.status in TERMINAL:
+                    await connection.execute(delete(QueueMessage).where(QueueMessage.id == row.id))
+                    continue
+                lease_id = new_id()
+                await connection.execute(
+                    update(QueueMessage)
+                    .where(QueueMessage.id == row.id)
+                    .values(lease_id=lease_id, attempts=row.attempts + 1, available_at=expires)
                 )
-            )
+                leased.append(
+                    LeasedMessage(
+                        id=row.id,
+                        job_id=row.job_id,
+                        lease_id=lease_id,
+                        attempts=row.attempts + 1,
+                        timestamp_ms=row.created_at_ms,
+                        lease_expires_at_ms=expires,
+                        body=row.body,
+                    )
+                )
         return leased
+
+    def _visible(self, now: int, limit: int) -> Select[Any]:
+        """Visible messages with deliveries left, oldest first, locked and skipping locked."""
+        return (
+            select(
+                QueueMessage.id,
+                QueueMessage.job_id,
+                QueueMessage.attempts,
+                QueueMessage.created_at_ms,
+                QueueMessage.body,
+                JobLog.status,
+            )
+            .join(JobLog, JobLog.id == QueueMessage.job_id, isouter=True)
+            .where(
+                QueueMessage.queue == self.name,
+                QueueMessage.available_at <= now,
+                QueueMessage.attempts < self.max_deliveries,
+            )
+            .order_by(QueueMessage.available_at, QueueMessage.created_at_ms)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=QueueMessage)
+        )
 
     async def ack(self, connection: AsyncConnection, lease_id: str) -> bool:
         """Delete the message of a live lease; an expired or unknown lease is ignored."""
