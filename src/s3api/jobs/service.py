@@ -32,6 +32,7 @@ from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import find_preset
 from s3api.presets.edits import check_edits_for_preset, edits_to_json
 from s3api.rules import repository as rules_repository
+from s3api.storage.keys import ObjectKeys
 from s3api.storage.sniff import SNIFF_BYTES, detect_image_type
 from s3api.timeutil import utcnow
 from s3api.users.repository import UserRecord
@@ -98,15 +99,14 @@ async def create_job(context: AppContext, user: UserRecord, payload: JobCreate) 
     preset = find_preset(payload.preset)
     job = await context.coordinator.create_job(user.id, preset.id, item_count)
     ttl = context.settings.presign_ttl_seconds
-    async with context.database.read() as connection:
-        items = await repository.find_items(connection, job.id)
-    urls = await asyncio.gather(*(context.storage.presign_put(i.input_key, ttl) for i in items))
+    keys = [ObjectKeys.input(user.id, job.id, idx) for idx in range(item_count)]
+    urls = await asyncio.gather(*(context.storage.presign_put(key, ttl) for key in keys))
     return JobCreated(
         job_id=job.id,
         status=job.status,
         presigned_urls=[
-            UploadUrl(idx=item.idx, url=url, key=item.input_key)
-            for item, url in zip(items, urls, strict=True)
+            UploadUrl(idx=idx, url=url, key=key)
+            for idx, (key, url) in enumerate(zip(keys, urls, strict=True))
         ],
         confirm_url=f"{context.settings.resolved_public_base_url}/jobs/{job.id}/confirm-upload",
         expires_at=utcnow() + timedelta(seconds=ttl),
