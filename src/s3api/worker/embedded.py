@@ -21,6 +21,7 @@ from s3api.worker.settings import WorkerSettings
 logger = logging.getLogger("s3api.worker.embedded")
 
 READY_POLL_SECONDS = 0.1
+RESTART_DELAY_SECONDS = 5.0
 
 
 def embedded_worker_settings(context: AppContext) -> WorkerSettings:
@@ -61,7 +62,9 @@ async def run_embedded_worker(context: AppContext, stop: asyncio.Event) -> None:
     await unless_stopped(_wait_until_listening(settings.api_base_url), stop)
     if stop.is_set():
         return
-    try:
-        await run_pull_worker(settings, stop, release=release_in_process)
-    except Exception:
-        logger.exception("embedded worker crashed; jobs wait for an external worker")
+    while not stop.is_set():
+        try:
+            await run_pull_worker(settings, stop, release=release_in_process)
+        except Exception:
+            logger.exception("embedded worker crashed; restarting in %.0fs", RESTART_DELAY_SECONDS)
+            await unless_stopped(asyncio.sleep(RESTART_DELAY_SECONDS), stop)
