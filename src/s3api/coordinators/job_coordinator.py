@@ -316,32 +316,39 @@ class JobCoordinator:
                 )
 
     @staticmethod
-    async def _result_already_known(
-        connection: AsyncConnection, job_id: str, result: ItemResult
+    async def _idempotency_key_seen(
+        connection: AsyncConnection, job_id: str, idempotency_key: str
     ) -> bool:
-        """Whether this key was seen or this item already has a result (a replay)."""
-        rows = await connection.execute(
-            select(JobItemLog.idx).where(
-                JobItemLog.job_id == job_id,
-                (JobItemLog.idempotency_key == result.idempotency_key)
-                | (
-                    (JobItemLog.idx == result.idx) & (JobItemLog.status != ItemStatus.PENDING.value)
-                ),
-            )
-        )
-        return rows.first() is not None
-
-    @staticmethod
-    async def _store_item_result(
-        connection: AsyncConnection, job_id: str, result: ItemResult
-    ) -> bool:
-        """First result wins: False for a seen idempotency key or an item already decided."""
+        """Whether a result with this key was already recorded for the job."""
         seen = await connection.execute(
             select(JobItemLog.idx).where(
-                JobItemLog.job_id == job_id, JobItemLog.idempotency_key == result.idempotency_key
+                JobItemLog.job_id == job_id, JobItemLog.idempotency_key == idempotency_key
             )
         )
-        if seen.first() is not None:
+        return seen.first() is not None
+
+    @classmethod
+    async def _result_already_known(
+        cls, connection: AsyncConnection, job_id: str, result: ItemResult
+    ) -> bool:
+        """Whether this key was seen or this item already has a result (a replay)."""
+        if await cls._idempotency_key_seen(connection, job_id, result.idempotency_key):
+            return True
+        decided = await connection.execute(
+            select(JobItemLog.idx).where(
+                JobItemLog.job_id == job_id,
+                JobItemLog.idx == result.idx,
+                JobItemLog.status != ItemStatus.PENDING.value,
+            )
+        )
+        return decided.first() is not None
+
+    @classmethod
+    async def _store_item_result(
+        cls, connection: AsyncConnection, job_id: str, result: ItemResult
+    ) -> bool:
+        """First result wins: False for a seen idempotency key or an item already decided."""
+        if await cls._idempotency_key_seen(connection, job_id, result.idempotency_key):
             return False
         stored = await connection.execute(
             update(JobItemLog)
