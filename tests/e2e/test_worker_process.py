@@ -42,12 +42,10 @@ def _check_completed_job(
     assert (me["credits"], me["concurrent_jobs"]) == (10 - len(photos), 0)
 
 
-def test_worker_process_edits_real_photos_and_exits_cleanly_on_sigterm(
-    migrated_url: str, tmp_path: Path
+def _run_photo_job_with_a_worker_process(
+    environment: dict[str, str], port: int, tmp_path: Path, photos: list[bytes]
 ) -> None:
-    port = free_port()
-    environment = server_environment(tmp_path / "data", migrated_url, port)
-    photos = room_jpegs(ITEMS)
+    """Server process + `s3api worker` process: the job completes and the worker exits 0."""
     with running_server(environment, port, tmp_path) as server, httpx.Client(timeout=30) as client:
         worker = WorkerProcess(
             worker_environment(server.base_url, tmp_path / "worker-data"), tmp_path
@@ -62,6 +60,14 @@ def test_worker_process_edits_real_photos_and_exits_cleanly_on_sigterm(
         assert exit_code == 0, worker.log()
 
 
+def test_worker_process_edits_real_photos_and_exits_cleanly_on_sigterm(
+    migrated_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    environment = server_environment(tmp_path / "data", migrated_url, port)
+    _run_photo_job_with_a_worker_process(environment, port, tmp_path, room_jpegs(ITEMS))
+
+
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_worker_process_uploads_results_through_s3_presigned_urls(
     migrated_url: str, tmp_path: Path, moto_endpoint: str
@@ -73,18 +79,7 @@ def test_worker_process_uploads_results_through_s3_presigned_urls(
         port,
         **moto_storage_environment(moto_endpoint),
     )
-    photos = room_jpegs(2)
-    with running_server(environment, port, tmp_path) as server, httpx.Client(timeout=30) as client:
-        worker = WorkerProcess(
-            worker_environment(server.base_url, tmp_path / "worker-data"), tmp_path
-        )
-        try:
-            user = sign_in(client, server.base_url)
-            job_id = start_photo_job(client, server.base_url, user, photos)
-            job = wait_for_job(client, server.base_url, user, job_id, is_terminal, worker.log)
-            _check_completed_job(client, server.base_url, user, job, photos)
-        finally:
-            assert worker.terminate() == 0
+    _run_photo_job_with_a_worker_process(environment, port, tmp_path, room_jpegs(2))
 
 
 def test_embedded_worker_completes_a_job_with_nothing_else_running(
