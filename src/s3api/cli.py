@@ -11,9 +11,10 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+from s3api.common.errors import ConfigurationError
 from s3api.demo.command import demo
 from s3api.logging_setup import configure_logging
-from s3api.settings import ConfigurationError, Settings
+from s3api.settings import Settings
 
 app = typer.Typer(help="Batch AI photo editing backend.", no_args_is_help=True)
 

@@ -13,6 +13,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from s3api.common.errors import ConfigurationError
+
 logger = logging.getLogger("s3api.settings")
 
 MIN_SECRET_LENGTH = 32
@@ -39,10 +41,6 @@ class PlanLimits(BaseModel):
     max_concurrency: int
     max_rule_slots: int
     max_items_per_job: int
-
-
-class ConfigurationError(RuntimeError):
-    """The configuration cannot run the service; the message says what to set."""
 
 
 class Settings(BaseSettings):

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from s3api.common.errors import ConfigurationError
 from s3api.dispatch.target import DispatchMode, PushTarget, parse_header
-from s3api.settings import ConfigurationError, Settings
+from s3api.settings import Settings
 
 
 def settings(tmp_path: Path, **values: Any) -> Settings:

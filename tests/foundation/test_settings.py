@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from s3api.common.errors import ConfigurationError
 from s3api.security.tokens import TokenIssuer
-from s3api.settings import ConfigurationError, Settings
+from s3api.settings import Settings
 from s3api.worker.settings import WorkerSettings
 
 STRONG = "s" * 32

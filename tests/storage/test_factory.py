@@ -10,8 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fastapi.routing import APIRoute
 
+from s3api.common.errors import ConfigurationError
 from s3api.errors import ApiError, ErrorCode
-from s3api.settings import ConfigurationError, Settings, StorageBackend
+from s3api.settings import Settings, StorageBackend
 from s3api.storage.base import ObjectStorage
 from s3api.storage.factory import build_storage, local_object_router
 from s3api.storage.local import LocalStorage, SignedOperation

@@ -9,9 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from s3api.cli import app
-from s3api.settings import ConfigurationError, Settings
+from s3api.common.errors import ConfigurationError
+from s3api.settings import Settings
 from s3api.worker.engine import Engine
-from s3api.worker.engines import ENGINE_FACTORIES, build_engine, register_engine
+from s3api.worker.engine.registry import ENGINE_FACTORIES, build_engine, register_engine
 from s3api.worker.settings import WorkerSettings
 
 
@@ -43,7 +44,7 @@ def test_default_engine_is_the_real_engine(tmp_path: Path) -> None:
 def test_registered_engine_is_selected_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("s3api.worker.engines.ENGINE_FACTORIES", dict(ENGINE_FACTORIES))
+    monkeypatch.setattr("s3api.worker.engine.registry.ENGINE_FACTORIES", dict(ENGINE_FACTORIES))
     custom = Engine()
     register_engine("custom", lambda _settings: custom)
     assert build_engine(worker_settings(tmp_path, worker_engine="custom")) is custom

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from s3api.settings import ConfigurationError, Settings
+from s3api.common.errors import ConfigurationError
+from s3api.settings import Settings
 
 
 class DispatchMode(StrEnum):

@@ -10,8 +10,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from s3api.common.errors import ConfigurationError
 from s3api.errors import ApiError, ErrorCode
-from s3api.settings import ConfigurationError, Settings
+from s3api.settings import Settings
 from s3api.storage.base import ObjectInfo
 
 if TYPE_CHECKING:

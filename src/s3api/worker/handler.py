@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from s3api.worker.api_client import WorkerApiClient
-from s3api.worker.engines import ImageEngine, build_engine
+from s3api.worker.engine.registry import ImageEngine, build_engine
 from s3api.worker.messages import WorkMessage
 from s3api.worker.processing import MessageProcessor
 from s3api.worker.settings import WorkerSettings

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from s3api.worker.api_client import ApiCallError, ItemReport, RejectedApiError, WorkerApiClient
-from s3api.worker.engines import ImageEngine
+from s3api.worker.engine.registry import ImageEngine
 from s3api.worker.messages import WorkItem, WorkMessage
 
 logger = logging.getLogger("s3api.worker.processing")

@@ -17,7 +17,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from s3api.worker.api_client import ApiCallError, PulledMessage, WorkerApiClient
-from s3api.worker.engines import ImageEngine, build_engine
+from s3api.worker.engine.registry import ImageEngine, build_engine
 from s3api.worker.messages import WorkMessage
 from s3api.worker.processing import MessageProcessor, MessageSummary
 from s3api.worker.settings import WorkerSettings

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from s3api.settings import ConfigurationError
+from s3api.common.errors import ConfigurationError
 
 DEFAULT_API_BASE_URL = "http://127.0.0.1:8787"
 DEVELOPMENT_KEY_FILE = ".gpu_callback_secret"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from s3api.settings import ConfigurationError
+from s3api.common.errors import ConfigurationError
 from s3api.worker.engine import Engine, EngineResult, load_segmenter
 from s3api.worker.settings import WorkerSettings
 

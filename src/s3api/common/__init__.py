@@ -1,0 +1,1 @@
+"""Definitions that the server and the GPU worker both need, with no dependency on either."""
