@@ -9,15 +9,19 @@ from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
+from s3api.account.routes import router as account_router
 from s3api.auth.routes import router as auth_router
 from s3api.context import AppContext
 from s3api.db.migrate import upgrade_to_head
+from s3api.delivery.embedded_worker import run_embedded_worker
+from s3api.delivery.routes import router as delivery_router
 from s3api.dispatch.dispatcher import run_dispatcher
 from s3api.dispatch.target import PushTarget
 from s3api.health.routes import router as health_router
+from s3api.http.body_rules import refuse_nul_characters
 from s3api.http.handlers import install_exception_handlers
 from s3api.http.middleware import (
-    BodySizeLimitMiddleware,
+    BufferedBodyMiddleware,
     EnvelopeCORSMiddleware,
     RequestContextMiddleware,
     UnexpectedErrorMiddleware,
@@ -25,13 +29,9 @@ from s3api.http.middleware import (
 from s3api.http.openapi import install_openapi
 from s3api.jobs.routes import router as jobs_router
 from s3api.presets.routes import router as presets_router
-from s3api.queue.routes import router as queue_router
 from s3api.rules.routes import router as rules_router
-from s3api.scheduled import run_background_forever
 from s3api.settings import Settings
 from s3api.storage.factory import local_object_router
-from s3api.users.routes import router as users_router
-from s3api.worker.embedded import run_embedded_worker
 
 logger = logging.getLogger("s3api")
 
@@ -55,11 +55,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         stop = asyncio.Event()
         tasks = []
         if settings.run_background:
-            tasks.append(asyncio.create_task(run_background_forever(context, stop)))
+            tasks.append(asyncio.create_task(context.background.run_forever(stop)))
         if push_target is not None:
-            tasks.append(asyncio.create_task(run_dispatcher(context, push_target, stop)))
+            tasks.append(
+                asyncio.create_task(run_dispatcher(context.delivery, settings, push_target, stop))
+            )
         elif settings.runs_embedded_worker:
-            tasks.append(asyncio.create_task(run_embedded_worker(context, stop)))
+            tasks.append(asyncio.create_task(run_embedded_worker(settings, context.delivery, stop)))
         try:
             yield
         finally:
@@ -82,16 +84,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         lifespan=lifespan,
     )
     app.state.context = context
+    for name, collaborator in context.state_entries().items():
+        setattr(app.state, name, collaborator)
     install_exception_handlers(app)
     install_openapi(app)
     for router in (
         health_router,
         auth_router,
-        users_router,
+        account_router,
         presets_router,
         rules_router,
         jobs_router,
-        queue_router,
+        delivery_router,
     ):
         app.include_router(router)
     object_router = local_object_router(context.storage)
@@ -99,9 +103,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.include_router(object_router)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
-        BodySizeLimitMiddleware,
+        BufferedBodyMiddleware,
         max_body_bytes=settings.max_body_bytes,
         exempt_prefixes=(OBJECT_ROUTES_PREFIX,),
+        rules=(refuse_nul_characters,),
     )
     app.add_middleware(
         EnvelopeCORSMiddleware,

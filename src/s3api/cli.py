@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -15,6 +14,7 @@ from s3api.common.errors import ConfigurationError
 from s3api.demo.command import demo
 from s3api.logging_setup import configure_logging
 from s3api.settings import Settings
+from s3api.users.plans import Plan
 
 app = typer.Typer(help="Batch AI photo editing backend.", no_args_is_help=True)
 
@@ -64,7 +64,6 @@ def migrate() -> None:
 def background() -> None:
     """Run only the background duties (dead-lettering, stale-job sweeper)."""
     from s3api.context import AppContext
-    from s3api.scheduled import run_background_forever
 
     settings = _settings()
 
@@ -75,7 +74,7 @@ def background() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await run_background_forever(context, stop)
+            await context.background.run_forever(stop)
         finally:
             await context.close()
 
@@ -101,13 +100,6 @@ def worker() -> None:
 app.command()(demo)
 
 
-class Plan(StrEnum):
-    """Plans an operator can move a user to."""
-
-    FREE = "free"
-    PRO = "pro"
-
-
 @app.command()
 def grant(
     user_id: Annotated[str, typer.Argument(help="The user's id (from /auth/anon or /me).")],
@@ -118,16 +110,13 @@ def grant(
     """Operator: give a user credits (a `grant` billing event) and/or change their plan."""
     from s3api.context import AppContext
     from s3api.errors import ApiError
-    from s3api.users.service import grant_credits
 
     settings = _settings()
 
     async def _run() -> str:
         context = AppContext.build(settings)
         try:
-            state = await grant_credits(
-                context, user_id, credits, plan.value if plan else None, reason
-            )
+            state = await context.account.grant_credits(user_id, credits, plan, reason)
         finally:
             await context.close()
         return f"user {state.user_id}: plan={state.plan} credits={state.credits}"

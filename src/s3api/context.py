@@ -1,47 +1,93 @@
-"""Everything a request or background task needs, built once from the settings."""
+"""The composition root: every collaborator, built once from the settings.
+
+Only `create_app` and the command line use this; services receive the collaborators they
+need, never the whole context.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s3api.coordinators.job_coordinator import JobCoordinator
-from s3api.coordinators.user_limiter import UserLimiter
+from s3api.account.service import AccountService
+from s3api.auth.service import AuthService
 from s3api.db.engine import Database
-from s3api.queue.repository import MessageQueue
+from s3api.delivery.service import DeliveryService
+from s3api.jobs.lifecycle import JobLifecycle, StaleJobPolicy
+from s3api.jobs.messages import GPU_JOBS_QUEUE
+from s3api.jobs.service import JobsService
+from s3api.queue.message_queue import MessageQueue
+from s3api.rules.service import RulesService
+from s3api.scheduled import BackgroundDuties
 from s3api.security.tokens import TokenIssuer
 from s3api.settings import Settings
 from s3api.storage.base import ObjectStorage
 from s3api.storage.factory import build_storage
+from s3api.users.limits import UserLimiter
+from s3api.users.plans import PlanPolicy
 
 
 @dataclass
 class AppContext:
-    """The service's collaborators; `create_app` builds one and keeps it in `app.state`."""
+    """The service's collaborators; `create_app` puts each on `app.state` by name."""
 
     settings: Settings
     database: Database
     tokens: TokenIssuer
     storage: ObjectStorage
-    limiter: UserLimiter
     queue: MessageQueue
-    coordinator: JobCoordinator
+    limiter: UserLimiter
+    lifecycle: JobLifecycle
+    auth: AuthService
+    account: AccountService
+    rules: RulesService
+    jobs: JobsService
+    delivery: DeliveryService
+    background: BackgroundDuties
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
         """Wire the collaborators for these (already prepared) settings."""
         database = Database(settings.resolved_database_url)
-        limiter = UserLimiter(settings)
-        queue = MessageQueue(database, settings)
+        tokens = TokenIssuer(settings.jwt_key, settings.jwt_ttl_seconds)
         storage = build_storage(settings)
+        queue = MessageQueue(GPU_JOBS_QUEUE, max_deliveries=1 + settings.queue_max_retries)
+        limiter = UserLimiter(PlanPolicy.from_settings(settings))
+        stale = StaleJobPolicy(
+            unstarted_seconds=settings.stale_unstarted_job_seconds,
+            running_seconds=settings.stale_running_job_seconds,
+        )
+        lifecycle = JobLifecycle(database, limiter, queue, stale)
+        delivery = DeliveryService(
+            database, queue, lifecycle, storage, settings.presign_ttl_seconds
+        )
         return cls(
             settings=settings,
             database=database,
-            tokens=TokenIssuer(settings.jwt_key, settings.jwt_ttl_seconds),
+            tokens=tokens,
             storage=storage,
-            limiter=limiter,
             queue=queue,
-            coordinator=JobCoordinator(database, settings, limiter, queue),
+            limiter=limiter,
+            lifecycle=lifecycle,
+            auth=AuthService(database, tokens, limiter),
+            account=AccountService(database, limiter),
+            rules=RulesService(database, limiter),
+            jobs=JobsService(database, lifecycle, storage, settings),
+            delivery=delivery,
+            background=BackgroundDuties(delivery, lifecycle, settings.background_interval_seconds),
         )
+
+    def state_entries(self) -> dict[str, object]:
+        """What routes may ask for by name (see `http.deps.service_dependency`)."""
+        return {
+            "database": self.database,
+            "tokens": self.tokens,
+            "callback_secret": self.settings.callback_secret,
+            "auth": self.auth,
+            "account": self.account,
+            "rules": self.rules,
+            "jobs": self.jobs,
+            "delivery": self.delivery,
+        }
 
     async def close(self) -> None:
         """Release pools and clients."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from s3api.common.limits import MAX_ITEMS_PER_JOB
+
 
 class ErrorCode(Enum):
     """Every error code the API can answer with, with its HTTP status and default message."""
 
     VALIDATION_FAILED = (400, "Request validation failed")
     INVALID_PRESET = (400, "Unknown preset")
-    INVALID_ITEM_COUNT = (400, "item_count must be an integer between 1 and 200")
+    INVALID_ITEM_COUNT = (400, f"item_count must be an integer between 1 and {MAX_ITEMS_PER_JOB}")
     AUTH_REQUIRED = (401, "Authorization: Bearer <token> is required")
     AUTH_INVALID_TOKEN = (401, "Invalid token")
     AUTH_EXPIRED_TOKEN = (401, "Token has expired")

@@ -9,30 +9,38 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from s3api.context import AppContext
-from s3api.queue import service as queue_service
+from s3api.delivery.service import DeliveryService
+from s3api.jobs.lifecycle import JobLifecycle
 
 logger = logging.getLogger("s3api.scheduled")
 
 
-async def run_background_pass(context: AppContext) -> tuple[int, int]:
-    """One pass: returns (messages dead-lettered, stale jobs swept)."""
-    dead_lettered = await queue_service.dead_letter_exhausted(context)
-    swept = await context.coordinator.sweep_stale_jobs()
-    if dead_lettered or swept:
-        logger.info("background pass: dead_lettered=%d swept=%d", dead_lettered, swept)
-    return dead_lettered, swept
+class BackgroundDuties:
+    """The periodic work of a server: what it needs, and nothing more."""
 
+    def __init__(
+        self, delivery: DeliveryService, lifecycle: JobLifecycle, interval_seconds: float
+    ) -> None:
+        self.delivery = delivery
+        self.lifecycle = lifecycle
+        self.interval_seconds = interval_seconds
 
-async def run_background_forever(context: AppContext, stop: asyncio.Event) -> None:
-    """Repeat passes until `stop` is set; a failing pass is logged and retried next time."""
-    interval = context.settings.background_interval_seconds
-    while not stop.is_set():
-        try:
-            await run_background_pass(context)
-        except Exception:
-            logger.exception("background pass failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            continue
+    async def run_pass(self) -> tuple[int, int]:
+        """One pass: returns (messages dead-lettered, stale jobs swept)."""
+        dead_lettered = await self.delivery.dead_letter_exhausted()
+        swept = await self.lifecycle.sweep_stale_jobs()
+        if dead_lettered or swept:
+            logger.info("background pass: dead_lettered=%d swept=%d", dead_lettered, swept)
+        return dead_lettered, swept
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Repeat passes until `stop` is set; a failing pass is logged and retried next time."""
+        while not stop.is_set():
+            try:
+                await self.run_pass()
+            except Exception:
+                logger.exception("background pass failed")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)
+            except TimeoutError:
+                continue

@@ -1,18 +1,19 @@
-"""Service configuration: one settings object, read once from the environment and `.env`."""
+"""Service configuration: one settings object, read once from the environment and `.env`.
+
+Plan policy lives in `s3api.users.plans`; kept development secrets in `s3api.common`.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from s3api.common.dev_secrets import GPU_CALLBACK_SECRET_FILE, JWT_SECRET_FILE, keep_secret
 from s3api.common.errors import ConfigurationError
 
 logger = logging.getLogger("s3api.settings")
@@ -32,15 +33,6 @@ class StorageBackend(StrEnum):
 
     LOCAL = "local"
     S3 = "s3"
-
-
-class PlanLimits(BaseModel):
-    """What one plan allows."""
-
-    credits_at_signup: int
-    max_concurrency: int
-    max_rule_slots: int
-    max_items_per_job: int
 
 
 class Settings(BaseSettings):
@@ -146,22 +138,6 @@ class Settings(BaseSettings):
         """Whether `serve` runs the reference worker: pushing to DISPATCH_URL replaces it."""
         return self.embedded_worker and not self.dispatch_url
 
-    def plan_limits(self, plan: str) -> PlanLimits:
-        """The limits of a plan; unknown plans get the free limits."""
-        if plan == "pro":
-            return PlanLimits(
-                credits_at_signup=self.pro_credits,
-                max_concurrency=self.pro_max_concurrency,
-                max_rule_slots=self.pro_max_rule_slots,
-                max_items_per_job=self.pro_max_items_per_job,
-            )
-        return PlanLimits(
-            credits_at_signup=self.free_credits,
-            max_concurrency=self.free_max_concurrency,
-            max_rule_slots=self.free_max_rule_slots,
-            max_items_per_job=self.free_max_items_per_job,
-        )
-
     @property
     def jwt_key(self) -> str:
         """The JWT signing key; `prepare()` must have run."""
@@ -195,35 +171,9 @@ class Settings(BaseSettings):
                 )
         self.s3api_data_dir.mkdir(parents=True, exist_ok=True)
         if not self.jwt_secret:
-            self.jwt_secret = self._kept_secret("jwt_secret")
+            self.jwt_secret = keep_secret(self.s3api_data_dir, JWT_SECRET_FILE, "JWT_SECRET")
         if not self.gpu_callback_secret:
-            self.gpu_callback_secret = self._kept_secret("gpu_callback_secret")
+            self.gpu_callback_secret = keep_secret(
+                self.s3api_data_dir, GPU_CALLBACK_SECRET_FILE, "GPU_CALLBACK_SECRET"
+            )
         return self
-
-    def _kept_secret(self, name: str) -> str:
-        """A development secret generated once and kept in the data dir across restarts."""
-        path = self.s3api_data_dir / f".{name}"
-        value = secrets.token_urlsafe(48)
-        try:
-            # O_EXCL: of two processes starting on a fresh data dir, exactly one writes
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return self._read_kept_secret(path)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(value)
-        logger.warning(
-            "%s was not set: generated one for development and kept it in %s",
-            name.upper(),
-            path,
-        )
-        return value
-
-    @staticmethod
-    def _read_kept_secret(path: Path) -> str:
-        """Read a kept secret, waiting briefly if its writer has not finished yet."""
-        for _ in range(100):
-            value = path.read_text(encoding="utf-8").strip()
-            if value:
-                return value
-            time.sleep(0.01)
-        raise ConfigurationError(f"{path} is empty: delete it to generate a new secret")

@@ -46,7 +46,9 @@ async def test_failed_pushes_are_retried_with_backoff_and_delivered_exactly_once
     user = await api.sign_in()
     created = await api.queued_job(user, item_count=2)
     with scripted_endpoint([500, 500]) as (endpoint, base_url):
-        dispatcher = PushDispatcher(context, generic(f"{base_url}/gpu"), client)
+        dispatcher = PushDispatcher(
+            context.delivery, context.settings, generic(f"{base_url}/gpu"), client
+        )
         assert await dispatcher.dispatch_pending() == 1
         assert await dispatcher.dispatch_pending() == 0  # first retry waits 1 s
         clock.advance(1)
@@ -83,7 +85,12 @@ async def test_serverless_mode_posts_input_to_run_with_the_configured_auth_heade
         )
         target = PushTarget.from_settings(settings)
         assert target is not None
-        assert await PushDispatcher(context, target, client).dispatch_pending() == 1
+        assert (
+            await PushDispatcher(
+                context.delivery, context.settings, target, client
+            ).dispatch_pending()
+            == 1
+        )
     [request] = endpoint.requests
     assert (request.method, request.path) == ("POST", "/v2/endpoint-1/run")
     assert request.headers["authorization"] == "Bearer platform-key"
@@ -101,7 +108,7 @@ async def test_endpoint_that_always_fails_dead_letters_the_message_and_refunds_t
     created = await api.queued_job(user, item_count=3)
     deliveries = 1 + context.settings.queue_max_retries
     with scripted_endpoint([], default_status=503) as (endpoint, base_url):
-        dispatcher = PushDispatcher(context, generic(base_url), client)
+        dispatcher = PushDispatcher(context.delivery, context.settings, generic(base_url), client)
         for _ in range(deliveries):
             assert await dispatcher.dispatch_pending() == 1
             clock.advance(context.settings.dispatch_backoff_max_seconds)
@@ -126,7 +133,12 @@ async def test_a_timeout_counts_as_a_failed_push(
     await api.queued_job(user)
     with scripted_endpoint([HANG]) as (_endpoint, base_url):
         target = generic(base_url, timeout_seconds=0.2)
-        assert await PushDispatcher(context, target, client).dispatch_pending() == 1
+        assert (
+            await PushDispatcher(
+                context.delivery, context.settings, target, client
+            ).dispatch_pending()
+            == 1
+        )
     [(attempts, last_error)] = await queue_rows(context)
     assert attempts == 1
     assert last_error == "no answer within 0.2s"
@@ -138,7 +150,10 @@ async def test_an_unreachable_endpoint_counts_as_a_failed_push(
     user = await api.sign_in()
     await api.queued_job(user)
     target = generic(f"http://127.0.0.1:{free_port()}")
-    assert await PushDispatcher(context, target, client).dispatch_pending() == 1
+    assert (
+        await PushDispatcher(context.delivery, context.settings, target, client).dispatch_pending()
+        == 1
+    )
     [(_attempts, last_error)] = await queue_rows(context)
     assert last_error.startswith("endpoint unreachable")
 
@@ -151,7 +166,12 @@ async def test_message_of_a_canceled_job_is_never_pushed(
     canceled = await api.http.post(f"/jobs/{created['job_id']}/cancel", headers=user.headers)
     assert canceled.status_code == 200
     with scripted_endpoint([]) as (endpoint, base_url):
-        assert await PushDispatcher(context, generic(base_url), client).dispatch_pending() == 0
+        assert (
+            await PushDispatcher(
+                context.delivery, context.settings, generic(base_url), client
+            ).dispatch_pending()
+            == 0
+        )
     assert endpoint.requests == []
     async with context.database.read() as connection:
         assert (await connection.execute(select(func.count(QueueMessage.id)))).scalar_one() == 0
@@ -171,7 +191,9 @@ class CountingDispatcher(PushDispatcher):
 async def test_idle_dispatcher_waits_its_poll_interval_instead_of_spinning(
     context: AppContext, client: httpx.AsyncClient
 ) -> None:
-    dispatcher = CountingDispatcher(context, generic("http://127.0.0.1:9"), client)
+    dispatcher = CountingDispatcher(
+        context.delivery, context.settings, generic("http://127.0.0.1:9"), client
+    )
     stop = asyncio.Event()
     running = asyncio.create_task(dispatcher.run(stop))
     deadline = time.monotonic() + 10

@@ -24,7 +24,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from s3api.db.engine import Database
-from s3api.db.models import BillingEvent, JobItemLog
+from s3api.db.models import BillingEvent, JobItem
 from s3api.worker.engine import Engine, decode_image
 from tests.conftest import TEST_CALLBACK_SECRET
 from tests.e2e.client_side import auth
@@ -203,9 +203,9 @@ def read_ledger(database_url: str, job_id: str) -> JobLedger:
             async with database.read() as connection:
                 items = (
                     await connection.execute(
-                        select(JobItemLog.idx, JobItemLog.status, JobItemLog.idempotency_key)
-                        .where(JobItemLog.job_id == job_id)
-                        .order_by(JobItemLog.idx)
+                        select(JobItem.idx, JobItem.status, JobItem.idempotency_key)
+                        .where(JobItem.job_id == job_id)
+                        .order_by(JobItem.idx)
                     )
                 ).all()
                 billing = (

@@ -15,8 +15,8 @@ from s3api.cli import app
 EXPECTED_TABLES = {
     "users",
     "rules",
-    "jobs_log",
-    "job_items_log",
+    "jobs",
+    "job_items",
     "billing_events",
     "queue_messages",
     "dead_letters",

@@ -20,22 +20,22 @@ from sqlalchemy.exc import IntegrityError
 
 from s3api.app import create_app
 from s3api.db.engine import Database
-from s3api.db.migrate import alembic_config, upgrade_to_head
+from s3api.db.migrate import alembic_config, upgrade_to, upgrade_to_head
 from s3api.db.models import Base
 from tests.conftest import BACKENDS, POSTGRES_ADMIN_DSN, make_settings
 
 EXPECTED_TABLES = {
     "users",
     "rules",
-    "jobs_log",
-    "job_items_log",
+    "jobs",
+    "job_items",
     "billing_events",
     "queue_messages",
     "dead_letters",
 }
 EXPECTED_INDEXES = {
     "rules": ("ix_rules_user_created", ["user_id", "created_at"]),
-    "jobs_log": ("ix_jobs_log_user_created", ["user_id", "created_at"]),
+    "jobs": ("ix_jobs_user_created", ["user_id", "created_at"]),
     "billing_events": ("ix_billing_events_user_created", ["user_id", "created_at"]),
 }
 
@@ -176,3 +176,39 @@ async def test_app_migrates_its_sqlite_database_on_startup(tmp_path: Path) -> No
         assert (await _inspect(database))["tables"] >= EXPECTED_TABLES
     finally:
         await database.dispose()
+
+
+async def test_a_database_made_before_the_renames_upgrades_with_its_rows(
+    fresh_database: Database,
+) -> None:
+    await upgrade_to(fresh_database, "0001")
+    job_id = str(uuid.uuid4())
+    rows = [
+        "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+        "VALUES ('u1', NULL, 'free', 8, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO jobs_log (id, user_id, preset, status, total_items, done_items, "
+        "failed_items, refunded, created_at, updated_at) VALUES "
+        "(:job, 'u1', 'interior', 'queued', 1, 0, 0, 0, CURRENT_TIMESTAMP, "
+        "CURRENT_TIMESTAMP)",
+        "INSERT INTO job_items_log (job_id, idx, status, input_key, output_key, preview_key, "
+        "created_at, updated_at) VALUES (:job, 0, 'pending', 'in', 'out', 'pre', "
+        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO queue_messages (id, queue, job_id, body, attempts, available_at, "
+        "created_at_ms) VALUES ('m1', 'gpu-jobs', :job, '{}', 0, 0, 0)",
+        "INSERT INTO dead_letters (id, queue, job_id, body, attempts, created_at) "
+        "VALUES ('d1', 'gpu-jobs', :job, '{}', 4, CURRENT_TIMESTAMP)",
+    ]
+    async with fresh_database.transaction() as connection:
+        for statement in rows:
+            await connection.execute(text(statement), {"job": job_id})
+    await upgrade_to_head(fresh_database)
+    async with fresh_database.read() as connection:
+        job = (await connection.execute(text("SELECT status FROM jobs"))).scalar_one()
+        item = (await connection.execute(text("SELECT job_id FROM job_items"))).scalar_one()
+        message = (
+            await connection.execute(text("SELECT subject_id FROM queue_messages"))
+        ).scalar_one()
+        dead = (await connection.execute(text("SELECT subject_id FROM dead_letters"))).scalar_one()
+    assert (job, item, message, dead) == ("queued", job_id, job_id, job_id)
+    tables = (await _inspect(fresh_database))["tables"]
+    assert not tables & {"jobs_log", "job_items_log", "queue_messages_before"}

@@ -11,6 +11,7 @@ import pytest
 from s3api.common.errors import ConfigurationError
 from s3api.security.tokens import TokenIssuer
 from s3api.settings import Settings
+from s3api.users.plans import Plan, PlanPolicy
 from s3api.worker.settings import WorkerSettings
 
 STRONG = "s" * 32
@@ -171,8 +172,8 @@ def test_env_example_documents_every_setting() -> None:
 
 
 def test_plan_limits_default_to_the_api_table() -> None:
-    settings = Settings(_env_file=None)
-    free, pro = settings.plan_limits("free"), settings.plan_limits("pro")
+    plans = PlanPolicy.from_settings(Settings(_env_file=None))
+    free, pro = plans.limits(Plan.FREE), plans.limits(Plan.PRO)
     assert (free.credits_at_signup, free.max_concurrency, free.max_rule_slots) == (10, 1, 2)
     assert free.max_items_per_job == 10
     assert (pro.credits_at_signup, pro.max_concurrency, pro.max_rule_slots) == (200, 3, 20)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from s3api.context import AppContext
-from s3api.db.models import JobLog
+from s3api.db.models import Job
 from tests.factories import ApiClient, SignedIn, jpeg_bytes
 from tests.jobs.test_contract_support import (
     assert_money_invariants,
@@ -23,7 +23,7 @@ from tests.jobs.test_contract_support import (
 async def assert_nothing_created(api: ApiClient, context: AppContext, user: SignedIn) -> None:
     """A refused create leaves no job, no reservation and the sign-up credits."""
     async with context.database.read() as connection:
-        query = select(func.count()).select_from(JobLog).where(JobLog.user_id == user.user_id)
+        query = select(func.count()).select_from(Job).where(Job.user_id == user.user_id)
         assert (await connection.execute(query)).scalar_one() == 0
     assert (await api.me(user))["credits"] == 10
     assert [kind for kind, _, _ in (await ledger_of(context, user.user_id)).rows] == ["grant"]

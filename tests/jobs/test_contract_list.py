@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import update
 
 from s3api.context import AppContext
-from s3api.db.models import JobLog
+from s3api.db.models import Job
 from tests.factories import ApiClient, SignedIn
 from tests.jobs.test_contract_support import data_of, error_of
 
@@ -111,7 +111,7 @@ async def test_the_walk_is_exact_when_jobs_share_a_creation_time(
     moment = datetime(2026, 2, 19, 12, 34, 56, 789000, tzinfo=UTC)
     async with context.database.transaction() as connection:
         await connection.execute(
-            update(JobLog).where(JobLog.user_id == user.user_id).values(created_at=moment)
+            update(Job).where(Job.user_id == user.user_id).values(created_at=moment)
         )
     seen = await walk(api, user, 2)
     assert sorted(seen) == sorted(job_ids)
@@ -174,8 +174,8 @@ async def test_a_cursor_with_a_nul_byte_is_answered_without_an_internal_error(
 async def test_the_default_page_holds_fifty_jobs(api: ApiClient, context: AppContext) -> None:
     user = await api.sign_in()
     for _ in range(51):
-        job = await context.coordinator.create_job(user.user_id, "interior", 1)
-        await context.coordinator.cancel_job(user.user_id, job.id)
+        job = await context.lifecycle.create_job(user.user_id, "interior", 1)
+        await context.lifecycle.cancel_job(user.user_id, job.id)
     page, cursor = await list_page(api, user)
     assert len(page) == 50
     assert cursor

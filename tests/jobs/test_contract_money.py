@@ -72,7 +72,7 @@ async def test_a_terminal_job_is_settled_once_whatever_follows(
     ledger = await ledger_of(context, user.user_id)
     await api.callback(job_id, user.user_id, 1, idempotency_key="retry")
     await api.http.post(f"/jobs/{job_id}/cancel", headers=user.headers)
-    await context.coordinator.sweep_stale_jobs(now=utcnow() + timedelta(days=3))
+    await context.lifecycle.sweep_stale_jobs(now=utcnow() + timedelta(days=3))
     assert await settled_at(context, job_id) == first
     assert await ledger_of(context, user.user_id) == ledger
     await assert_money_invariants(context, user.user_id)

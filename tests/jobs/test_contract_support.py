@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from s3api.context import AppContext
-from s3api.db.models import BillingEvent, JobItemLog, JobLog, QueueMessage, User
+from s3api.db.models import BillingEvent, Job, JobItem, QueueMessage, User
 from s3api.jobs.states import TERMINAL, JobStatus
 from tests.conftest import TEST_CALLBACK_SECRET
 from tests.factories import ApiClient, SignedIn
@@ -150,9 +150,9 @@ async def ledger_of(context: AppContext, user_id: str) -> Ledger:
 
 
 async def job_row(context: AppContext, job_id: str) -> dict[str, Any]:
-    """The `jobs_log` row of a job."""
+    """The `jobs` row of a job."""
     async with context.database.read() as connection:
-        row = (await connection.execute(select(JobLog.__table__).where(JobLog.id == job_id))).one()
+        row = (await connection.execute(select(Job.__table__).where(Job.id == job_id))).one()
         return dict(row._mapping)
 
 
@@ -160,7 +160,7 @@ async def item_statuses(context: AppContext, job_id: str) -> list[str]:
     """The items' statuses in idx order."""
     async with context.database.read() as connection:
         rows = await connection.execute(
-            select(JobItemLog.status).where(JobItemLog.job_id == job_id).order_by(JobItemLog.idx)
+            select(JobItem.status).where(JobItem.job_id == job_id).order_by(JobItem.idx)
         )
         return [str(status) for (status,) in rows]
 
@@ -169,13 +169,13 @@ async def queue_bodies(context: AppContext, job_id: str | None = None) -> list[d
     """The bodies of the rows in `queue_messages` (of one job when given)."""
     query = select(QueueMessage.body)
     if job_id is not None:
-        query = query.where(QueueMessage.job_id == job_id)
+        query = query.where(QueueMessage.subject_id == job_id)
     async with context.database.read() as connection:
         return [dict(body) for (body,) in await connection.execute(query)]
 
 
 async def settled_at(context: AppContext, job_id: str) -> datetime | None:
-    """`jobs_log.settled_at` of a job."""
+    """`jobs.settled_at` of a job."""
     value: datetime | None = (await job_row(context, job_id))["settled_at"]
     return value
 
@@ -188,9 +188,7 @@ async def assert_money_invariants(context: AppContext, user_id: str) -> None:
     assert credits == ledger.total, (credits, ledger.rows)
     assert credits >= 0
     async with context.database.read() as connection:
-        jobs = (
-            await connection.execute(select(JobLog.__table__).where(JobLog.user_id == user_id))
-        ).all()
+        jobs = (await connection.execute(select(Job.__table__).where(Job.user_id == user_id))).all()
     for job in jobs:
         assert ledger.of_job(job.id, "reserve") == [-job.total_items]
         refunds = ledger.of_job(job.id, "refund")

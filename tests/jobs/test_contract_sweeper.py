@@ -26,7 +26,7 @@ async def test_created_and_uploaded_jobs_a_day_old_are_canceled_and_refunded(
     created = (await api.create_job(user, 2))["job_id"]
     uploaded = await uploaded_job(api, user, 3)
     assert (await api.me(user))["credits"] == 5
-    swept = await context.coordinator.sweep_stale_jobs(now=utcnow() + timedelta(hours=25))
+    swept = await context.lifecycle.sweep_stale_jobs(now=utcnow() + timedelta(hours=25))
     assert swept == 2
     for job_id, items in ((created, 2), (uploaded, 3)):
         assert (await api.job(user, job_id))["status"] == "canceled"
@@ -43,7 +43,7 @@ async def test_stalled_running_job_is_failed_for_its_remaining_items(
     job_id = (await api.queued_job(user, 3))["job_id"]
     data_of(await api.callback(job_id, user.user_id, 0))
     stalled = utcnow() + timedelta(seconds=context.settings.stale_running_job_seconds + 60)
-    assert await context.coordinator.sweep_stale_jobs(now=stalled) == 1
+    assert await context.lifecycle.sweep_stale_jobs(now=stalled) == 1
     job = await api.job(user, job_id)
     assert job["status"] == "failed"
     assert (job["done_items"], job["failed_items"]) == (1, 2)
@@ -60,7 +60,7 @@ async def test_stalled_queued_job_is_failed_and_fully_refunded(
     user = await api.sign_in()
     job_id = (await api.queued_job(user, 2))["job_id"]
     stalled = utcnow() + timedelta(seconds=context.settings.stale_running_job_seconds + 60)
-    assert await context.coordinator.sweep_stale_jobs(now=stalled) == 1
+    assert await context.lifecycle.sweep_stale_jobs(now=stalled) == 1
     assert (await api.job(user, job_id))["status"] == "failed"
     assert await item_statuses(context, job_id) == ["failed", "failed"]
     me = await api.me(user)
@@ -78,7 +78,7 @@ async def test_jobs_younger_than_their_limits_are_left_alone(
     running = (await api.queued_job(user, 2))["job_id"]
     data_of(await api.callback(running, user.user_id, 0))
     soon = utcnow() + timedelta(seconds=context.settings.stale_running_job_seconds - 60)
-    assert await context.coordinator.sweep_stale_jobs(now=soon) == 0
+    assert await context.lifecycle.sweep_stale_jobs(now=soon) == 0
     statuses = [(await api.job(user, job_id))["status"] for job_id in (created, uploaded, running)]
     assert statuses == ["created", "uploaded", "running"]
     assert (await api.me(user))["credits"] == 10 - 4
@@ -91,7 +91,7 @@ async def test_unstarted_jobs_outlive_the_running_timeout(
     created = (await api.create_job(user, 1))["job_id"]
     queued = (await api.queued_job(user, 1))["job_id"]
     later = utcnow() + timedelta(seconds=context.settings.stale_running_job_seconds + 60)
-    assert await context.coordinator.sweep_stale_jobs(now=later) == 1
+    assert await context.lifecycle.sweep_stale_jobs(now=later) == 1
     assert (await api.job(user, created))["status"] == "created"
     assert (await api.job(user, queued))["status"] == "failed"
 
@@ -101,10 +101,10 @@ async def test_sweeping_twice_changes_nothing_more(api: ApiClient, context: AppC
     created = (await api.create_job(user, 2))["job_id"]
     queued = (await api.queued_job(user, 3))["job_id"]
     later = utcnow() + timedelta(hours=25)
-    assert await context.coordinator.sweep_stale_jobs(now=later) == 2
+    assert await context.lifecycle.sweep_stale_jobs(now=later) == 2
     ledger = await ledger_of(context, user.user_id)
     settled = [await settled_at(context, job_id) for job_id in (created, queued)]
-    assert await context.coordinator.sweep_stale_jobs(now=later + timedelta(hours=1)) == 0
+    assert await context.lifecycle.sweep_stale_jobs(now=later + timedelta(hours=1)) == 0
     assert await ledger_of(context, user.user_id) == ledger
     assert [await settled_at(context, job_id) for job_id in (created, queued)] == settled
     assert (await api.me(user))["credits"] == 10
@@ -116,7 +116,7 @@ async def test_a_swept_job_frees_the_slot_for_a_new_one(
 ) -> None:
     user = await api.sign_in()
     await api.create_job(user, 10)
-    await context.coordinator.sweep_stale_jobs(now=utcnow() + timedelta(hours=25))
+    await context.lifecycle.sweep_stale_jobs(now=utcnow() + timedelta(hours=25))
     assert (await api.create_job(user, 10))["status"] == "created"
 
 
@@ -125,7 +125,7 @@ async def test_a_late_result_for_a_swept_job_changes_nothing(
 ) -> None:
     user = await api.sign_in()
     job_id = (await api.queued_job(user, 2))["job_id"]
-    await context.coordinator.sweep_stale_jobs(now=utcnow() + timedelta(hours=2))
+    await context.lifecycle.sweep_stale_jobs(now=utcnow() + timedelta(hours=2))
     late = data_of(await api.callback(job_id, user.user_id, 0))
     assert (late["processed"], late["job_status"]) == (False, "failed")
     assert (await api.job(user, job_id))["done_items"] == 0

@@ -22,9 +22,9 @@ from s3api.app import create_app
 from s3api.context import AppContext
 from s3api.db.engine import Database
 from s3api.db.migrate import upgrade_to_head
-from s3api.db.models import BillingEvent, JobLog, User
+from s3api.db.models import BillingEvent, Job, User
 from s3api.jobs.states import TERMINAL
-from s3api.queue.service import dead_letter_exhausted
+from s3api.users.plans import Plan
 from tests.conftest import TEST_CALLBACK_SECRET, make_settings
 from tests.factories import ApiClient, SignedIn, jpeg_bytes
 from tests.queue.test_queue_delivery import FakeClock
@@ -183,7 +183,7 @@ def build_machine(harness: Harness) -> type[RuleBasedStateMachine]:
         @rule()
         def leases_expire(self) -> None:
             self.h.clock.advance(31)
-            self.h.run(dead_letter_exhausted(self.h.context))
+            self.h.run(self.h.context.delivery.dead_letter_exhausted())
 
         @invariant()
         def money_and_slots_add_up(self) -> None:
@@ -210,7 +210,7 @@ async def check_invariants(context: AppContext, user_ids: list[str]) -> None:
                 )
             ).all()
         )
-        jobs = (await connection.execute(select(JobLog).where(JobLog.user_id.in_(user_ids)))).all()
+        jobs = (await connection.execute(select(Job).where(Job.user_id.in_(user_ids)))).all()
         refunds = dict(
             (
                 await connection.execute(
@@ -224,7 +224,7 @@ async def check_invariants(context: AppContext, user_ids: list[str]) -> None:
         assert user.credits >= 0
         assert user.credits == ledger[user_id]
         active = [j for j in jobs if j.user_id == user_id and j.status not in TERMINAL]
-        assert len(active) <= context.settings.plan_limits(user.plan).max_concurrency
+        assert len(active) <= context.limiter.plans.limits(Plan(user.plan)).max_concurrency
     for job in jobs:
         assert job.done_items + job.failed_items <= job.total_items
         if job.status in TERMINAL:

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from s3api.context import AppContext
-from s3api.db.models import BillingEvent, JobLog
+from s3api.db.models import BillingEvent, Job
 from tests.factories import ApiClient
 
 ROUNDS = 20
@@ -45,7 +45,7 @@ async def test_cancel_racing_the_last_callback_settles_once(
                 )
             ).one()
             settled = (
-                await connection.execute(select(JobLog.settled_at).where(JobLog.id == job_id))
+                await connection.execute(select(Job.settled_at).where(Job.id == job_id))
             ).scalar_one()
         assert refunds == (1, 1)
         assert settled is not None

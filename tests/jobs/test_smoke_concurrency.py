@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from s3api.context import AppContext
-from s3api.db.models import BillingEvent, JobLog
+from s3api.db.models import BillingEvent, Job
 from tests.factories import ApiClient
 
 
@@ -27,7 +27,7 @@ async def test_sixteen_concurrent_creates_by_one_free_user_make_one_job(
     assert codes.count(201) == 1
     assert set(codes) == {201, 429}
     async with context.database.read() as connection:
-        jobs = (await connection.execute(select(func.count()).select_from(JobLog))).scalar_one()
+        jobs = (await connection.execute(select(func.count()).select_from(Job))).scalar_one()
         ledger = (
             await connection.execute(
                 select(func.sum(BillingEvent.amount)).where(BillingEvent.user_id == user.user_id)

@@ -163,8 +163,6 @@ async def _count(context: AppContext, model: type[QueueMessage] | type[DeadLette
 async def test_message_is_dead_lettered_after_its_last_lease_and_job_refunded(
     api: ApiClient, context: AppContext
 ) -> None:
-    from s3api.queue.service import dead_letter_exhausted
-
     clock = freeze_queue_clock(context)
     user = await api.sign_in()
     created = await api.queued_job(user, item_count=3)
@@ -175,7 +173,7 @@ async def test_message_is_dead_lettered_after_its_last_lease_and_job_refunded(
         clock.advance(6)
     assert deliveries == 1 + context.settings.queue_max_retries
     assert await _count(context, DeadLetter) == 0
-    assert await dead_letter_exhausted(context) == 1
+    assert await context.delivery.dead_letter_exhausted() == 1
     assert await _count(context, QueueMessage) == 0
     job = await api.job(user, created["job_id"])
     assert job["status"] == "failed"
@@ -211,15 +209,13 @@ async def test_retry_after_the_last_delivery_dead_letters_at_once(
 async def test_dead_letter_keeps_results_already_recorded(
     api: ApiClient, context: AppContext
 ) -> None:
-    from s3api.queue.service import dead_letter_exhausted
-
     clock = freeze_queue_clock(context)
     user = await api.sign_in()
     created = await api.queued_job(user, item_count=3)
     assert (await api.callback(created["job_id"], user.user_id, 0)).status_code == 200
     while await pull(api.http, visibility_timeout_seconds=5):
         clock.advance(6)
-    await dead_letter_exhausted(context)
+    await context.delivery.dead_letter_exhausted()
     job = await api.job(user, created["job_id"])
     assert job["status"] == "failed"
     assert job["done_items"] == 1

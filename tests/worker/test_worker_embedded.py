@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from s3api.context import AppContext
-from s3api.worker import embedded
+from s3api.delivery import embedded_worker as embedded
 
 
 async def test_embedded_worker_restarts_its_pull_loop_after_a_crash(
@@ -29,6 +29,8 @@ async def test_embedded_worker_restarts_its_pull_loop_after_a_crash(
     monkeypatch.setattr(embedded, "run_pull_worker", flaky_pull_worker)
     monkeypatch.setattr(embedded, "RESTART_DELAY_SECONDS", 0.0)
 
-    await asyncio.wait_for(embedded.run_embedded_worker(context, stop), timeout=10)
+    await asyncio.wait_for(
+        embedded.run_embedded_worker(context.settings, context.delivery, stop), timeout=10
+    )
 
     assert runs == ["run", "run"]

@@ -6,18 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 
-from s3api.auth import service as auth_service
 from s3api.auth.schemas import AnonSession, AnonSignIn
-from s3api.http.deps import Context
+from s3api.auth.service import AuthService
+from s3api.http.deps import service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
+
+Auth = Annotated[AuthService, service_dependency("auth", AuthService)]
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/anon", response_model=Envelope[AnonSession], responses=error_responses(400))
 async def sign_in(
-    request: Request, context: Context, body: Annotated[AnonSignIn | None, Body()] = None
+    request: Request, auth: Auth, body: Annotated[AnonSignIn | None, Body()] = None
 ) -> Envelope[AnonSession]:
     """Sign in anonymously; the same `device_hash` always returns the same user."""
     payload = body or AnonSignIn()
-    return ok(request, await auth_service.sign_in_anonymous(context, payload.device_hash))
+    return ok(request, await auth.sign_in_anonymous(payload.device_hash))

@@ -25,11 +25,16 @@ def alembic_config(url: str) -> Config:
 
 async def upgrade_to_head(database: Database) -> None:
     """Bring the schema up to date, inside one transaction where the backend allows."""
+    await upgrade_to(database, "head")
+
+
+async def upgrade_to(database: Database, revision: str) -> None:
+    """Migrate up to `revision`, inside one transaction where the backend allows."""
 
     def _upgrade(connection: Connection) -> None:
         config = alembic_config(database.url)
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
     async with database.engine.begin() as connection:
         if not database.is_sqlite:

@@ -1,4 +1,4 @@
-"""The tables. The first five keep the original schema's names; the queue tables are new."""
+"""The tables: accounts, rules, jobs and their items, the credit ledger, and the queue."""
 
 from __future__ import annotations
 
@@ -44,14 +44,14 @@ class Rule(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
-class JobLog(Base):
+class Job(Base):
     """A job and its live state: the single source of truth for the state machine."""
 
-    __tablename__ = "jobs_log"
+    __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_log_user_created", "user_id", "created_at"),
-        Index("ix_jobs_log_user_status", "user_id", "status"),
-        Index("ix_jobs_log_status_updated", "status", "updated_at"),
+        Index("ix_jobs_user_created", "user_id", "created_at"),
+        Index("ix_jobs_user_status", "user_id", "status"),
+        Index("ix_jobs_status_updated", "status", "updated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -72,14 +72,14 @@ class JobLog(Base):
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class JobItemLog(Base):
+class JobItem(Base):
     """One image of a job; the first recorded result wins."""
 
-    __tablename__ = "job_items_log"
+    __tablename__ = "job_items"
     __table_args__ = (Index("ux_job_items_idempotency", "job_id", "idempotency_key", unique=True),)
 
     job_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("jobs_log.id", ondelete="CASCADE"), primary_key=True
+        String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
     )
     idx: Mapped[int] = mapped_column(Integer, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -111,17 +111,19 @@ class BillingEvent(Base):
 
 
 class QueueMessage(Base):
-    """An outbox row: written with the `uploaded → queued` transition, leased to consumers."""
+    """An outbox row, written in the transaction of the change it announces, leased to consumers."""
 
     __tablename__ = "queue_messages"
     __table_args__ = (
         Index("ix_queue_messages_ready", "queue", "available_at"),
         Index("ux_queue_messages_lease", "lease_id", unique=True),
+        Index("ux_queue_messages_subject", "queue", "subject_id", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     queue: Mapped[str] = mapped_column(String(64))
-    job_id: Mapped[str] = mapped_column(String(36), unique=True)
+    # what the message is about (a job id on `gpu-jobs`): one live message per subject
+    subject_id: Mapped[str] = mapped_column(String(64))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # epoch ms when the message may be claimed; while leased, the lease's expiry
@@ -139,7 +141,7 @@ class DeadLetter(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     queue: Mapped[str] = mapped_column(String(64))
-    job_id: Mapped[str] = mapped_column(String(36))
+    subject_id: Mapped[str] = mapped_column(String(64))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500))

@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from s3api.account.schemas import AccountState
 from s3api.auth.schemas import AnonSession
 from s3api.jobs.schemas import JobCreated, JobDetail, JobEnvelope
 from s3api.presets.schemas import PresetDetail
 from s3api.rules.schemas import RuleEnvelope, RuleList, RulePublic
-from s3api.users.schemas import AccountState
 
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 UPLOAD_HEADERS = {"Content-Type": "application/octet-stream"}

@@ -2,7 +2,7 @@
 
 A 2xx answer means delivered: the lease is acknowledged and the remote reports items through
 callbacks (the stale-job sweeper covers one that never does). Anything else is handed back
-with `queue_service.retry` and an exponential delay, so the queue's delivery budget and
+with a retry and an exponential delay, so the queue's delivery budget and
 dead-lettering (API.md §6) apply unchanged.
 """
 
@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 
-from s3api.context import AppContext
+from s3api.delivery.schemas import LeaseRetry
+from s3api.delivery.service import DeliveryService
 from s3api.dispatch.target import PushTarget
 from s3api.jobs.messages import with_item_urls
-from s3api.queue import service as queue_service
-from s3api.queue.repository import LeasedMessage
-from s3api.queue.schemas import LeaseRetry
+from s3api.queue.message_queue import LeasedMessage
+from s3api.settings import Settings
 
 logger = logging.getLogger("s3api.dispatch")
 
@@ -38,11 +38,17 @@ def backoff_delay_seconds(base_seconds: float, cap_seconds: float, attempts: int
 class PushDispatcher:
     """Pushes visible messages to one target; `dispatch_pending` is a single pass."""
 
-    def __init__(self, context: AppContext, target: PushTarget, client: httpx.AsyncClient) -> None:
-        self.context = context
+    def __init__(
+        self,
+        delivery: DeliveryService,
+        settings: Settings,
+        target: PushTarget,
+        client: httpx.AsyncClient,
+    ) -> None:
+        self.delivery = delivery
+        self.settings = settings
         self.target = target
         self.client = client
-        settings = context.settings
         # The lease only has to outlive one POST and its ack.
         self.lease_seconds = max(
             settings.queue_visibility_timeout_seconds,
@@ -51,15 +57,15 @@ class PushDispatcher:
 
     async def dispatch_pending(self) -> int:
         """Lease what is visible, push each message, ack or retry it; returns how many."""
-        leased = await queue_service.lease_messages(
-            self.context, self.context.settings.dispatch_batch_size, self.lease_seconds
+        leased = await self.delivery.lease_messages(
+            self.settings.dispatch_batch_size, self.lease_seconds
         )
         await asyncio.gather(*(self._deliver(message) for message in leased))
         return len(leased)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Repeat passes until `stop`; sleep the poll interval whenever nothing was visible."""
-        interval = self.context.settings.dispatch_poll_interval_seconds
+        interval = self.settings.dispatch_poll_interval_seconds
         logger.info("pushing queue messages to %s (%s)", self.target.url, self.target.mode)
         while not stop.is_set():
             try:
@@ -78,32 +84,32 @@ class PushDispatcher:
             message = await self._delivered_message(leased)
             error = await self._push(message)
             if error is None:
-                if not await queue_service.acknowledge(self.context, [leased.lease_id]):
+                if not await self.delivery.acknowledge([leased.lease_id]):
                     logger.warning("lease of message %s expired before its ack", leased.id)
                 return
             delay = backoff_delay_seconds(
-                self.context.settings.dispatch_backoff_seconds,
-                self.context.settings.dispatch_backoff_max_seconds,
+                self.settings.dispatch_backoff_seconds,
+                self.settings.dispatch_backoff_max_seconds,
                 leased.attempts,
             )
             logger.warning(
                 "push of message=%s job=%s attempt=%d failed (%s); retry in %ds",
                 leased.id,
-                leased.job_id,
+                leased.subject_id,
                 leased.attempts,
                 error,
                 delay,
             )
             retry = LeaseRetry(lease_id=leased.lease_id, delay_seconds=delay, error=error[:500])
-            await queue_service.retry(self.context, [retry])
+            await self.delivery.retry([retry])
         except Exception:
             # The lease then simply expires and the message comes back.
             logger.exception("dispatch of message %s failed", leased.id)
 
     async def _delivered_message(self, leased: LeasedMessage) -> dict[str, Any]:
         """The body with fresh per-item URLs and the delivery number for idempotency keys."""
-        expires_in = max(self.context.settings.presign_ttl_seconds, self.lease_seconds)
-        body = await with_item_urls(self.context.storage, leased.body, expires_in)
+        expires_in = max(self.settings.presign_ttl_seconds, self.lease_seconds)
+        body = await with_item_urls(self.delivery.storage, leased.body, expires_in)
         return {**body, "message_id": leased.id, "attempts": leased.attempts}
 
     async def _push(self, message: dict[str, Any]) -> str | None:
@@ -124,7 +130,9 @@ class PushDispatcher:
         return f"endpoint answered {response.status_code}"
 
 
-async def run_dispatcher(context: AppContext, target: PushTarget, stop: asyncio.Event) -> None:
+async def run_dispatcher(
+    delivery: DeliveryService, settings: Settings, target: PushTarget, stop: asyncio.Event
+) -> None:
     """The lifespan task: a dispatcher with its own HTTP client until `stop` is set."""
     async with httpx.AsyncClient() as client:
-        await PushDispatcher(context, target, client).run(stop)
+        await PushDispatcher(delivery, settings, target, client).run(stop)

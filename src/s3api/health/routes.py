@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
+from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
-from s3api.http.deps import Context
+from s3api.http.deps import service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.timeutil import Timestamp, utcnow
+
+DatabaseDep = Annotated[Database, service_dependency("database", Database)]
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger("s3api.health")
@@ -24,10 +28,10 @@ class Health(BaseModel):
 
 
 @router.get("/health", response_model=Envelope[Health], responses=error_responses(503))
-async def health(request: Request, context: Context) -> Envelope[Health]:
+async def health(request: Request, database: DatabaseDep) -> Envelope[Health]:
     """200 when the database answers, 503 `UNAVAILABLE` otherwise."""
     try:
-        await context.database.ping()
+        await database.ping()
     except Exception as exc:
         logger.warning("health check: database unreachable (%s)", type(exc).__name__)
         raise ApiError(ErrorCode.UNAVAILABLE, "Database unavailable") from exc

@@ -1,56 +1,37 @@
-"""FastAPI dependencies: the app context and the authenticated user."""
+"""FastAPI dependencies: collaborators kept on `app.state`, and the GPU side's secret.
+
+`create_app` stores each service on `app.state` under a fixed name; routes ask for the one
+they use through `service_dependency`, so no route or service sees the whole wiring.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Header, Request
 
-from s3api.context import AppContext
-from s3api.errors import ApiError, ErrorCode
 from s3api.security.shared_secret import presented_secret, require_shared_secret
-from s3api.users.repository import UserRecord, find_user
+
+ServiceT = TypeVar("ServiceT")
 
 
-def get_context(request: Request) -> AppContext:
-    """The context `create_app` stored on the application."""
-    context: AppContext = request.app.state.context
-    return context
+def service_dependency(name: str, _kind: type[ServiceT]) -> Any:
+    """A dependency returning the collaborator `create_app` stored as `app.state.<name>`."""
 
+    def get(request: Request) -> ServiceT:
+        return cast(ServiceT, getattr(request.app.state, name))
 
-Context = Annotated[AppContext, Depends(get_context)]
-
-
-async def get_current_user(
-    context: Context,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> UserRecord:
-    """The user of the Bearer token; its plan is read from the database on every request."""
-    if not authorization:
-        raise ApiError(ErrorCode.AUTH_REQUIRED)
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(ErrorCode.AUTH_REQUIRED)
-    user_id = context.tokens.verify(token.strip())
-    async with context.database.read() as connection:
-        user = await find_user(connection, user_id)
-    if user is None:
-        raise ApiError(ErrorCode.AUTH_INVALID_TOKEN)
-    return user
-
-
-CurrentUser = Annotated[UserRecord, Depends(get_current_user)]
+    return Depends(get)
 
 
 async def require_gpu_secret(
-    context: Context,
+    request: Request,
     x_callback_secret: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> None:
     """The GPU side's shared secret, from `X-Callback-Secret` or `Authorization: Bearer`."""
-    require_shared_secret(
-        context.settings.callback_secret, presented_secret(x_callback_secret, authorization)
-    )
+    expected: str = request.app.state.callback_secret
+    require_shared_secret(expected, presented_secret(x_callback_secret, authorization))
 
 
 GpuSecret = Depends(require_gpu_secret)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from s3api.errors import ApiError, ErrorCode
@@ -66,18 +66,12 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request_id_of(request), ApiError(ErrorCode.UNAVAILABLE))
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unhandled error request_id=%s", request_id_of(request))
-    return error_response(request_id_of(request), ApiError(ErrorCode.INTERNAL_ERROR))
-
-
 def install_exception_handlers(app: FastAPI) -> None:
-    """Register the handlers that turn every exception into the envelope."""
+    """Register the handlers that turn known exceptions into the envelope; anything else
+    reaches `UnexpectedErrorMiddleware`, the one last-resort handler."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(InterfaceError, _database_down)
     app.add_exception_handler(ConnectionError, _database_down)
-    app.add_exception_handler(DBAPIError, _unexpected)
-    app.add_exception_handler(Exception, _unexpected)

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
@@ -18,8 +19,6 @@ access_logger = logging.getLogger("s3api.access")
 error_logger = logging.getLogger("s3api.errors")
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
-# a JSON `\u0000` escape (not an escaped backslash followed by "u0000")
-_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
 class RequestContextMiddleware:
@@ -76,14 +75,24 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-class BodySizeLimitMiddleware:
-    """Refuses JSON bodies over the limit with 413 (by header and while streaming) and
-    bodies carrying NUL characters with 400, before any route parses them."""
+BodyRule = Callable[[bytes], None]
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, exempt_prefixes: tuple[str, ...]) -> None:
+
+class BufferedBodyMiddleware:
+    """Reads a JSON body once, refusing it with 413 over the limit (by header and while
+    streaming), checks it against the body rules, then replays it to the application."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        exempt_prefixes: tuple[str, ...],
+        rules: tuple[BodyRule, ...] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.exempt_prefixes = exempt_prefixes
+        self.rules = rules
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
@@ -116,11 +125,11 @@ class BodySizeLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if _ESCAPED_NUL.search(body):
-            # PostgreSQL text cannot hold NUL; refuse it for every field in one place
-            request_id = _request_id_of(scope)
-            refused = ApiError(ErrorCode.VALIDATION_FAILED, "NUL characters are not allowed")
-            await error_response(request_id, refused)(scope, receive, send)
+        try:
+            for rule in self.rules:
+                rule(body)
+        except ApiError as refused:
+            await error_response(_request_id_of(scope), refused)(scope, receive, send)
             return
         await self.app(
             scope,

@@ -6,14 +6,16 @@ import asyncio
 import copy
 from typing import Any
 
-from s3api.coordinators.job_coordinator import ExecutionPlan, MessageBuilder
+from s3api.jobs.lifecycle import ExecutionPlan, MessageBuilder
 from s3api.jobs.repository import ItemRecord, JobRecord
-from s3api.settings import Settings
 from s3api.storage.base import ObjectStorage
 
+GPU_JOBS_QUEUE = "gpu-jobs"
+"""The queue that carries one message per queued job to the GPU side."""
 
-def gpu_message_builder(settings: Settings) -> MessageBuilder:
-    """A builder whose `callback_url` comes from the configured public base URL."""
+
+def gpu_message_builder(public_base_url: str, batch_concurrency: int) -> MessageBuilder:
+    """A builder whose `callback_url` starts with the service's public base URL."""
 
     def build(job: JobRecord, items: list[ItemRecord], plan: ExecutionPlan) -> dict[str, Any]:
         return {
@@ -32,9 +34,9 @@ def gpu_message_builder(settings: Settings) -> MessageBuilder:
                 }
                 for item in items
             ],
-            "callback_url": f"{settings.resolved_public_base_url}/jobs/{job.id}/callback",
+            "callback_url": f"{public_base_url}/jobs/{job.id}/callback",
             "idempotency_prefix": job.id,
-            "batch_concurrency": settings.queue_batch_concurrency,
+            "batch_concurrency": batch_concurrency,
         }
 
     return build

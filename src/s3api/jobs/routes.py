@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 
-from s3api.http.deps import Context, CurrentUser, GpuSecret
+from s3api.http.deps import GpuSecret, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
-from s3api.jobs import service as jobs_service
 from s3api.jobs.schemas import (
     CallbackBody,
     CallbackOutcome,
@@ -21,7 +20,11 @@ from s3api.jobs.schemas import (
     JobSummary,
     UploadConfirmed,
 )
+from s3api.jobs.service import JobsService
 from s3api.jobs.states import JobStatus
+from s3api.users.current import CurrentUser
+
+Jobs = Annotated[JobsService, service_dependency("jobs", JobsService)]
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=error_responses(400, 401))
 
@@ -29,14 +32,14 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=error_responses(400,
 @router.get("", response_model=Envelope[list[JobSummary]])
 async def list_(
     request: Request,
-    context: Context,
+    jobs: Jobs,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Envelope[list[JobSummary]]:
     """The caller's jobs, newest first; `meta.next_cursor` when more exist."""
-    jobs, next_cursor = await jobs_service.list_jobs(context, user, limit, cursor)
-    return ok(request, jobs, next_cursor=next_cursor)
+    page, next_cursor = await jobs.list_jobs(user.id, limit, cursor)
+    return ok(request, page, next_cursor=next_cursor)
 
 
 @router.post(
@@ -46,10 +49,10 @@ async def list_(
     responses=error_responses(402, 403, 429),
 )
 async def create(
-    request: Request, context: Context, user: CurrentUser, payload: JobCreate
+    request: Request, jobs: Jobs, user: CurrentUser, payload: JobCreate
 ) -> Envelope[JobCreated]:
     """Create a job: reserves credits and a slot, returns one upload URL per item."""
-    return ok(request, await jobs_service.create_job(context, user, payload))
+    return ok(request, await jobs.create_job(user.id, payload))
 
 
 @router.post(
@@ -58,10 +61,10 @@ async def create(
     responses=error_responses(404, 409),
 )
 async def confirm_upload(
-    request: Request, context: Context, user: CurrentUser, job_id: str
+    request: Request, jobs: Jobs, user: CurrentUser, job_id: str
 ) -> Envelope[UploadConfirmed]:
     """Verify the uploads and move the job to `uploaded`."""
-    await jobs_service.confirm_upload(context, user, job_id)
+    await jobs.confirm_upload(user.id, job_id)
     return ok(request, UploadConfirmed(confirmed=True, status=JobStatus.UPLOADED.value))
 
 
@@ -73,22 +76,22 @@ async def confirm_upload(
 )
 async def execute(
     request: Request,
-    context: Context,
+    jobs: Jobs,
     user: CurrentUser,
     job_id: str,
     payload: Annotated[JobExecute | None, Body()] = None,
 ) -> Envelope[JobQueued]:
     """Queue the job for the GPU side with inline edits or a saved rule."""
-    await jobs_service.execute_job(context, user, job_id, payload or JobExecute())
+    await jobs.execute_job(user.id, job_id, payload or JobExecute())
     return ok(request, JobQueued(queued=True, status=JobStatus.QUEUED.value))
 
 
 @router.get("/{job_id}", response_model=Envelope[JobEnvelope], responses=error_responses(404))
 async def get(
-    request: Request, context: Context, user: CurrentUser, job_id: str
+    request: Request, jobs: Jobs, user: CurrentUser, job_id: str
 ) -> Envelope[JobEnvelope]:
     """The job's live state with download URLs for done items."""
-    return ok(request, JobEnvelope(job=await jobs_service.job_detail(context, user, job_id)))
+    return ok(request, JobEnvelope(job=await jobs.job_detail(user.id, job_id)))
 
 
 @router.post(
@@ -98,17 +101,17 @@ async def get(
     responses=error_responses(404, 409),
 )
 async def callback(
-    request: Request, context: Context, job_id: str, body: CallbackBody
+    request: Request, jobs: Jobs, job_id: str, body: CallbackBody
 ) -> Envelope[CallbackOutcome]:
     """One item's result from the GPU side (shared secret, not a user token)."""
-    return ok(request, await jobs_service.record_callback(context, job_id, body))
+    return ok(request, await jobs.record_callback(job_id, body))
 
 
 @router.post(
     "/{job_id}/cancel", response_model=Envelope[JobCanceled], responses=error_responses(404, 409)
 )
 async def cancel(
-    request: Request, context: Context, user: CurrentUser, job_id: str
+    request: Request, jobs: Jobs, user: CurrentUser, job_id: str
 ) -> Envelope[JobCanceled]:
     """Cancel a job that has not finished and refund every item not done."""
-    return ok(request, await jobs_service.cancel_job(context, user, job_id))
+    return ok(request, await jobs.cancel_job(user.id, job_id))

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from s3api.common.limits import MAX_ITEMS_PER_JOB
 from s3api.presets.edits import ConceptEdit
 from s3api.timeutil import Timestamp
 
@@ -17,7 +18,8 @@ class JobCreate(BaseModel):
 
     preset: Any = Field(default=None, json_schema_extra={"type": "string"})
     item_count: Any = Field(
-        default=None, json_schema_extra={"type": "integer", "minimum": 1, "maximum": 200}
+        default=None,
+        json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_ITEMS_PER_JOB},
     )
 
 

@@ -1,4 +1,4 @@
-"""Jobs use cases: thin orchestration around the JobCoordinator, storage and presets."""
+"""Jobs use cases: thin orchestration around the JobLifecycle, storage and presets."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import base64
 import binascii
 from datetime import UTC, datetime, timedelta
 
-from s3api.context import AppContext
-from s3api.coordinators.job_coordinator import ExecutionPlan, ItemResult
+from s3api.common.limits import MAX_ITEMS_PER_JOB
+from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import is_uuid
 from s3api.jobs import repository
+from s3api.jobs.lifecycle import ExecutionPlan, ItemResult, JobLifecycle
 from s3api.jobs.messages import gpu_message_builder
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.schemas import (
@@ -32,12 +33,12 @@ from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import find_preset
 from s3api.presets.edits import check_edits_for_preset, edits_to_json
 from s3api.rules import repository as rules_repository
+from s3api.settings import Settings
+from s3api.storage.base import ObjectStorage
 from s3api.storage.keys import ObjectKeys
 from s3api.storage.sniff import SNIFF_BYTES, detect_image_type
 from s3api.timeutil import utcnow
-from s3api.users.repository import UserRecord
 
-MAX_ITEM_COUNT = 200
 _STORAGE_PARALLELISM = 16
 
 
@@ -62,209 +63,214 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise ApiError(ErrorCode.VALIDATION_FAILED, "Invalid cursor", {"field": "cursor"}) from exc
 
 
-async def list_jobs(
-    context: AppContext, user: UserRecord, limit: int, cursor: str | None
-) -> tuple[list[JobSummary], str | None]:
-    """A page of the caller's jobs, newest first, and the cursor of the next page."""
-    after = _decode_cursor(cursor) if cursor else None
-    async with context.database.read() as connection:
-        jobs = await repository.list_jobs_page(connection, user.id, limit + 1, after)
-    page = jobs[:limit]
-    next_cursor = _encode_cursor(page[-1]) if len(jobs) > limit else None
-    summaries = [
-        JobSummary(
-            job_id=job.id,
-            status=job.status,
-            preset=job.preset,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            progress=_progress(job),
-        )
-        for job in page
-    ]
-    return summaries, next_cursor
-
-
 def _checked_item_count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ITEM_COUNT:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ITEMS_PER_JOB:
         raise ApiError(ErrorCode.INVALID_ITEM_COUNT)
     return value
 
 
-async def create_job(context: AppContext, user: UserRecord, payload: JobCreate) -> JobCreated:
-    """Reserve and create the job, then sign one upload URL per item."""
-    item_count = _checked_item_count(payload.item_count)
-    if not isinstance(payload.preset, str):
-        raise ApiError(ErrorCode.INVALID_PRESET, "preset must be a preset id")
-    preset = find_preset(payload.preset)
-    job = await context.coordinator.create_job(user.id, preset.id, item_count)
-    ttl = context.settings.presign_ttl_seconds
-    keys = [ObjectKeys.input(user.id, job.id, idx) for idx in range(item_count)]
-    urls = await asyncio.gather(*(context.storage.presign_put(key, ttl) for key in keys))
-    return JobCreated(
-        job_id=job.id,
-        status=job.status,
-        presigned_urls=[
-            UploadUrl(idx=idx, url=url, key=key)
-            for idx, (key, url) in enumerate(zip(keys, urls, strict=True))
-        ],
-        confirm_url=f"{context.settings.resolved_public_base_url}/jobs/{job.id}/confirm-upload",
-        expires_at=utcnow() + timedelta(seconds=ttl),
-    )
+class JobsService:
+    """Endpoints 9–15: each call validates, then makes one lifecycle transition."""
 
-
-async def _owned_job(context: AppContext, user: UserRecord, job_id: str) -> JobRecord:
-    async with context.database.read() as connection:
-        job = await repository.find_job(connection, job_id, user_id=user.id)
-    if job is None:
-        raise ApiError(ErrorCode.JOB_NOT_FOUND)
-    return job
-
-
-async def _input_problem(
-    context: AppContext, item: ItemRecord, gate: asyncio.Semaphore
-) -> str | None:
-    """`missing`, `invalid` or None for one uploaded input."""
-    async with gate:
-        info = await context.storage.head(item.input_key)
-        if info is None:
-            return "missing"
-        if info.size == 0 or info.size > context.settings.max_upload_bytes:
-            return "invalid"
-        head = await context.storage.read_head_bytes(item.input_key, SNIFF_BYTES)
-        return None if detect_image_type(head) else "invalid"
-
-
-async def confirm_upload(context: AppContext, user: UserRecord, job_id: str) -> None:
-    """Verify every input in storage, then move the job to `uploaded`."""
-    job = await _owned_job(context, user, job_id)
-    if job.status != JobStatus.CREATED:
-        raise ApiError(
-            ErrorCode.JOB_INVALID_TRANSITION,
-            f"Job is {job.status}; uploads can only be confirmed while it is created",
-            {"status": job.status},
+    def __init__(
+        self,
+        database: Database,
+        lifecycle: JobLifecycle,
+        storage: ObjectStorage,
+        settings: Settings,
+    ) -> None:
+        self.database = database
+        self.lifecycle = lifecycle
+        self.storage = storage
+        self.presign_ttl_seconds = settings.presign_ttl_seconds
+        self.max_upload_bytes = settings.max_upload_bytes
+        self.public_base_url = settings.resolved_public_base_url
+        self.build_message = gpu_message_builder(
+            self.public_base_url, settings.queue_batch_concurrency
         )
-    async with context.database.read() as connection:
-        items = await repository.find_items(connection, job_id)
-    gate = asyncio.Semaphore(_STORAGE_PARALLELISM)
-    problems = await asyncio.gather(*(_input_problem(context, item, gate) for item in items))
-    missing = [item.idx for item, p in zip(items, problems, strict=True) if p == "missing"]
-    invalid = [item.idx for item, p in zip(items, problems, strict=True) if p == "invalid"]
-    if missing or invalid:
-        raise ApiError(
-            ErrorCode.UPLOAD_INCOMPLETE,
-            "Some inputs are missing or are not JPEG, PNG or WebP images within the size limit",
-            {"missing": missing, "invalid": invalid},
-        )
-    await context.coordinator.confirm_upload(user.id, job_id)
 
-
-async def _execution_plan(
-    context: AppContext, user: UserRecord, job: JobRecord, payload: JobExecute
-) -> ExecutionPlan:
-    """Edits from the saved rule or the inline body, validated for the job's preset."""
-    preset = find_preset(job.preset)
-    if payload.rule_id is not None:
-        async with context.database.read() as connection:
-            rule = await rules_repository.find_rule(connection, user.id, payload.rule_id)
-        if rule is None:
-            raise ApiError(ErrorCode.RULE_NOT_FOUND)
-        if rule.preset_id != job.preset:
-            raise ApiError(
-                ErrorCode.VALIDATION_FAILED,
-                f"Rule is for preset '{rule.preset_id}', the job for '{job.preset}'",
+    async def list_jobs(
+        self, user_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[JobSummary], str | None]:
+        """A page of the caller's jobs, newest first, and the cursor of the next page."""
+        after = _decode_cursor(cursor) if cursor else None
+        async with self.database.read() as connection:
+            jobs = await repository.list_jobs_page(connection, user_id, limit + 1, after)
+        page = jobs[:limit]
+        next_cursor = _encode_cursor(page[-1]) if len(jobs) > limit else None
+        summaries = [
+            JobSummary(
+                job_id=job.id,
+                status=job.status.value,
+                preset=job.preset,
+                created_at=job.created_at,
+                updated_at=job.updated_at,
+                progress=_progress(job),
             )
-        concepts, protect = rule.concepts, rule.protect
-    else:
-        if not payload.concepts:
-            raise ApiError(
-                ErrorCode.VALIDATION_FAILED,
-                "concepts must not be empty without rule_id",
-                {"fields": [{"field": "concepts", "message": "required"}]},
-            )
-        concepts = payload.concepts
-        protect = payload.protect if payload.protect is not None else list(preset.protect_defaults)
-    check_edits_for_preset(preset, concepts, protect)
-    template_ids = {template.id for template in preset.output_templates}
-    if payload.output_template is not None and payload.output_template not in template_ids:
-        raise ApiError(
-            ErrorCode.VALIDATION_FAILED,
-            "Unknown output_template for this preset",
-            {"output_templates": sorted(template_ids)},
+            for job in page
+        ]
+        return summaries, next_cursor
+
+    async def create_job(self, user_id: str, payload: JobCreate) -> JobCreated:
+        """Reserve and create the job, then sign one upload URL per item."""
+        item_count = _checked_item_count(payload.item_count)
+        if not isinstance(payload.preset, str):
+            raise ApiError(ErrorCode.INVALID_PRESET, "preset must be a preset id")
+        preset = find_preset(payload.preset)
+        job = await self.lifecycle.create_job(user_id, preset.id, item_count)
+        ttl = self.presign_ttl_seconds
+        keys = [ObjectKeys.input(user_id, job.id, idx) for idx in range(item_count)]
+        urls = await asyncio.gather(*(self.storage.presign_put(key, ttl) for key in keys))
+        return JobCreated(
+            job_id=job.id,
+            status=job.status.value,
+            presigned_urls=[
+                UploadUrl(idx=idx, url=url, key=key)
+                for idx, (key, url) in enumerate(zip(keys, urls, strict=True))
+            ],
+            confirm_url=f"{self.public_base_url}/jobs/{job.id}/confirm-upload",
+            expires_at=utcnow() + timedelta(seconds=ttl),
         )
-    return ExecutionPlan(
-        concepts=edits_to_json(concepts),
-        protect=list(dict.fromkeys(protect)),
-        rule_id=payload.rule_id,
-        output_template=payload.output_template,
-    )
 
+    async def confirm_upload(self, user_id: str, job_id: str) -> None:
+        """Verify every input in storage, then move the job to `uploaded`."""
+        job = await self._owned_job(user_id, job_id)
+        if job.status is not JobStatus.CREATED:
+            raise ApiError(
+                ErrorCode.JOB_INVALID_TRANSITION,
+                f"Job is {job.status.value}; uploads can only be confirmed while it is created",
+                {"status": job.status.value},
+            )
+        async with self.database.read() as connection:
+            items = await repository.find_items(connection, job_id)
+        gate = asyncio.Semaphore(_STORAGE_PARALLELISM)
+        problems = await asyncio.gather(*(self._input_problem(item, gate) for item in items))
+        missing = [item.idx for item, p in zip(items, problems, strict=True) if p == "missing"]
+        invalid = [item.idx for item, p in zip(items, problems, strict=True) if p == "invalid"]
+        if missing or invalid:
+            raise ApiError(
+                ErrorCode.UPLOAD_INCOMPLETE,
+                "Some inputs are missing or are not JPEG, PNG or WebP images within the size limit",
+                {"missing": missing, "invalid": invalid},
+            )
+        await self.lifecycle.confirm_upload(user_id, job_id)
 
-async def execute_job(
-    context: AppContext, user: UserRecord, job_id: str, payload: JobExecute
-) -> None:
-    """Validate the edits, then queue the job and its GPU message atomically."""
-    job = await _owned_job(context, user, job_id)
-    plan = await _execution_plan(context, user, job, payload)
-    await context.coordinator.queue_job(
-        user.id, job_id, plan, gpu_message_builder(context.settings)
-    )
+    async def execute_job(self, user_id: str, job_id: str, payload: JobExecute) -> None:
+        """Validate the edits, then queue the job and its GPU message atomically."""
+        job = await self._owned_job(user_id, job_id)
+        plan = await self._execution_plan(user_id, job, payload)
+        await self.lifecycle.queue_job(user_id, job_id, plan, self.build_message)
 
+    async def job_detail(self, user_id: str, job_id: str) -> JobDetail:
+        """The job with its items and fresh download URLs for the done ones."""
+        async with self.database.read() as connection:
+            job = await repository.find_job(connection, job_id, user_id=user_id)
+            if job is None:
+                raise ApiError(ErrorCode.JOB_NOT_FOUND)
+            items = await repository.find_items(connection, job_id)
+        ttl = self.presign_ttl_seconds
+        done = [item for item in items if item.status is ItemStatus.DONE]
 
-async def job_detail(context: AppContext, user: UserRecord, job_id: str) -> JobDetail:
-    """The job with its items and fresh download URLs for the done ones."""
-    async with context.database.read() as connection:
-        job = await repository.find_job(connection, job_id, user_id=user.id)
+        async def urls(item: ItemRecord) -> DownloadUrl:
+            output_url, preview_url = await asyncio.gather(
+                self.storage.presign_get(item.output_key, ttl),
+                self.storage.presign_get(item.preview_key, ttl),
+            )
+            return DownloadUrl(idx=item.idx, output_url=output_url, preview_url=preview_url)
+
+        return JobDetail(
+            job_id=job.id,
+            status=job.status.value,
+            preset=job.preset,
+            total_items=job.total_items,
+            done_items=job.done_items,
+            failed_items=job.failed_items,
+            progress=_progress(job),
+            items=[ItemState(idx=i.idx, status=i.status.value, error=i.error) for i in items],
+            download_urls=list(await asyncio.gather(*(urls(item) for item in done))),
+            refunded=job.refunded,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+    async def record_callback(self, job_id: str, body: CallbackBody) -> CallbackOutcome:
+        """Record one GPU result; duplicates and late results change nothing."""
+        outcome = await self.lifecycle.record_item_result(
+            job_id,
+            ItemResult(
+                idx=body.idx,
+                status=ItemStatus(body.status),
+                idempotency_key=body.idempotency_key,
+                output_key=body.output_key,
+                preview_key=body.preview_key,
+                error=body.error,
+            ),
+        )
+        return CallbackOutcome(
+            processed=outcome.processed,
+            duplicate=outcome.duplicate,
+            job_status=outcome.job_status.value,
+        )
+
+    async def cancel_job(self, user_id: str, job_id: str) -> JobCanceled:
+        """Cancel and refund every item not done."""
+        refunded = await self.lifecycle.cancel_job(user_id, job_id)
+        return JobCanceled(canceled=True, status=JobStatus.CANCELED.value, refunded=refunded)
+
+    async def _owned_job(self, user_id: str, job_id: str) -> JobRecord:
+        async with self.database.read() as connection:
+            job = await repository.find_job(connection, job_id, user_id=user_id)
         if job is None:
             raise ApiError(ErrorCode.JOB_NOT_FOUND)
-        items = await repository.find_items(connection, job_id)
-    ttl = context.settings.presign_ttl_seconds
-    done = [item for item in items if item.status == ItemStatus.DONE]
+        return job
 
-    async def urls(item: ItemRecord) -> DownloadUrl:
-        output_url, preview_url = await asyncio.gather(
-            context.storage.presign_get(item.output_key, ttl),
-            context.storage.presign_get(item.preview_key, ttl),
+    async def _input_problem(self, item: ItemRecord, gate: asyncio.Semaphore) -> str | None:
+        """`missing`, `invalid` or None for one uploaded input."""
+        async with gate:
+            info = await self.storage.head(item.input_key)
+            if info is None:
+                return "missing"
+            if info.size == 0 or info.size > self.max_upload_bytes:
+                return "invalid"
+            head = await self.storage.read_head_bytes(item.input_key, SNIFF_BYTES)
+            return None if detect_image_type(head) else "invalid"
+
+    async def _execution_plan(
+        self, user_id: str, job: JobRecord, payload: JobExecute
+    ) -> ExecutionPlan:
+        """Edits from the saved rule or the inline body, validated for the job's preset."""
+        preset = find_preset(job.preset)
+        if payload.rule_id is not None:
+            async with self.database.read() as connection:
+                rule = await rules_repository.find_rule(connection, user_id, payload.rule_id)
+            if rule is None:
+                raise ApiError(ErrorCode.RULE_NOT_FOUND)
+            if rule.preset_id != job.preset:
+                raise ApiError(
+                    ErrorCode.VALIDATION_FAILED,
+                    f"Rule is for preset '{rule.preset_id}', the job for '{job.preset}'",
+                )
+            concepts, protect = rule.concepts, preset.requested_protect(rule.protect)
+        else:
+            if not payload.concepts:
+                raise ApiError(
+                    ErrorCode.VALIDATION_FAILED,
+                    "concepts must not be empty without rule_id",
+                    {"fields": [{"field": "concepts", "message": "required"}]},
+                )
+            concepts = payload.concepts
+            protect = preset.requested_protect(payload.protect)
+        check_edits_for_preset(preset, concepts, protect)
+        template_ids = {template.id for template in preset.output_templates}
+        if payload.output_template is not None and payload.output_template not in template_ids:
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED,
+                "Unknown output_template for this preset",
+                {"output_templates": sorted(template_ids)},
+            )
+        return ExecutionPlan(
+            concepts=edits_to_json(concepts),
+            protect=protect,
+            rule_id=payload.rule_id,
+            output_template=payload.output_template,
         )
-        return DownloadUrl(idx=item.idx, output_url=output_url, preview_url=preview_url)
-
-    return JobDetail(
-        job_id=job.id,
-        status=job.status,
-        preset=job.preset,
-        total_items=job.total_items,
-        done_items=job.done_items,
-        failed_items=job.failed_items,
-        progress=_progress(job),
-        items=[ItemState(idx=i.idx, status=i.status, error=i.error) for i in items],
-        download_urls=list(await asyncio.gather(*(urls(item) for item in done))),
-        refunded=job.refunded,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-    )
-
-
-async def record_callback(context: AppContext, job_id: str, body: CallbackBody) -> CallbackOutcome:
-    """Record one GPU result; duplicates and late results change nothing."""
-    outcome = await context.coordinator.record_item_result(
-        job_id,
-        ItemResult(
-            idx=body.idx,
-            status=ItemStatus(body.status),
-            idempotency_key=body.idempotency_key,
-            output_key=body.output_key,
-            preview_key=body.preview_key,
-            error=body.error,
-        ),
-    )
-    return CallbackOutcome(
-        processed=outcome.processed,
-        duplicate=outcome.duplicate,
-        job_status=outcome.job_status.value,
-    )
-
-
-async def cancel_job(context: AppContext, user: UserRecord, job_id: str) -> JobCanceled:
-    """Cancel and refund every item not done."""
-    refunded = await context.coordinator.cancel_job(user.id, job_id)
-    return JobCanceled(canceled=True, status=JobStatus.CANCELED.value, refunded=refunded)

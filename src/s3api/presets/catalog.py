@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from s3api.errors import ApiError, ErrorCode
@@ -31,6 +32,18 @@ class Preset:
     def protectable(self) -> frozenset[str]:
         """Names allowed in a `protect` list."""
         return frozenset(self.concepts) | frozenset(self.protect_defaults)
+
+    def requested_protect(self, protect: Sequence[str] | None) -> list[str]:
+        """The protect list a request stands for: its own, or the defaults when it gave none."""
+        chosen = self.protect_defaults if protect is None else protect
+        return list(dict.fromkeys(chosen))
+
+    def effective_protect(self, edited: Iterable[str], protect: Sequence[str]) -> list[str]:
+        """What the engine keeps untouched: the requested names, then every default not
+        being edited itself (a rule saved with `protect: []` still keeps grout and logos)."""
+        edited_names = set(edited)
+        defaults = [name for name in self.protect_defaults if name not in edited_names]
+        return list(dict.fromkeys([*protect, *defaults]))
 
 
 PRESETS: dict[str, Preset] = {

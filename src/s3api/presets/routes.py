@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from s3api.http.deps import CurrentUser
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.presets.catalog import PRESETS, find_preset
 from s3api.presets.schemas import OutputTemplatePublic, PresetDetail, PresetSummary
+from s3api.users.current import CurrentUser
 
 router = APIRouter(prefix="/presets", tags=["presets"], responses=error_responses(401))
 

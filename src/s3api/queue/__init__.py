@@ -1,1 +1,1 @@
-"""The GPU job queue: an outbox table with leases, retries and a dead-letter table."""
+"""A durable message queue on the database: leases, retries and dead letters, nothing else."""

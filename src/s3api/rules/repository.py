@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import Rule
@@ -31,6 +31,12 @@ async def find_rule(connection: AsyncConnection, user_id: str, rule_id: str) -> 
         )
     ).first()
     return None if row is None else _to_public(row)
+
+
+async def count_rules(connection: AsyncConnection, user_id: str) -> int:
+    """How many rule slots the user has in use."""
+    query = select(func.count()).select_from(Rule).where(Rule.user_id == user_id)
+    return int((await connection.execute(query)).scalar_one())
 
 
 async def list_rules(connection: AsyncConnection, user_id: str) -> list[RulePublic]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request
 
-from s3api.http.deps import Context, CurrentUser
+from s3api.http.deps import service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
-from s3api.rules import service as rules_service
 from s3api.rules.schemas import RuleCreate, RuleDeleted, RuleEnvelope, RuleList, RuleUpdate
+from s3api.rules.service import RulesService
+from s3api.users.current import CurrentUser
+
+Rules = Annotated[RulesService, service_dependency("rules", RulesService)]
 
 router = APIRouter(prefix="/rules", tags=["rules"], responses=error_responses(400, 401))
 
@@ -19,40 +24,40 @@ router = APIRouter(prefix="/rules", tags=["rules"], responses=error_responses(40
     responses=error_responses(403),
 )
 async def create(
-    request: Request, context: Context, user: CurrentUser, payload: RuleCreate
+    request: Request, rules: Rules, user: CurrentUser, payload: RuleCreate
 ) -> Envelope[RuleEnvelope]:
     """Save a rule; needs a free rule slot."""
-    rule = await rules_service.create_rule(context, user, payload)
+    rule = await rules.create_rule(user.id, payload)
     return ok(request, RuleEnvelope(rule=rule))
 
 
 @router.get("", response_model=Envelope[RuleList])
-async def list_(request: Request, context: Context, user: CurrentUser) -> Envelope[RuleList]:
+async def list_(request: Request, rules: Rules, user: CurrentUser) -> Envelope[RuleList]:
     """The caller's rules, newest first."""
-    return ok(request, RuleList(rules=await rules_service.list_rules(context, user)))
+    return ok(request, RuleList(rules=await rules.list_rules(user.id)))
 
 
 @router.get("/{rule_id}", response_model=Envelope[RuleEnvelope], responses=error_responses(404))
 async def get(
-    request: Request, context: Context, user: CurrentUser, rule_id: str
+    request: Request, rules: Rules, user: CurrentUser, rule_id: str
 ) -> Envelope[RuleEnvelope]:
     """One of the caller's rules."""
-    return ok(request, RuleEnvelope(rule=await rules_service.get_rule(context, user, rule_id)))
+    return ok(request, RuleEnvelope(rule=await rules.get_rule(user.id, rule_id)))
 
 
 @router.put("/{rule_id}", response_model=Envelope[RuleEnvelope], responses=error_responses(404))
 async def update(
-    request: Request, context: Context, user: CurrentUser, rule_id: str, payload: RuleUpdate
+    request: Request, rules: Rules, user: CurrentUser, rule_id: str, payload: RuleUpdate
 ) -> Envelope[RuleEnvelope]:
     """Change a rule's name, concepts or protect list."""
-    rule = await rules_service.update_rule(context, user, rule_id, payload)
+    rule = await rules.update_rule(user.id, rule_id, payload)
     return ok(request, RuleEnvelope(rule=rule))
 
 
 @router.delete("/{rule_id}", response_model=Envelope[RuleDeleted], responses=error_responses(404))
 async def delete(
-    request: Request, context: Context, user: CurrentUser, rule_id: str
+    request: Request, rules: Rules, user: CurrentUser, rule_id: str
 ) -> Envelope[RuleDeleted]:
     """Delete a rule and free its slot."""
-    await rules_service.delete_rule(context, user, rule_id)
+    await rules.delete_rule(user.id, rule_id)
     return ok(request, RuleDeleted(id=rule_id, deleted=True))

@@ -1,1 +1,1 @@
-"""Accounts: anonymous users and their live account state."""
+"""Accounts: users, their plans and the limits the plans set."""

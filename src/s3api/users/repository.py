@@ -1,14 +1,25 @@
-"""Queries on `users`."""
+"""Queries on `users` and the credit ledger, `billing_events`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from s3api.db.models import User
-from s3api.ids import is_uuid
+from s3api.db.models import BillingEvent, User
+from s3api.ids import is_uuid, new_id
+from s3api.timeutil import utcnow
+from s3api.users.plans import Plan
+
+
+class BillingKind(StrEnum):
+    """Why credits moved; a job has at most one `reserve` and one `refund`."""
+
+    GRANT = "grant"
+    RESERVE = "reserve"
+    REFUND = "refund"
 
 
 @dataclass(frozen=True)
@@ -16,7 +27,7 @@ class UserRecord:
     """A user row as the services see it."""
 
     id: str
-    plan: str
+    plan: Plan
     credits: int
 
 
@@ -32,4 +43,37 @@ async def find_user(
     row = (await connection.execute(query)).first()
     if row is None:
         return None
-    return UserRecord(id=row.id, plan=row.plan, credits=row.credits)
+    return UserRecord(id=row.id, plan=Plan.parse(row.plan), credits=row.credits)
+
+
+async def set_plan(connection: AsyncConnection, user_id: str, plan: Plan) -> None:
+    """Move the user to another plan."""
+    await connection.execute(
+        update(User).where(User.id == user_id).values(plan=plan.value, updated_at=utcnow())
+    )
+
+
+async def move_credits(
+    connection: AsyncConnection,
+    user_id: str,
+    amount: int,
+    kind: BillingKind,
+    job_id: str | None,
+    reason: str | None = None,
+) -> None:
+    """One ledger row and the matching balance change, so credits = Σ billing events."""
+    now = utcnow()
+    await connection.execute(
+        insert(BillingEvent).values(
+            id=new_id(),
+            user_id=user_id,
+            job_id=job_id,
+            kind=kind.value,
+            amount=amount,
+            reason=reason,
+            created_at=now,
+        )
+    )
+    await connection.execute(
+        update(User).where(User.id == user_id).values(credits=User.credits + amount, updated_at=now)
+    )

@@ -41,10 +41,9 @@ class WorkMessage(BaseModel):
     def effective_protect(self) -> list[str]:
         """The request's protect list plus the preset's protect defaults not being edited."""
         preset = PRESETS.get(self.preset or "")
-        defaults = [] if preset is None else list(preset.protect_defaults)
-        edited = set(self.concepts)
-        extra = [name for name in defaults if name not in edited]
-        return list(dict.fromkeys([*self.protect, *extra]))
+        if preset is None:
+            return list(dict.fromkeys(self.protect))
+        return preset.effective_protect(self.concepts, self.protect)
 
     def idempotency_key(self, idx: int, attempt: int) -> str:
         """`{job_id}:{idx}:{attempt}`: one key per item and delivery."""

@@ -7,10 +7,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from s3api.common.dev_secrets import GPU_CALLBACK_SECRET_FILE, read_kept_secret
 from s3api.common.errors import ConfigurationError
 
 DEFAULT_API_BASE_URL = "http://127.0.0.1:8787"
-DEVELOPMENT_KEY_FILE = ".gpu_callback_secret"
 
 
 class WorkerSettings(BaseSettings):
@@ -45,9 +45,10 @@ class WorkerSettings(BaseSettings):
         """GPU_CALLBACK_SECRET, or in development the one the server keeps in its data dir."""
         if self.gpu_callback_secret:
             return self.gpu_callback_secret
-        kept = self.s3api_data_dir / DEVELOPMENT_KEY_FILE
-        if kept.is_file():
-            secret = kept.read_text(encoding="utf-8").strip()
-            if secret:
-                return secret
-        raise ConfigurationError(f"set GPU_CALLBACK_SECRET (no development secret found in {kept})")
+        kept = read_kept_secret(self.s3api_data_dir, GPU_CALLBACK_SECRET_FILE)
+        if kept is not None:
+            return kept
+        raise ConfigurationError(
+            "set GPU_CALLBACK_SECRET (no development secret found in "
+            f"{self.s3api_data_dir / GPU_CALLBACK_SECRET_FILE})"
+        )

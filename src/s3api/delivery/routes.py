@@ -6,10 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 
-from s3api.http.deps import Context, GpuSecret
+from s3api.delivery.schemas import AckRequest, AckResult, DeadLetterList, PullRequest, PullResult
+from s3api.delivery.service import DeliveryService
+from s3api.http.deps import GpuSecret, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
-from s3api.queue import service as queue_service
-from s3api.queue.schemas import AckRequest, AckResult, DeadLetterList, PullRequest, PullResult
+
+Delivery = Annotated[DeliveryService, service_dependency("delivery", DeliveryService)]
 
 router = APIRouter(
     prefix="/queues/gpu-jobs",
@@ -21,31 +23,29 @@ router = APIRouter(
 
 @router.post("/pull", response_model=Envelope[PullResult])
 async def pull(
-    request: Request, context: Context, payload: Annotated[PullRequest | None, Body()] = None
+    request: Request, delivery: Delivery, payload: Annotated[PullRequest | None, Body()] = None
 ) -> Envelope[PullResult]:
     """Lease up to `batch_size` messages; an empty queue answers at once."""
     options = payload or PullRequest()
-    messages = await queue_service.pull_messages(
-        context, options.batch_size, options.visibility_timeout_seconds
-    )
+    messages = await delivery.pull_messages(options.batch_size, options.visibility_timeout_seconds)
     return ok(request, PullResult(messages=messages))
 
 
 @router.post("/ack", response_model=Envelope[AckResult])
 async def ack(
-    request: Request, context: Context, payload: Annotated[AckRequest | None, Body()] = None
+    request: Request, delivery: Delivery, payload: Annotated[AckRequest | None, Body()] = None
 ) -> Envelope[AckResult]:
     """Acknowledge or retry leased messages; expired leases are ignored."""
     body = payload or AckRequest()
-    result = await queue_service.acknowledge_and_retry(
-        context, [item.lease_id for item in body.acks], body.retries
+    result = await delivery.acknowledge_and_retry(
+        [item.lease_id for item in body.acks], body.retries
     )
     return ok(request, result)
 
 
 @router.get("/dlq", response_model=Envelope[DeadLetterList])
 async def dead_letters(
-    request: Request, context: Context, limit: Annotated[int, Query(ge=1, le=500)] = 100
+    request: Request, delivery: Delivery, limit: Annotated[int, Query(ge=1, le=500)] = 100
 ) -> Envelope[DeadLetterList]:
     """Dead-lettered messages with their last error, newest first."""
-    return ok(request, await queue_service.list_dead_letters(context, limit))
+    return ok(request, await delivery.list_dead_letters(limit))

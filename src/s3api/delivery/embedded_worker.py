@@ -12,21 +12,20 @@ import logging
 
 import httpx
 
-from s3api.context import AppContext
-from s3api.queue import service as queue_service
-from s3api.queue.schemas import LeaseRetry
+from s3api.delivery.schemas import LeaseRetry
+from s3api.delivery.service import DeliveryService
+from s3api.settings import Settings
 from s3api.worker.pull_loop import STOPPED_REASON, run_pull_worker, unless_stopped
 from s3api.worker.settings import WorkerSettings
 
-logger = logging.getLogger("s3api.worker.embedded")
+logger = logging.getLogger("s3api.delivery.embedded_worker")
 
 READY_POLL_SECONDS = 0.1
 RESTART_DELAY_SECONDS = 5.0
 
 
-def embedded_worker_settings(context: AppContext) -> WorkerSettings:
+def embedded_worker_settings(settings: Settings) -> WorkerSettings:
     """Worker settings derived from the server's own (WORKER_* variables still apply)."""
-    settings = context.settings
     return WorkerSettings(
         _env_file=None,
         worker_api_base_url=settings.embedded_worker_api_url,
@@ -51,13 +50,15 @@ async def _wait_until_listening(base_url: str) -> None:
                 await asyncio.sleep(READY_POLL_SECONDS)
 
 
-async def run_embedded_worker(context: AppContext, stop: asyncio.Event) -> None:
+async def run_embedded_worker(
+    server_settings: Settings, delivery: DeliveryService, stop: asyncio.Event
+) -> None:
     """Run the pull worker against this server until `stop` is set."""
-    settings = embedded_worker_settings(context)
+    settings = embedded_worker_settings(server_settings)
 
     async def release_in_process(lease_id: str) -> None:
         retry = LeaseRetry(lease_id=lease_id, delay_seconds=0, error=STOPPED_REASON)
-        await queue_service.retry(context, [retry])
+        await delivery.retry([retry])
 
     await unless_stopped(_wait_until_listening(settings.api_base_url), stop)
     if stop.is_set():

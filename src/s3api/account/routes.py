@@ -1,0 +1,23 @@
+"""`GET /me`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+
+from s3api.account.schemas import AccountState
+from s3api.account.service import AccountService
+from s3api.http.deps import service_dependency
+from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.users.current import CurrentUser
+
+Account = Annotated[AccountService, service_dependency("account", AccountService)]
+
+router = APIRouter(tags=["users"], responses=error_responses(401))
+
+
+@router.get("/me", response_model=Envelope[AccountState])
+async def me(request: Request, account: Account, user: CurrentUser) -> Envelope[AccountState]:
+    """The caller's plan, credits and slots in use."""
+    return ok(request, await account.account_state(user))

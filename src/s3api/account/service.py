@@ -1,0 +1,62 @@
+"""Account state, computed from the database on every call, and the operator's grant."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from s3api.account.schemas import AccountState
+from s3api.db.engine import Database
+from s3api.errors import ApiError, ErrorCode
+from s3api.jobs import repository as jobs_repository
+from s3api.rules import repository as rules_repository
+from s3api.users import repository as users_repository
+from s3api.users.limits import UserLimiter
+from s3api.users.plans import Plan
+from s3api.users.repository import UserRecord
+
+
+class AccountService:
+    """`GET /me` and `s3api grant`: the user with the limits of their plan."""
+
+    def __init__(self, database: Database, limiter: UserLimiter) -> None:
+        self.database = database
+        self.limiter = limiter
+
+    async def account_state(self, user: UserRecord) -> AccountState:
+        """Credits, rule slots in use and active jobs of `user`, from one snapshot."""
+        async with self.database.read() as connection:
+            return await self._state(connection, user)
+
+    async def grant_credits(
+        self, user_id: str, amount: int, plan: Plan | None, reason: str
+    ) -> AccountState:
+        """Operator action: add (or take back) credits and optionally change the plan."""
+        async with self.database.transaction() as connection:
+            user = await users_repository.find_user(connection, user_id, lock=True)
+            if user is None:
+                raise ApiError(ErrorCode.NOT_FOUND, "No such user")
+            if user.credits + amount < 0:
+                raise ApiError(
+                    ErrorCode.INSUFFICIENT_CREDITS,
+                    f"The user has {user.credits} credits; cannot take back {-amount}",
+                )
+            if amount:
+                await self.limiter.grant_credits(connection, user_id, amount, reason)
+            if plan is not None and plan is not user.plan:
+                await users_repository.set_plan(connection, user_id, plan)
+            updated = await users_repository.find_user(connection, user_id)
+            assert updated is not None
+            return await self._state(connection, updated)
+
+    async def _state(self, connection: AsyncConnection, user: UserRecord) -> AccountState:
+        limits = self.limiter.limits_for(user)
+        return AccountState(
+            user_id=user.id,
+            plan=user.plan.value,
+            credits=user.credits,
+            rule_slots=await rules_repository.count_rules(connection, user.id),
+            concurrent_jobs=await jobs_repository.count_active_jobs(connection, user.id),
+            max_rule_slots=limits.max_rule_slots,
+            max_concurrency=limits.max_concurrency,
+            max_items_per_job=limits.max_items_per_job,
+        )

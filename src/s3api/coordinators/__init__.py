@@ -1,1 +1,0 @@
-"""The two stateful components of the original design, as database-backed classes."""

@@ -1,0 +1,295 @@
+"""JobLifecycle: the job state machine, item results and settlement.
+
+The original kept each job in a Durable Object and flushed it to D1 later. Here every
+method is one database transaction: the job row is locked (`FOR UPDATE` on PostgreSQL,
+`BEGIN IMMEDIATE` on SQLite), the transition is a guarded `UPDATE ... WHERE status IN
+(allowed)`, and settlement happens in the same transaction as the terminal transition,
+guarded by `settled_at IS NULL` and a unique `(job_id, kind)` ledger index.
+
+A job's queue message stays until its consumer acknowledges it; when the job has ended in
+the meantime, the delivery side drops the message instead of handing it out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from s3api.db.engine import Database
+from s3api.errors import ApiError, ErrorCode
+from s3api.ids import new_id
+from s3api.jobs import repository
+from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
+from s3api.queue.message_queue import MessageQueue
+from s3api.storage.keys import ObjectKeys
+from s3api.timeutil import utcnow
+from s3api.users.limits import UserLimiter
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """One item's result as reported by the GPU side."""
+
+    idx: int
+    status: ItemStatus
+    idempotency_key: str
+    output_key: str | None = None
+    preview_key: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemResultOutcome:
+    """What recording a result did."""
+
+    processed: bool
+    duplicate: bool
+    job_status: JobStatus
+
+
+@dataclass(frozen=True)
+class ExecutionPlan:
+    """Validated edits for `uploaded → queued`."""
+
+    concepts: dict[str, dict[str, str | None]]
+    protect: list[str]
+    rule_id: str | None
+    output_template: str | None
+
+
+@dataclass(frozen=True)
+class StaleJobPolicy:
+    """How long a job may wait before the sweeper ends it."""
+
+    unstarted_seconds: int
+    running_seconds: int
+
+
+MessageBuilder = Callable[[JobRecord, list[ItemRecord], ExecutionPlan], dict[str, Any]]
+
+
+class JobLifecycle:
+    """The only code that changes job state, item results or a job's credits."""
+
+    def __init__(
+        self,
+        database: Database,
+        limiter: UserLimiter,
+        queue: MessageQueue,
+        stale: StaleJobPolicy,
+    ) -> None:
+        self.database = database
+        self.limiter = limiter
+        self.queue = queue
+        self.stale = stale
+
+    async def create_job(self, user_id: str, preset: str, item_count: int) -> JobRecord:
+        """Reserve credits and a concurrency slot and create the job with its items, atomically."""
+        job_id = new_id()
+        async with self.database.transaction() as connection:
+            user = await self.limiter.lock_user(connection, user_id)
+            active = await repository.count_active_jobs(connection, user_id)
+            await self.limiter.reserve_for_job(connection, user, job_id, item_count, active)
+            await repository.insert_job(connection, job_id, user_id, preset, item_count, utcnow())
+            job = await repository.find_job(connection, job_id)
+        assert job is not None
+        return job
+
+    async def confirm_upload(self, user_id: str, job_id: str) -> None:
+        """`created → uploaded`; the caller has verified every input beforehand."""
+        async with self.database.transaction() as connection:
+            await self._lock_owned(connection, user_id, job_id)
+            await self._transition(connection, job_id, JobStatus.UPLOADED)
+
+    async def queue_job(
+        self,
+        user_id: str,
+        job_id: str,
+        plan: ExecutionPlan,
+        build_message: MessageBuilder,
+    ) -> None:
+        """`uploaded → queued` and the queue message, in one transaction (the outbox)."""
+        async with self.database.transaction() as connection:
+            job = await self._lock_owned(connection, user_id, job_id)
+            if job.status is not JobStatus.UPLOADED:
+                raise _invalid_transition(job.status, JobStatus.QUEUED)
+            items = await repository.find_items(connection, job_id)
+            await self._transition(
+                connection,
+                job_id,
+                JobStatus.QUEUED,
+                concepts=plan.concepts,
+                protect=plan.protect,
+                rule_id=plan.rule_id,
+                output_template=plan.output_template,
+            )
+            await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
+
+    async def record_item_result(self, job_id: str, result: ItemResult) -> ItemResultOutcome:
+        """Record the first result of an item; settle when it was the last one."""
+        async with self.database.transaction() as connection:
+            job = await repository.find_job(connection, job_id, lock=True)
+            if job is None:
+                raise ApiError(ErrorCode.JOB_NOT_FOUND)
+            _check_result_fits_job(job, result)
+            status = job.status
+            if status in TERMINAL:
+                seen = await _result_already_known(connection, job_id, result)
+                return ItemResultOutcome(processed=False, duplicate=seen, job_status=status)
+            if status in (JobStatus.CREATED, JobStatus.UPLOADED):
+                raise _invalid_transition(status, JobStatus.RUNNING)
+            if not await _store_item_result(connection, job_id, result):
+                return ItemResultOutcome(processed=False, duplicate=True, job_status=status)
+            done = job.done_items + (result.status is ItemStatus.DONE)
+            failed = job.failed_items + (result.status is ItemStatus.FAILED)
+            if done + failed < job.total_items:
+                new_status = JobStatus.RUNNING
+            else:
+                new_status = JobStatus.DONE if done > 0 else JobStatus.FAILED
+            if new_status is not status:
+                await self._transition(connection, job_id, new_status)
+            await repository.set_item_counts(connection, job_id, done, failed, utcnow())
+            if new_status in TERMINAL:
+                await self._settle(connection, job, done)
+        return ItemResultOutcome(processed=True, duplicate=False, job_status=new_status)
+
+    async def cancel_job(self, user_id: str, job_id: str) -> int:
+        """Any non-terminal state → `canceled`, refunding every item not done; returns it."""
+        async with self.database.transaction() as connection:
+            job = await self._lock_owned(connection, user_id, job_id)
+            await self._transition(connection, job_id, JobStatus.CANCELED)
+            return await self._settle(connection, job, job.done_items)
+
+    async def fail_job(self, connection: AsyncConnection, job_id: str, reason: str) -> bool:
+        """`queued | running → failed` inside the caller's transaction; False if not allowed."""
+        job = await repository.find_job(connection, job_id, lock=True)
+        if job is None or job.status not in ALLOWED_FROM[JobStatus.FAILED]:
+            return False
+        now = utcnow()
+        await self._transition(
+            connection, job_id, JobStatus.FAILED, error=reason[: repository.MAX_ERROR_LENGTH]
+        )
+        await repository.fail_pending_items(connection, job_id, reason, now)
+        await repository.set_item_counts(
+            connection, job_id, job.done_items, job.total_items - job.done_items, now
+        )
+        await self._settle(connection, job, job.done_items)
+        return True
+
+    async def sweep_stale_jobs(self, now: datetime | None = None, limit: int = 100) -> int:
+        """Cancel jobs never started and fail jobs without progress; returns how many."""
+        now = now or utcnow()
+        unstarted_before = now - timedelta(seconds=self.stale.unstarted_seconds)
+        stalled_before = now - timedelta(seconds=self.stale.running_seconds)
+        async with self.database.read() as connection:
+            job_ids = await repository.stale_job_ids(
+                connection, unstarted_before, stalled_before, limit
+            )
+        swept = 0
+        for job_id in job_ids:
+            swept += await self._sweep_one(job_id, unstarted_before, stalled_before)
+        return swept
+
+    async def _sweep_one(
+        self, job_id: str, unstarted_before: datetime, stalled_before: datetime
+    ) -> int:
+        """Re-check under the lock, since the job may have moved since it was listed."""
+        async with self.database.transaction() as connection:
+            job = await repository.find_job(connection, job_id, lock=True)
+            if job is None:
+                return 0
+            if (
+                job.status in (JobStatus.CREATED, JobStatus.UPLOADED)
+                and job.updated_at < unstarted_before
+            ):
+                await self._transition(
+                    connection, job_id, JobStatus.CANCELED, error="never started; canceled"
+                )
+                await self._settle(connection, job, job.done_items)
+                return 1
+            if (
+                job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+                and job.updated_at < stalled_before
+            ):
+                return int(await self.fail_job(connection, job_id, "no progress; timed out"))
+        return 0
+
+    @staticmethod
+    async def _lock_owned(connection: AsyncConnection, user_id: str, job_id: str) -> JobRecord:
+        job = await repository.find_job(connection, job_id, user_id=user_id, lock=True)
+        if job is None:
+            raise ApiError(ErrorCode.JOB_NOT_FOUND)
+        return job
+
+    @staticmethod
+    async def _transition(
+        connection: AsyncConnection, job_id: str, target: JobStatus, **values: Any
+    ) -> None:
+        """No row changed means the move was not allowed: `JOB_INVALID_TRANSITION`."""
+        refused_by = await repository.transition(connection, job_id, target, utcnow(), **values)
+        if refused_by is not None:
+            raise _invalid_transition(refused_by, target)
+
+    async def _settle(self, connection: AsyncConnection, job: JobRecord, done_items: int) -> int:
+        """Refund every item not done, once; the slot is free because the job is terminal."""
+        refund = job.total_items - done_items
+        if not await repository.mark_settled(connection, job.id, refund, utcnow()):
+            return 0
+        await self.limiter.refund_for_job(connection, job.user_id, job.id, refund)
+        return refund
+
+
+def _check_result_fits_job(job: JobRecord, result: ItemResult) -> None:
+    if not 0 <= result.idx < job.total_items:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            f"idx must be between 0 and {job.total_items - 1}",
+            {"field": "idx"},
+        )
+    if result.status is ItemStatus.DONE:
+        expected_output = ObjectKeys.output(job.user_id, job.id, result.idx)
+        expected_preview = ObjectKeys.preview(job.user_id, job.id, result.idx)
+        if result.output_key not in (None, expected_output) or result.preview_key not in (
+            None,
+            expected_preview,
+        ):
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED,
+                "output_key/preview_key are not this item's keys",
+                {
+                    "expected_output_key": expected_output,
+                    "expected_preview_key": expected_preview,
+                },
+            )
+
+
+async def _result_already_known(
+    connection: AsyncConnection, job_id: str, result: ItemResult
+) -> bool:
+    """Whether this key was seen or this item already has a result (a replay)."""
+    if await repository.idempotency_key_seen(connection, job_id, result.idempotency_key):
+        return True
+    return await repository.item_decided(connection, job_id, result.idx)
+
+
+async def _store_item_result(connection: AsyncConnection, job_id: str, result: ItemResult) -> bool:
+    """First result wins: False for a seen idempotency key or an item already decided."""
+    if await repository.idempotency_key_seen(connection, job_id, result.idempotency_key):
+        return False
+    error = (result.error or "failed") if result.status is ItemStatus.FAILED else None
+    return await repository.store_item_result(
+        connection, job_id, result.idx, result.status, error, result.idempotency_key, utcnow()
+    )
+
+
+def _invalid_transition(current: JobStatus, target: JobStatus) -> ApiError:
+    return ApiError(
+        ErrorCode.JOB_INVALID_TRANSITION,
+        f"Job is {current.value}; it cannot become {target.value}",
+        {"status": current.value},
+    )

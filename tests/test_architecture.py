@@ -1,0 +1,113 @@
+"""The import graph: data walks downhill, from routes to services to the domain cores to
+the repositories and the infrastructure, never back."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import s3api
+
+PACKAGE_ROOT = Path(s3api.__file__).parent
+
+# Lowest first. A package may import only from packages of a lower layer than its own.
+LAYERS: list[set[str]] = [
+    {"__init__", "common"},
+    {"ids", "timeutil", "errors", "settings", "logging_setup"},
+    {"db", "security"},
+    {"http"},
+    {"storage", "queue"},
+    {"users"},
+    {"presets"},
+    {"worker"},
+    {"rules"},
+    {"jobs"},
+    {"delivery"},
+    {"dispatch"},
+    {"account", "auth", "health"},
+    {"scheduled"},
+    {"demo"},
+    {"context"},
+    {"app"},
+    {"cli"},
+    {"__main__"},
+]
+DOMAINS = {"users", "rules", "jobs", "presets", "account", "auth", "delivery", "dispatch"}
+# Imports that run from a lower layer to a higher one, each kept for a reason in the README.
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
+
+
+def _package_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE_ROOT)
+    return relative.parts[0].removesuffix(".py")
+
+
+def _imported_packages(path: Path) -> Iterator[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "s3api" and len(parts) > 1:
+                yield parts[1]
+
+
+def _edges() -> set[tuple[str, str, str]]:
+    """(importing package, imported package, importing module) for every cross-package import."""
+    edges = set()
+    for path in PACKAGE_ROOT.rglob("*.py"):
+        source = _package_of(path)
+        for target in _imported_packages(path):
+            if target != source:
+                edges.add((source, target, str(path.relative_to(PACKAGE_ROOT))))
+    return edges
+
+
+def _layer(package: str) -> int:
+    for rank, members in enumerate(LAYERS):
+        if package in members:
+            return rank
+    raise AssertionError(f"package {package!r} has no layer in tests/test_architecture.py")
+
+
+def test_every_package_has_a_layer() -> None:
+    for path in PACKAGE_ROOT.rglob("*.py"):
+        _layer(_package_of(path))
+
+
+def test_the_queue_imports_no_domain_package() -> None:
+    offending = {(module, target) for source, target, module in _edges() if source == "queue"}
+    assert {pair for pair in offending if pair[1] in DOMAINS} == set()
+
+
+def test_imports_run_downhill_only() -> None:
+    upward = {
+        (source, target, module)
+        for source, target, module in _edges()
+        if _layer(target) >= _layer(source) and (source, target) not in ALLOWED_UPWARD
+    }
+    assert upward == set()
+
+
+def test_no_cycle_between_packages() -> None:
+    graph: dict[str, set[str]] = {}
+    for source, target, _module in _edges():
+        graph.setdefault(source, set()).add(target)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for step in graph.get(start, set()):
+            if step == goal or (step not in seen and reaches(step, goal, seen | {step})):
+                return True
+        return False
+
+    cycles = sorted(package for package in graph if reaches(package, package, {package}))
+    assert cycles == []
+
+
+def test_no_coordinators_package_remains() -> None:
+    assert not (PACKAGE_ROOT / "coordinators").exists()
