@@ -8,36 +8,26 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from s3api.app import create_app
 from s3api.context import AppContext
 from s3api.db.engine import Database
 from s3api.db.migrate import upgrade_to_head
-from s3api.db.models import Base
 from s3api.settings import Settings
-from tests.factories import ApiClient
-
-POSTGRES_ADMIN_DSN = os.environ.get(
-    "S3API_TEST_POSTGRES_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+from tests.support.databases import (
+    BACKENDS,
+    POSTGRES_ADMIN_DSN,
+    TEST_CALLBACK_SECRET,
+    make_settings,
+    postgres_admin,
+    truncate_postgres,
 )
-TEST_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
-TEST_CALLBACK_SECRET = "test-callback-secret-long-enough-0123456789"
-BACKENDS = ["sqlite", "postgres"]
-
-
-async def _postgres_admin(sql: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
+from tests.support.factories import ApiClient
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +35,7 @@ def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL database for this run, migrated once, dropped at the end."""
     name = f"s3api_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_postgres_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
         message = f"PostgreSQL not reachable at {POSTGRES_ADMIN_DSN} ({type(exc).__name__})"
         if os.environ.get("CI") == "true":
@@ -63,17 +53,7 @@ def postgres_url() -> Iterator[str]:
 
     asyncio.run(_migrate())
     yield url
-    asyncio.run(_postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _truncate_postgres(url: str) -> None:
-    database = Database(url)
-    try:
-        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-        async with database.transaction() as connection:
-            await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
-    finally:
-        await database.dispose()
+    asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -94,7 +74,7 @@ def empty_database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequ
 async def database_url(backend: str, empty_database_url: str) -> str:
     """A migrated, empty database of the current backend."""
     if backend == "postgres":
-        await _truncate_postgres(empty_database_url)
+        await truncate_postgres(empty_database_url)
         return empty_database_url
     database = Database(empty_database_url)
     try:
@@ -102,21 +82,6 @@ async def database_url(backend: str, empty_database_url: str) -> str:
     finally:
         await database.dispose()
     return empty_database_url
-
-
-def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settings:
-    """Settings for a test app: explicit secrets, no background loop, no embedded worker."""
-    values: dict[str, Any] = {
-        "s3api_data_dir": data_dir,
-        "database_url": database_url,
-        "jwt_secret": TEST_SECRET,
-        "gpu_callback_secret": TEST_CALLBACK_SECRET,
-        "public_base_url": "http://testserver",
-        "run_background": False,
-        "embedded_worker": False,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.demo.conftest import image_format_of, invoke_demo
-from tests.e2e.live import free_port
+from tests.support.demo import image_format_of, invoke_demo
+from tests.support.live import free_port
 
 
 def test_unreachable_server_is_a_clean_error(tmp_path: Path) -> None:

@@ -10,14 +10,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.demo.conftest import (
+from tests.support.demo import (
     GpuStandIn,
     api_data,
     image_format_of,
     invoke_demo,
     sign_in,
 )
-from tests.e2e.live import ServerProcess
+from tests.support.live import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from s3api.demo.client import DemoError
 from s3api.demo.flow import DemoOptions, choose_item_count
 from s3api.demo.photos import PhotoFolder, find_photos, image_format
-from tests.factories import jpeg_bytes
+from tests.support.factories import jpeg_bytes
 
 
 def _options(photo_folder: PhotoFolder | None, count: int | None) -> DemoOptions:

@@ -15,10 +15,10 @@ from s3api.context import AppContext
 from s3api.db.models import QueueMessage
 from s3api.dispatch.dispatcher import PushDispatcher, backoff_delay_seconds
 from s3api.dispatch.target import DispatchMode, PushTarget
-from tests.e2e.live import free_port
-from tests.factories import ApiClient
-from tests.queue.test_queue_delivery import freeze_queue_clock
-from tests.worker.test_worker_support import HANG, SECRET_HEADERS, scripted_endpoint
+from tests.support.clock import freeze_queue_clock
+from tests.support.factories import ApiClient
+from tests.support.live import free_port
+from tests.support.worker import HANG, SECRET_HEADERS, scripted_endpoint
 
 
 @pytest.fixture

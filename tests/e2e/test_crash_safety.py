@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.client_side import auth, sign_in, start_job
-from tests.e2e.gpu_side import process_message, pull
-from tests.e2e.live import ServerProcess, free_port, server_environment
+from tests.support.client_side import auth, sign_in, start_job
+from tests.support.gpu_side import process_message, pull
+from tests.support.live import ServerProcess, free_port, server_environment
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.client_side import auth, sign_in, start_job
-from tests.e2e.conftest import moto_storage_environment
-from tests.e2e.gpu_side import process_message, pull
-from tests.e2e.live import free_port, running_server, server_environment
+from tests.support.client_side import auth, sign_in, start_job
+from tests.support.gpu_side import process_message, pull
+from tests.support.live import free_port, running_server, server_environment
+from tests.support.s3_server import moto_storage_environment
 
 pytestmark = pytest.mark.slow
 

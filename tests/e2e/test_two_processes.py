@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_CALLBACK_SECRET
-from tests.e2e.client_side import auth, sign_in, start_job
-from tests.e2e.live import ServerProcess, free_port, server_environment
+from tests.support.client_side import auth, sign_in, start_job
+from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.live import ServerProcess, free_port, server_environment
 
 pytestmark = pytest.mark.slow
 SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
@@ -23,9 +23,9 @@ def two_servers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[ServerProce
     """Two `serve` processes on one PostgreSQL database and one shared object store."""
     import asyncio as _asyncio
 
-    from tests.conftest import _truncate_postgres
+    from tests.support.databases import truncate_postgres
 
-    _asyncio.run(_truncate_postgres(postgres_url))
+    _asyncio.run(truncate_postgres(postgres_url))
     servers = []
     for _ in range(2):
         port = free_port()

@@ -8,10 +8,11 @@ import httpx
 import pytest
 
 from s3api.worker.engine.samples import jpeg_bytes, room_image
-from tests.e2e.client_side import auth, sign_in
-from tests.e2e.conftest import moto_storage_environment
-from tests.e2e.live import free_port, running_server, server_environment
-from tests.e2e.test_worker_support import (
+from tests.support.client_side import auth, sign_in
+from tests.support.live import free_port, running_server, server_environment
+from tests.support.s3_server import moto_storage_environment
+from tests.support.worker import room_jpegs
+from tests.support.worker_processes import (
     INTERIOR_PROTECT_DEFAULTS,
     WorkerProcess,
     assert_results_follow_the_rules,
@@ -21,7 +22,6 @@ from tests.e2e.test_worker_support import (
     wait_for_job,
     worker_environment,
 )
-from tests.worker.test_worker_support import room_jpegs
 
 pytestmark = pytest.mark.slow
 

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from s3api.worker.handler import handler
-from tests.conftest import TEST_CALLBACK_SECRET
-from tests.e2e.client_side import auth, sign_in, start_job
-from tests.e2e.live import free_port, running_server, server_environment
-from tests.e2e.test_worker_support import is_terminal, read_ledger, wait_for_job
-from tests.worker.test_worker_support import SECRET_HEADERS, ScriptedEndpoint, scripted_endpoint
+from tests.support.client_side import auth, sign_in, start_job
+from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.live import free_port, running_server, server_environment
+from tests.support.worker import SECRET_HEADERS, ScriptedEndpoint, scripted_endpoint
+from tests.support.worker_processes import is_terminal, read_ledger, wait_for_job
 
 pytestmark = pytest.mark.slow
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from s3api.context import AppContext
 from s3api.db.models import BillingEvent, User
-from tests.conftest import TEST_SECRET
-from tests.factories import ApiClient
-from tests.foundation.helpers import assert_error, assert_ok, count_rows
+from tests.support.databases import TEST_SECRET
+from tests.support.factories import ApiClient
+from tests.support.foundation import assert_error, assert_ok, count_rows
 
 
 async def test_sign_in_answers_user_id_token_plan_and_is_new(api: ApiClient) -> None:

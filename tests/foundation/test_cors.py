@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import make_settings
-from tests.foundation.helpers import assert_meta, client_for, sqlite_url
+from tests.support.databases import make_settings
+from tests.support.foundation import assert_meta, client_for, sqlite_url
 
 
 @pytest.fixture

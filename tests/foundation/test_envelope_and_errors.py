@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from s3api.context import AppContext
 from s3api.db.models import Rule
-from tests.conftest import make_settings
-from tests.factories import ApiClient
-from tests.foundation.helpers import assert_error, client_for, count_rows, rule_body
+from tests.support.databases import make_settings
+from tests.support.factories import ApiClient
+from tests.support.foundation import assert_error, client_for, count_rows, rule_body
 
 
 async def test_unknown_route_is_404_not_found(http: httpx.AsyncClient) -> None:

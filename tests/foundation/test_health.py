@@ -10,8 +10,8 @@ import pytest
 
 from s3api.db.engine import Database
 from s3api.db.migrate import upgrade_to_head
-from tests.conftest import make_settings
-from tests.foundation.helpers import (
+from tests.support.databases import make_settings
+from tests.support.foundation import (
     assert_error,
     assert_ok,
     assert_timestamp,

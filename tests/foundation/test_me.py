@@ -6,8 +6,8 @@ from sqlalchemy import update
 
 from s3api.context import AppContext
 from s3api.db.models import User
-from tests.factories import ApiClient
-from tests.foundation.helpers import assert_ok, rule_body
+from tests.support.factories import ApiClient
+from tests.support.foundation import assert_ok, rule_body
 
 ME_FIELDS = {
     "user_id": str,

@@ -22,7 +22,7 @@ from s3api.app import create_app
 from s3api.db.engine import Database
 from s3api.db.migrate import alembic_config, upgrade_to, upgrade_to_head
 from s3api.db.models import Base
-from tests.conftest import BACKENDS, POSTGRES_ADMIN_DSN, make_settings
+from tests.support.databases import BACKENDS, POSTGRES_ADMIN_DSN, make_settings, postgres_admin
 
 EXPECTED_TABLES = {
     "users",
@@ -40,14 +40,6 @@ EXPECTED_INDEXES = {
 }
 
 
-async def _admin(sql: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(params=BACKENDS)
 async def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A database with no tables at all, on each backend."""
@@ -58,7 +50,7 @@ async def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
         return
     name = f"s3api_mig_{uuid.uuid4().hex[:12]}"
     try:
-        await _admin(f'CREATE DATABASE "{name}"')
+        await postgres_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is required in CI ({type(exc).__name__})")
@@ -67,7 +59,7 @@ async def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Asyn
     database = Database(f"{base}/{name}")
     yield database
     await database.dispose()
-    await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _schema(connection: Connection) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import make_settings
-from tests.foundation.helpers import client_for, sqlite_url
+from tests.support.databases import make_settings
+from tests.support.foundation import client_for, sqlite_url
 
 
 @pytest.fixture

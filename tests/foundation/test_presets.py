@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.factories import ApiClient
-from tests.foundation.helpers import assert_error, assert_ok
+from tests.support.factories import ApiClient
+from tests.support.foundation import assert_error, assert_ok
 
 INTERIOR: dict[str, Any] = {
     "id": "interior",

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.factories import ApiClient
-from tests.foundation.helpers import assert_error, assert_meta
+from tests.support.factories import ApiClient
+from tests.support.foundation import assert_error, assert_meta
 
 Call = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
 

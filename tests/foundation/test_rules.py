@@ -9,8 +9,8 @@ from sqlalchemy import update
 
 from s3api.context import AppContext
 from s3api.db.models import Rule, User
-from tests.factories import ApiClient, SignedIn
-from tests.foundation.helpers import assert_error, assert_ok, assert_timestamp, rule_body
+from tests.support.factories import ApiClient, SignedIn
+from tests.support.foundation import assert_error, assert_ok, assert_timestamp, rule_body
 
 RULE_FIELDS = {
     "id",

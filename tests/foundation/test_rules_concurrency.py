@@ -8,8 +8,8 @@ from sqlalchemy import update
 
 from s3api.context import AppContext
 from s3api.db.models import Rule, User
-from tests.factories import ApiClient
-from tests.foundation.helpers import assert_error, assert_ok, count_rows, rule_body
+from tests.support.factories import ApiClient
+from tests.support.foundation import assert_error, assert_ok, count_rows, rule_body
 
 
 async def test_twenty_concurrent_creates_by_a_free_user_make_exactly_two_rules(

@@ -8,8 +8,8 @@ import pytest
 
 from s3api.context import AppContext
 from s3api.db.models import Rule
-from tests.factories import ApiClient
-from tests.foundation.helpers import assert_error, assert_ok, count_rows, rule_body
+from tests.support.factories import ApiClient
+from tests.support.foundation import assert_error, assert_ok, count_rows, rule_body
 
 
 async def _refused(

@@ -12,9 +12,9 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.conftest import TEST_SECRET
-from tests.factories import ApiClient
-from tests.foundation.helpers import assert_error, assert_ok
+from tests.support.databases import TEST_SECRET
+from tests.support.factories import ApiClient
+from tests.support.foundation import assert_error, assert_ok
 
 
 def _b64url(data: bytes) -> str:

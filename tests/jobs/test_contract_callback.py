@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from s3api.context import AppContext
-from tests.conftest import TEST_CALLBACK_SECRET
-from tests.factories import ApiClient
-from tests.jobs.test_contract_support import (
+from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.factories import ApiClient
+from tests.support.jobs import (
     SECRET_HEADERS,
     assert_money_invariants,
     data_of,

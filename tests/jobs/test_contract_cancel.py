@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from s3api.context import AppContext
-from tests.factories import ApiClient, SignedIn
-from tests.jobs.test_contract_support import (
+from tests.support.factories import ApiClient, SignedIn
+from tests.support.jobs import (
     assert_money_invariants,
     data_of,
     error_of,

@@ -10,9 +10,9 @@ import pytest
 
 from s3api.app import create_app
 from s3api.context import AppContext
-from tests.conftest import TEST_CALLBACK_SECRET, make_settings
-from tests.factories import ApiClient, jpeg_bytes
-from tests.jobs.test_contract_support import (
+from tests.support.databases import TEST_CALLBACK_SECRET, make_settings
+from tests.support.factories import ApiClient, jpeg_bytes
+from tests.support.jobs import (
     assert_money_invariants,
     data_of,
     error_of,

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from s3api.context import AppContext
 from s3api.db.models import Job
-from tests.factories import ApiClient, SignedIn, jpeg_bytes
-from tests.jobs.test_contract_support import (
+from tests.support.factories import ApiClient, SignedIn, jpeg_bytes
+from tests.support.jobs import (
     assert_money_invariants,
     data_of,
     error_of,

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from s3api.context import AppContext
-from tests.factories import ApiClient, SignedIn
-from tests.jobs.test_contract_support import (
+from tests.support.factories import ApiClient, SignedIn
+from tests.support.jobs import (
     FLOOR_OAK,
     data_of,
     error_of,

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 
 from s3api.context import AppContext
-from tests.factories import ApiClient, SignedIn
-from tests.jobs.test_contract_support import (
+from tests.support.factories import ApiClient, SignedIn
+from tests.support.jobs import (
     FLOOR_OAK,
     assert_money_invariants,
     data_of,

@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from s3api.context import AppContext
 from s3api.db.models import Job
-from tests.factories import ApiClient, SignedIn
-from tests.jobs.test_contract_support import data_of, error_of
+from tests.support.factories import ApiClient, SignedIn
+from tests.support.jobs import data_of, error_of
 
 
 async def make_jobs(api: ApiClient, user: SignedIn, count: int) -> list[str]:

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from s3api.context import AppContext
 from s3api.timeutil import utcnow
-from tests.factories import ApiClient
-from tests.jobs.test_contract_support import (
+from tests.support.factories import ApiClient
+from tests.support.jobs import (
     FLOOR_OAK,
     assert_money_invariants,
     data_of,

@@ -11,8 +11,8 @@ import pytest
 
 import s3api.storage.local
 from s3api.context import AppContext
-from tests.factories import ApiClient
-from tests.jobs.test_contract_support import data_of, error_of, job_row
+from tests.support.factories import ApiClient
+from tests.support.jobs import data_of, error_of, job_row
 
 JOB_FIELDS = {
     "job_id",

@@ -25,9 +25,9 @@ from s3api.db.migrate import upgrade_to_head
 from s3api.db.models import BillingEvent, Job, User
 from s3api.jobs.states import TERMINAL
 from s3api.users.plans import Plan
-from tests.conftest import TEST_CALLBACK_SECRET, make_settings
-from tests.factories import ApiClient, SignedIn, jpeg_bytes
-from tests.queue.test_queue_delivery import FakeClock
+from tests.support.clock import FakeClock
+from tests.support.databases import TEST_CALLBACK_SECRET, make_settings
+from tests.support.factories import ApiClient, SignedIn, jpeg_bytes
 
 SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
 T = TypeVar("T")
@@ -256,6 +256,6 @@ def test_random_action_sequences_keep_the_invariants(
 
 
 async def _truncate(url: str) -> None:
-    from tests.conftest import _truncate_postgres
+    from tests.support.databases import truncate_postgres
 
-    await _truncate_postgres(url)
+    await truncate_postgres(url)

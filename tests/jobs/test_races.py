@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from s3api.context import AppContext
 from s3api.db.models import BillingEvent, Job
-from tests.factories import ApiClient
+from tests.support.factories import ApiClient
 
 ROUNDS = 20
 

@@ -10,29 +10,11 @@ from sqlalchemy import func, select
 
 from s3api.context import AppContext
 from s3api.db.models import DeadLetter, QueueMessage
-from tests.conftest import TEST_CALLBACK_SECRET
-from tests.factories import ApiClient
+from tests.support.clock import freeze_queue_clock
+from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.factories import ApiClient
 
 SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
-
-
-class FakeClock:
-    """A queue clock that only moves when the test says so."""
-
-    def __init__(self, start_ms: int) -> None:
-        self.now = start_ms
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
-
-
-def freeze_queue_clock(context: AppContext) -> FakeClock:
-    clock = FakeClock(context.queue.clock_ms())
-    context.queue.clock_ms = clock
-    return clock
 
 
 async def pull(http: httpx.AsyncClient, **body: Any) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pytest
 from s3api.errors import ApiError, ErrorCode
 from s3api.storage.base import ObjectInfo
 from s3api.storage.local import LocalStorage, SignedOperation
-from tests.storage.helpers import (
+from tests.support.storage import (
     SIGNING_KEY,
     UPLOAD_LIMIT,
     chunks_of,

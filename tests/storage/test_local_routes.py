@@ -19,7 +19,7 @@ from s3api.http.handlers import install_exception_handlers
 from s3api.http.middleware import RequestContextMiddleware
 from s3api.storage.local import LocalStorage
 from s3api.storage.routes import build_local_object_router
-from tests.storage.helpers import (
+from tests.support.storage import (
     UPLOAD_LIMIT,
     assert_error_envelope,
     chunks_of,

@@ -13,7 +13,7 @@ from s3api.errors import ApiError, ErrorCode
 from s3api.storage.base import ObjectInfo
 from s3api.storage.s3 import S3Storage
 from s3api.storage.sniff import SNIFF_BYTES
-from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, moto_s3_server
+from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, moto_s3_server
 
 BUCKET = "s3api-test-objects"
 PNG_BYTES = b"\x89PNG\r\n\x1a\n" + bytes(range(200))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from s3api.context import AppContext
+
 
 class FakeClock:
     """A millisecond clock for the queue; `advance` moves it, nothing else does."""
@@ -14,3 +16,10 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += int(seconds * 1000)
+
+
+def freeze_queue_clock(context: AppContext) -> FakeClock:
+    """Replace the queue's clock by one that moves only with `advance`."""
+    clock = FakeClock(context.queue.clock_ms())
+    context.queue.clock_ms = clock
+    return clock

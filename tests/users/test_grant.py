@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from s3api.cli import app as cli
 from s3api.context import AppContext
 from s3api.db.models import BillingEvent
-from tests.conftest import TEST_CALLBACK_SECRET, TEST_SECRET
-from tests.factories import ApiClient
+from tests.support.databases import TEST_CALLBACK_SECRET, TEST_SECRET
+from tests.support.factories import ApiClient
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from s3api.worker.api_client import (
     TransientApiError,
     WorkerApiClient,
 )
-from tests.worker.test_worker_support import scripted_endpoint
+from tests.support.worker import scripted_endpoint
 
 FAST = RetryPolicy(attempts=4, backoff_seconds=0.01, backoff_max_seconds=0.05)
 SECRET = "worker-secret"

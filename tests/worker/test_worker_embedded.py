@@ -25,7 +25,7 @@ async def test_embedded_worker_restarts_its_pull_loop_after_a_crash(
             raise RuntimeError("engine failed to load")
         stop.set()
 
-    monkeypatch.setattr(embedded, "_wait_until_listening", listening)
+    monkeypatch.setattr(embedded, "wait_until_listening", listening)
     monkeypatch.setattr(embedded, "run_pull_worker", flaky_pull_worker)
     monkeypatch.setattr(embedded, "RESTART_DELAY_SECONDS", 0.0)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from s3api.worker.handler import handler
-from tests.conftest import TEST_CALLBACK_SECRET
-from tests.worker.test_worker_support import CORRUPT_JPEG, live_app, room_jpegs
+from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.worker import CORRUPT_JPEG, live_app, room_jpegs
 
 
 @pytest.fixture

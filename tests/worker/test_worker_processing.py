@@ -15,7 +15,7 @@ from s3api.worker.api_client import RetryPolicy, WorkerApiClient
 from s3api.worker.engine import Engine, EngineResult, ImageDecodeError, decode_image
 from s3api.worker.messages import WorkMessage
 from s3api.worker.processing import MessageProcessor
-from tests.worker.test_worker_support import CORRUPT_JPEG, room_jpegs
+from tests.support.worker import CORRUPT_JPEG, room_jpegs
 
 FAST = RetryPolicy(attempts=2, backoff_seconds=0.0, backoff_max_seconds=0.0)
 

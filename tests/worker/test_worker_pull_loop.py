@@ -17,10 +17,10 @@ from s3api.worker.engine import Engine, EngineResult
 from s3api.worker.processing import MessageProcessor
 from s3api.worker.pull_loop import PullWorker, run_pull_worker
 from s3api.worker.settings import WorkerSettings
-from tests.conftest import TEST_CALLBACK_SECRET
-from tests.e2e.live import free_port
-from tests.queue.test_queue_delivery import freeze_queue_clock
-from tests.worker.test_worker_support import CORRUPT_JPEG, LiveApp, live_app, room_jpegs
+from tests.support.clock import freeze_queue_clock
+from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.live import free_port
+from tests.support.worker import CORRUPT_JPEG, LiveApp, live_app, room_jpegs
 
 DEADLINE_SECONDS = 30.0
 

@@ -39,7 +39,7 @@ def embedded_worker_settings(settings: Settings) -> WorkerSettings:
     )
 
 
-async def _wait_until_listening(base_url: str) -> None:
+async def wait_until_listening(base_url: str) -> None:
     """The lifespan starts before the socket listens; wait quietly instead of logging retries."""
     async with httpx.AsyncClient(timeout=2.0) as client:
         while True:
@@ -60,7 +60,7 @@ async def run_embedded_worker(
         retry = LeaseRetry(lease_id=lease_id, delay_seconds=0, error=STOPPED_REASON)
         await delivery.retry([retry])
 
-    await unless_stopped(_wait_until_listening(settings.api_base_url), stop)
+    await unless_stopped(wait_until_listening(settings.api_base_url), stop)
     if stop.is_set():
         return
     while not stop.is_set():

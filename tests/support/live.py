@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_CALLBACK_SECRET, TEST_SECRET
+from tests.support.databases import TEST_CALLBACK_SECRET, TEST_SECRET
 
 READY_TIMEOUT_SECONDS = 60.0
 

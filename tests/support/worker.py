@@ -25,8 +25,8 @@ from fastapi.responses import JSONResponse
 from s3api.app import create_app
 from s3api.context import AppContext
 from s3api.worker.engine.samples import jpeg_bytes, room_image
-from tests.conftest import TEST_CALLBACK_SECRET, make_settings
-from tests.factories import ApiClient, SignedIn
+from tests.support.databases import TEST_CALLBACK_SECRET, make_settings
+from tests.support.factories import ApiClient, SignedIn
 
 SECRET_HEADERS = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
 FLOOR_OAK: dict[str, Any] = {"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}}

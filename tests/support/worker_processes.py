@@ -26,9 +26,9 @@ from sqlalchemy import select
 from s3api.db.engine import Database
 from s3api.db.models import BillingEvent, JobItem
 from s3api.worker.engine import Engine, decode_image
-from tests.conftest import TEST_CALLBACK_SECRET
-from tests.e2e.client_side import auth
-from tests.worker.test_worker_support import FLOOR_OAK
+from tests.support.client_side import auth
+from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.worker import FLOOR_OAK
 
 DEADLINE_SECONDS = 60.0
 INTERIOR_PROTECT_DEFAULTS = ["Grout", "Frame_Molding", "Glass_highlight"]

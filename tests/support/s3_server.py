@@ -35,3 +35,21 @@ def moto_s3_server(bucket: str) -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+MOTO_BUCKET = "s3api-e2e"
+MOTO_REGION = REGION
+MOTO_KEY_ID = ACCESS_KEY_ID
+MOTO_SECRET = SECRET_ACCESS_KEY
+
+
+def moto_storage_environment(endpoint: str) -> dict[str, str]:
+    """Server variables that put its objects in the moto bucket."""
+    return {
+        "STORAGE_BACKEND": "s3",
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_REGION": MOTO_REGION,
+        "S3_BUCKET": MOTO_BUCKET,
+        "S3_ACCESS_KEY_ID": MOTO_KEY_ID,
+        "S3_SECRET_ACCESS_KEY": MOTO_SECRET,
+    }

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.factories import jpeg_bytes
+from tests.support.factories import jpeg_bytes
 
 
 def sign_in(client: httpx.Client, base_url: str) -> dict[str, str]:

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from s3api.context import AppContext
 from s3api.db.models import BillingEvent, Job, JobItem, QueueMessage, User
 from s3api.jobs.states import TERMINAL, JobStatus
-from tests.conftest import TEST_CALLBACK_SECRET
-from tests.factories import ApiClient, SignedIn
+from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.factories import ApiClient, SignedIn
 
 SECRET_HEADERS = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
 FLOOR_OAK: dict[str, Any] = {"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}}

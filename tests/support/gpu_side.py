@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from tests.conftest import TEST_CALLBACK_SECRET
+from tests.support.databases import TEST_CALLBACK_SECRET
 
 SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
 
