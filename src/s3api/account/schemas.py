@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from s3api.users.plans import Plan
+
 
 class AccountState(BaseModel):
     """The caller's plan, balance and slots in use, with the plan's limits."""
 
     user_id: str
-    plan: str
+    plan: Plan
     credits: int
     rule_slots: int
     concurrent_jobs: int

@@ -52,7 +52,7 @@ class AccountService:
         limits = self.limiter.limits_for(user)
         return AccountState(
             user_id=user.id,
-            plan=user.plan.value,
+            plan=user.plan,
             credits=user.credits,
             rule_slots=await rules_repository.count_rules(connection, user.id),
             concurrent_jobs=await jobs_repository.count_active_jobs(connection, user.id),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from s3api.users.plans import Plan
+
 
 class AnonSignIn(BaseModel):
     """Optional body: a stable hash of the device so it keeps its account."""
@@ -16,5 +18,5 @@ class AnonSession(BaseModel):
 
     user_id: str
     token: str
-    plan: str
+    plan: Plan
     is_new: bool

@@ -13,7 +13,7 @@ from s3api.ids import new_id
 from s3api.security.tokens import TokenIssuer
 from s3api.timeutil import utcnow
 from s3api.users.limits import UserLimiter
-from s3api.users.plans import DEFAULT_PLAN
+from s3api.users.plans import DEFAULT_PLAN, Plan
 
 
 class AuthService:
@@ -35,7 +35,10 @@ class AuthService:
                 await connection.execute(select(User.plan).where(User.id == user_id))
             ).scalar_one()
         return AnonSession(
-            user_id=user_id, token=self.tokens.issue(user_id), plan=plan, is_new=is_new
+            user_id=user_id,
+            token=self.tokens.issue(user_id),
+            plan=Plan.parse(plan),
+            is_new=is_new,
         )
 
     async def _insert_or_find_user(

@@ -65,7 +65,7 @@ async def confirm_upload(
 ) -> Envelope[UploadConfirmed]:
     """Verify the uploads and move the job to `uploaded`."""
     await jobs.confirm_upload(user.id, job_id)
-    return ok(request, UploadConfirmed(confirmed=True, status=JobStatus.UPLOADED.value))
+    return ok(request, UploadConfirmed(confirmed=True, status=JobStatus.UPLOADED))
 
 
 @router.post(
@@ -83,7 +83,7 @@ async def execute(
 ) -> Envelope[JobQueued]:
     """Queue the job for the GPU side with inline edits or a saved rule."""
     await jobs.execute_job(user.id, job_id, payload or JobExecute())
-    return ok(request, JobQueued(queued=True, status=JobStatus.QUEUED.value))
+    return ok(request, JobQueued(queued=True, status=JobStatus.QUEUED))
 
 
 @router.get("/{job_id}", response_model=Envelope[JobEnvelope], responses=error_responses(404))

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from s3api.common.limits import MAX_ITEMS_PER_JOB
+from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.edits import ConceptEdit
 from s3api.timeutil import Timestamp
 
@@ -35,7 +36,7 @@ class JobCreated(BaseModel):
     """`POST /jobs` answer."""
 
     job_id: str
-    status: str
+    status: JobStatus
     presigned_urls: list[UploadUrl]
     confirm_url: str
     expires_at: Timestamp
@@ -45,7 +46,7 @@ class UploadConfirmed(BaseModel):
     """`POST /jobs/{id}/confirm-upload` answer."""
 
     confirmed: bool
-    status: str
+    status: JobStatus
 
 
 class JobExecute(BaseModel):
@@ -63,7 +64,7 @@ class JobQueued(BaseModel):
     """`POST /jobs/{id}/execute` answer."""
 
     queued: bool
-    status: str
+    status: JobStatus
 
 
 class Progress(BaseModel):
@@ -78,7 +79,7 @@ class JobSummary(BaseModel):
     """One entry of `GET /jobs`."""
 
     job_id: str
-    status: str
+    status: JobStatus
     preset: str
     created_at: Timestamp
     updated_at: Timestamp
@@ -89,7 +90,7 @@ class ItemState(BaseModel):
     """One item of `GET /jobs/{id}`."""
 
     idx: int
-    status: str
+    status: ItemStatus
     error: str | None = None
 
 
@@ -105,7 +106,7 @@ class JobDetail(BaseModel):
     """`GET /jobs/{id}` job object."""
 
     job_id: str
-    status: str
+    status: JobStatus
     preset: str
     total_items: int
     done_items: int
@@ -142,12 +143,12 @@ class CallbackOutcome(BaseModel):
 
     processed: bool
     duplicate: bool
-    job_status: str
+    job_status: JobStatus
 
 
 class JobCanceled(BaseModel):
     """`POST /jobs/{id}/cancel` answer."""
 
     canceled: bool
-    status: str
+    status: JobStatus
     refunded: int

@@ -101,7 +101,7 @@ class JobsService:
         summaries = [
             JobSummary(
                 job_id=job.id,
-                status=job.status.value,
+                status=job.status,
                 preset=job.preset,
                 created_at=job.created_at,
                 updated_at=job.updated_at,
@@ -123,7 +123,7 @@ class JobsService:
         urls = await asyncio.gather(*(self.storage.presign_put(key, ttl) for key in keys))
         return JobCreated(
             job_id=job.id,
-            status=job.status.value,
+            status=job.status,
             presigned_urls=[
                 UploadUrl(idx=idx, url=url, key=key)
                 for idx, (key, url) in enumerate(zip(keys, urls, strict=True))
@@ -180,13 +180,13 @@ class JobsService:
 
         return JobDetail(
             job_id=job.id,
-            status=job.status.value,
+            status=job.status,
             preset=job.preset,
             total_items=job.total_items,
             done_items=job.done_items,
             failed_items=job.failed_items,
             progress=_progress(job),
-            items=[ItemState(idx=i.idx, status=i.status.value, error=i.error) for i in items],
+            items=[ItemState(idx=i.idx, status=i.status, error=i.error) for i in items],
             download_urls=list(await asyncio.gather(*(urls(item) for item in done))),
             refunded=job.refunded,
             created_at=job.created_at,
@@ -209,13 +209,13 @@ class JobsService:
         return CallbackOutcome(
             processed=outcome.processed,
             duplicate=outcome.duplicate,
-            job_status=outcome.job_status.value,
+            job_status=outcome.job_status,
         )
 
     async def cancel_job(self, user_id: str, job_id: str) -> JobCanceled:
         """Cancel and refund every item not done."""
         refunded = await self.lifecycle.cancel_job(user_id, job_id)
-        return JobCanceled(canceled=True, status=JobStatus.CANCELED.value, refunded=refunded)
+        return JobCanceled(canceled=True, status=JobStatus.CANCELED, refunded=refunded)
 
     async def _owned_job(self, user_id: str, job_id: str) -> JobRecord:
         async with self.database.read() as connection:
