@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from s3api.auth.routes import router as auth_router
 from s3api.context import AppContext
@@ -24,6 +25,7 @@ from s3api.http.middleware import (
 )
 from s3api.http.openapi import install_openapi
 from s3api.jobs.routes import router as jobs_router
+from s3api.observability.routes import router as metrics_router
 from s3api.presets.routes import router as presets_router
 from s3api.queue.routes import router as queue_router
 from s3api.rules.routes import router as rules_router
@@ -73,7 +75,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                         await task
             await context.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc assets come from the installed package: /docs works offline
+    app = FastAPIOffline(
         title="S3 API",
         redirect_slashes=False,
         version="0.1.0",
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         rules_router,
         jobs_router,
         queue_router,
+        metrics_router,
     ):
         app.include_router(router)
     object_router = local_object_router(context.storage)

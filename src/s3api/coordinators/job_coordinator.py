@@ -25,6 +25,7 @@ from s3api.ids import new_id
 from s3api.jobs import repository
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
+from s3api.observability import metrics
 from s3api.queue.repository import MessageQueue
 from s3api.settings import Settings
 from s3api.storage.keys import ObjectKeys
@@ -113,6 +114,7 @@ class JobCoordinator:
                     for idx in range(item_count)
                 ],
             )
+            metrics.count_job_created(connection)
             job = await repository.find_job(connection, job_id)
         assert job is not None
         return job
@@ -162,6 +164,7 @@ class JobCoordinator:
                 raise _invalid_transition(status, JobStatus.RUNNING)
             if not await self._store_item_result(connection, job_id, result):
                 return ItemResultOutcome(processed=False, duplicate=True, job_status=status)
+            metrics.count_items_finished(connection, result.status)
             done = job.done_items + (result.status is ItemStatus.DONE)
             failed = job.failed_items + (result.status is ItemStatus.FAILED)
             if done + failed < job.total_items:
@@ -197,6 +200,7 @@ class JobCoordinator:
             .where(JobItemLog.job_id == job_id, JobItemLog.status == ItemStatus.PENDING.value)
             .values(status=ItemStatus.FAILED.value, error=reason[:500], updated_at=utcnow())
         )
+        metrics.count_pending_items_failed(connection, job)
         await connection.execute(
             update(JobLog)
             .where(JobLog.id == job_id)
@@ -277,6 +281,7 @@ class JobCoordinator:
                 await connection.execute(select(JobLog.status).where(JobLog.id == job_id))
             ).scalar_one()
             raise _invalid_transition(current, target)
+        metrics.count_job_status_change(connection, target)
 
     async def _settle(self, connection: AsyncConnection, job: JobRecord, done_items: int) -> int:
         """Refund every item not done, once; the slot is free because the job is terminal."""

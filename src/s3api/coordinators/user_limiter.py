@@ -17,6 +17,7 @@ from s3api.db.models import BillingEvent, JobLog, Rule, User
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import new_id
 from s3api.jobs.states import ACTIVE
+from s3api.observability import metrics
 from s3api.settings import PlanLimits, Settings
 from s3api.timeutil import utcnow
 from s3api.users.repository import UserRecord, find_user
@@ -130,6 +131,7 @@ class UserLimiter:
             .where(User.id == user_id)
             .values(credits=User.credits + amount, updated_at=now)
         )
+        metrics.count_credits_moved(connection, kind, amount)
 
     @staticmethod
     async def _count_rules(connection: AsyncConnection, user_id: str) -> int:

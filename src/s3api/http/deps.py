@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 
 from s3api.context import AppContext
 from s3api.errors import ApiError, ErrorCode
+from s3api.observability.log_context import bind_job_id, bind_user_id
 from s3api.security.shared_secret import presented_secret, require_shared_secret
 from s3api.users.repository import UserRecord, find_user
 
@@ -36,6 +37,7 @@ async def get_current_user(
         user = await find_user(connection, user_id)
     if user is None:
         raise ApiError(ErrorCode.AUTH_INVALID_TOKEN)
+    bind_user_id(user.id)
     return user
 
 
@@ -54,3 +56,11 @@ async def require_gpu_secret(
 
 
 GpuSecret = Depends(require_gpu_secret)
+
+
+async def bind_path_job_id(request: Request) -> None:
+    """Log records of a request on `/jobs/{job_id}/…` carry its `job_id`."""
+    bind_job_id(request.path_params.get("job_id"))
+
+
+JobLogContext = Depends(bind_path_job_id)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 
-from s3api.http.deps import Context, CurrentUser, GpuSecret
+from s3api.http.deps import Context, CurrentUser, GpuSecret, JobLogContext
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.jobs import service as jobs_service
 from s3api.jobs.schemas import (
@@ -22,8 +22,14 @@ from s3api.jobs.schemas import (
     UploadConfirmed,
 )
 from s3api.jobs.states import JobStatus
+from s3api.observability.log_context import bind_item
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], responses=error_responses(400, 401))
+router = APIRouter(
+    prefix="/jobs",
+    tags=["jobs"],
+    dependencies=[JobLogContext],
+    responses=error_responses(400, 401),
+)
 
 
 @router.get("", response_model=Envelope[list[JobSummary]])
@@ -101,6 +107,7 @@ async def callback(
     request: Request, context: Context, job_id: str, body: CallbackBody
 ) -> Envelope[CallbackOutcome]:
     """One item's result from the GPU side (shared secret, not a user token)."""
+    bind_item(job_id, body.idx)
     return ok(request, await jobs_service.record_callback(context, job_id, body))
 
 

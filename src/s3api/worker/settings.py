@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from s3api.common.errors import ConfigurationError
+from s3api.settings import LogFormat
 
 DEFAULT_API_BASE_URL = "http://127.0.0.1:8787"
 DEVELOPMENT_KEY_FILE = ".gpu_callback_secret"
@@ -35,6 +36,8 @@ class WorkerSettings(BaseSettings):
     worker_http_backoff_max_seconds: float = Field(default=10.0, ge=0)
     model_cache_dir: Path | None = None
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @property
     def api_base_url(self) -> str:

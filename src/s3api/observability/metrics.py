@@ -1,0 +1,121 @@
+"""The Prometheus metrics of the service and one small function per thing counted.
+
+Counters and histograms only: they are correct in prometheus-client's multiprocess mode
+(`PROMETHEUS_MULTIPROC_DIR`), which `serve` with several worker processes needs. Values
+that describe the database (queue depth, dead letters) are read at scrape time instead,
+see `s3api.observability.scrape`.
+
+Domain counters are recorded with `after_commit`, so a rolled-back transaction counts
+nothing and a retried one counts once.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Protocol
+
+from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.types import Scope
+
+from s3api.db.engine import after_commit
+from s3api.jobs.states import TERMINAL, ItemStatus, JobStatus
+
+# a request whose path matched no route: one label value, whatever the path
+UNMATCHED_ROUTE = "unmatched"
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_ITEM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+HTTP_REQUESTS = Counter(
+    "s3api_http_requests",
+    "HTTP requests answered, by method, route template and status.",
+    ["method", "route", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "s3api_http_request_duration_seconds",
+    "Time from receiving a request to the end of its answer, by method and route template.",
+    ["method", "route"],
+    buckets=_LATENCY_BUCKETS,
+)
+JOBS_CREATED = Counter("s3api_jobs_created", "Jobs created (credits reserved).")
+JOBS_FINISHED = Counter(
+    "s3api_jobs_finished", "Jobs that reached a terminal status, by that status.", ["status"]
+)
+ITEMS_FINISHED = Counter(
+    "s3api_items_finished", "Items that got their final status (done or failed).", ["status"]
+)
+CREDITS_MOVED = Counter(
+    "s3api_credits_moved",
+    "Credits moved on the ledger, by kind: reserve (at job creation), refund, grant.",
+    ["kind"],
+)
+WORKER_ITEM_SECONDS = Histogram(
+    "s3api_worker_item_duration_seconds",
+    "Worker time per item: download, engine, upload and report, by outcome.",
+    ["outcome"],
+    buckets=_ITEM_BUCKETS,
+)
+WORKER_ENGINE_SECONDS = Histogram(
+    "s3api_worker_engine_duration_seconds",
+    "Time the image engine spent on one item.",
+    buckets=_ITEM_BUCKETS,
+)
+
+
+def observe_http_request(scope: Scope, status: int, seconds: float) -> None:
+    """Count one answered request under its route template (never the raw path)."""
+    route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+    method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
+    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+    HTTP_REQUEST_SECONDS.labels(method=method, route=route).observe(seconds)
+
+
+def count_job_created(connection: AsyncConnection) -> None:
+    """A job was created in this transaction."""
+    after_commit(connection, JOBS_CREATED.inc)
+
+
+def count_job_status_change(connection: AsyncConnection, status: JobStatus) -> None:
+    """A job moved to `status` in this transaction; terminal statuses count as finished."""
+    if status in TERMINAL:
+        after_commit(connection, JOBS_FINISHED.labels(status=status.value).inc)
+
+
+def count_items_finished(connection: AsyncConnection, status: ItemStatus, count: int = 1) -> None:
+    """`count` items got their final `status` in this transaction."""
+    if count > 0:
+        after_commit(connection, partial(ITEMS_FINISHED.labels(status=status.value).inc, count))
+
+
+class _ItemCounts(Protocol):
+    """A job's item counters, as read before its pending items were failed."""
+
+    @property
+    def total_items(self) -> int: ...
+    @property
+    def done_items(self) -> int: ...
+    @property
+    def failed_items(self) -> int: ...
+
+
+def count_pending_items_failed(connection: AsyncConnection, job: _ItemCounts) -> None:
+    """Every item of `job` still pending was failed in this transaction (a failed job)."""
+    pending = job.total_items - job.done_items - job.failed_items
+    count_items_finished(connection, ItemStatus.FAILED, pending)
+
+
+def count_credits_moved(connection: AsyncConnection, kind: str, amount: int) -> None:
+    """A ledger movement of `amount` credits (signed) was written in this transaction."""
+    if amount:
+        after_commit(connection, partial(CREDITS_MOVED.labels(kind=kind).inc, abs(amount)))
+
+
+def observe_worker_item(outcome: str, seconds: float) -> None:
+    """The worker finished with one item of a message."""
+    WORKER_ITEM_SECONDS.labels(outcome=outcome).observe(seconds)
+
+
+def observe_engine_time(seconds: float) -> None:
+    """The image engine finished (or gave up on) one item."""
+    WORKER_ENGINE_SECONDS.observe(seconds)
