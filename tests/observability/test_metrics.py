@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
 from s3api.context import AppContext
@@ -16,6 +17,8 @@ from s3api.observability.metrics import count_job_created
 from s3api.queue.service import dead_letter_exhausted
 from tests.factories import ApiClient
 from tests.queue.test_queue_delivery import SECRET, freeze_queue_clock, pull
+from tests.worker.test_worker_processing import FakeApi, message, processor
+from tests.worker.test_worker_support import CORRUPT_JPEG, room_jpegs
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -165,6 +168,19 @@ async def test_an_unmatched_path_is_counted_under_one_label(api: ApiClient) -> N
     unmatched = {"method": "GET", "route": "unmatched", "status": "404"}
     assert delta(before, after, "s3api_http_requests_total", **unmatched) == 2
     assert not any("no-such-page" in str(labels) for _, labels in after)
+
+
+async def test_the_worker_times_each_item_and_its_engine_run() -> None:
+    def observed(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    items = "s3api_worker_item_duration_seconds_count"
+    engine = "s3api_worker_engine_duration_seconds_count"
+    before = (observed(items, outcome="done"), observed(items, outcome="failed"), observed(engine))
+    fake = FakeApi(inputs={0: room_jpegs(1)[0], 1: CORRUPT_JPEG})
+    await processor(fake).process(message(2), attempt=1)
+    after = (observed(items, outcome="done"), observed(items, outcome="failed"), observed(engine))
+    assert tuple(b - a for a, b in zip(before, after, strict=True)) == (1, 1, 2)
 
 
 _RECORD = """
