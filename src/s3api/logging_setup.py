@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from s3api.observability.log_context import LogContextFilter
 from s3api.settings import LogFormat
 
 _TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-# the record attributes every JSON line starts with, renamed to short keys
-_JSON_FIELDS = ("asctime", "levelname", "name", "message")
-_JSON_RENAMES = {"asctime": "time", "levelname": "level", "name": "logger"}
+# the record attributes every JSON line starts with (after `time`), renamed to short keys
+_JSON_FIELDS = ("levelname", "name", "message")
+_JSON_RENAMES = {"levelname": "level", "name": "logger"}
+# uvicorn repeats each message with terminal colour codes: not for machines
+_JSON_LEFT_OUT = (*RESERVED_ATTRS, "color_message")
 
 
 def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.TEXT) -> None:
@@ -29,5 +32,10 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.TEX
 def build_formatter(log_format: LogFormat) -> logging.Formatter:
     """The formatter of `log_format`; JSON lines add the ids `LogContextFilter` set."""
     if log_format is LogFormat.JSON:
-        return JsonFormatter(list(_JSON_FIELDS), rename_fields=_JSON_RENAMES)
+        return JsonFormatter(
+            list(_JSON_FIELDS),
+            rename_fields=_JSON_RENAMES,
+            reserved_attrs=_JSON_LEFT_OUT,
+            timestamp="time",
+        )
     return logging.Formatter(_TEXT_FORMAT)

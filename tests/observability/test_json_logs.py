@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,6 +63,8 @@ async def test_access_lines_carry_request_user_and_job_ids(
         if record["request_id"] == response.headers["x-request-id"]
     ]
     assert (line["user_id"], line["job_id"], line["level"]) == (user.user_id, job_id, "INFO")
+    assert (line["method"], line["path"], line["status"]) == ("GET", f"/jobs/{job_id}", 200)
+    assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
     assert "idx" not in line
     assert user.token not in json_lines.stream.getvalue()
 

@@ -57,14 +57,22 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_request_id)
             finally:
                 seconds = time.perf_counter() - started
-                observe_http_request(scope, status_holder["status"], seconds)
+                status = status_holder["status"]
+                observe_http_request(scope, status, seconds)
                 access_logger.info(
                     "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
                     request_id,
                     scope["method"],
                     scope["path"],
-                    status_holder["status"],
+                    status,
                     seconds * 1000,
+                    # separate fields for JSON log lines
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 1),
+                    },
                 )
 
 
