@@ -66,12 +66,26 @@ WORKER_ENGINE_SECONDS = Histogram(
 )
 
 
+# labelled children by (method, route, status): a dict lookup instead of a locked
+# `labels()` call on every request; bounded by the routes the app has
+_http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
 def observe_http_request(scope: Scope, status: int, seconds: float) -> None:
     """Count one answered request under its route template (never the raw path)."""
     route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
     method = scope["method"] if scope["method"] in _KNOWN_METHODS else "OTHER"
-    HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-    HTTP_REQUEST_SECONDS.labels(method=method, route=route).observe(seconds)
+    key = (method, route, status)
+    children = _http_children.get(key)
+    if children is None:
+        children = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_REQUEST_SECONDS.labels(method, route),
+        )
+        _http_children[key] = children
+    requests, latency = children
+    requests.inc()
+    latency.observe(seconds)
 
 
 def count_job_created(connection: AsyncConnection) -> None:
