@@ -3,7 +3,7 @@
 Counters and histograms only: they are correct in prometheus-client's multiprocess mode
 (`PROMETHEUS_MULTIPROC_DIR`), which `serve` with several worker processes needs. Values
 that describe the database (queue depth, dead letters) are read at scrape time instead,
-see `s3api.observability.scrape`.
+see `s3api.observability.scrape`; the GPU worker's own metrics are in `worker_metrics`.
 
 Domain counters are recorded with `after_commit`, so a rolled-back transaction counts
 nothing and a retried one counts once.
@@ -28,7 +28,6 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 UNMATCHED_ROUTE = "unmatched"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_ITEM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 HTTP_REQUESTS = Counter(
     "s3api_http_requests",
@@ -52,17 +51,6 @@ CREDITS_MOVED = Counter(
     "s3api_credits_moved",
     "Credits moved on the ledger, by kind: reserve (at job creation), refund, grant.",
     ["kind"],
-)
-WORKER_ITEM_SECONDS = Histogram(
-    "s3api_worker_item_duration_seconds",
-    "Worker time per item: download, engine, upload and report, by outcome.",
-    ["outcome"],
-    buckets=_ITEM_BUCKETS,
-)
-WORKER_ENGINE_SECONDS = Histogram(
-    "s3api_worker_engine_duration_seconds",
-    "Time the image engine spent on one item.",
-    buckets=_ITEM_BUCKETS,
 )
 
 
@@ -126,13 +114,3 @@ def count_credits_moved(connection: AsyncConnection, kind: str, amount: int) -> 
     """A ledger movement of `amount` credits (signed) was written in this transaction."""
     if amount:
         after_commit(connection, partial(CREDITS_MOVED.labels(kind=kind).inc, abs(amount)))
-
-
-def observe_worker_item(outcome: str, seconds: float) -> None:
-    """The worker finished with one item of a message."""
-    WORKER_ITEM_SECONDS.labels(outcome=outcome).observe(seconds)
-
-
-def observe_engine_time(seconds: float) -> None:
-    """The image engine finished (or gave up on) one item."""
-    WORKER_ENGINE_SECONDS.observe(seconds)

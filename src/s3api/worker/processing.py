@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from s3api.observability.log_context import bind_item
-from s3api.observability.metrics import observe_engine_time, observe_worker_item
+from s3api.observability.worker_metrics import observe_engine_time, observe_worker_item
 from s3api.worker.api_client import ApiCallError, ItemReport, RejectedApiError, WorkerApiClient
 from s3api.worker.engine.registry import ImageEngine
 from s3api.worker.messages import WorkItem, WorkMessage
