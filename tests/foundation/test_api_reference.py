@@ -61,3 +61,4 @@ def test_the_readme_links_the_reference_inside_the_repository() -> None:
     readme = (REPOSITORY / "README.md").read_text(encoding="utf-8")
     assert "docs/api.md" in readme
     assert "../shared" not in readme
+    assert "API.md" not in readme, "the contract outside the repository"
