@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8787
 
 .PHONY: serve test lint format check bench demo worker clean
 
@@ -12,8 +14,8 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
-serve: $(INSTALLED)  ## install, migrate and run on http://127.0.0.1:8787 (SQLite, local storage, embedded worker)
-	$(BIN)/s3api serve
+serve: $(INSTALLED)  ## install, migrate and run on http://$(HOST):$(PORT) (SQLite, local storage, embedded worker)
+	$(BIN)/s3api serve --host $(HOST) --port $(PORT)
 
 test: $(INSTALLED)  ## install and run the whole suite on SQLite and PostgreSQL
 	$(BIN)/pytest
@@ -39,4 +41,4 @@ worker: $(INSTALLED)  ## a reference GPU worker pulling from WORKER_API_BASE_URL
 	$(BIN)/s3api worker
 
 clean:
-	rm -rf $(VENV) data demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data demo-data demo-output .pytest_cache .mypy_cache .ruff_cache

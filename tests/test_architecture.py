@@ -14,9 +14,10 @@ PACKAGE_ROOT = Path(s3api.__file__).parent
 # Lowest first. A package may import only from packages of a lower layer than its own.
 LAYERS: list[set[str]] = [
     {"__init__", "common"},
-    {"ids", "timeutil", "errors", "settings", "logging_setup"},
+    {"ids", "timeutil", "errors", "settings"},
     {"db", "security"},
-    {"http"},
+    {"observability"},
+    {"http", "logging_setup"},
     {"storage", "queue"},
     {"users"},
     {"presets"},

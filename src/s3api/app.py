@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from s3api.account.routes import router as account_router
 from s3api.auth.routes import router as auth_router
@@ -17,6 +18,7 @@ from s3api.delivery.embedded_worker import run_embedded_worker
 from s3api.delivery.routes import router as delivery_router
 from s3api.dispatch.dispatcher import run_dispatcher
 from s3api.dispatch.target import PushTarget
+from s3api.health.metrics_routes import router as metrics_router
 from s3api.health.routes import router as health_router
 from s3api.http.body_rules import refuse_nul_characters
 from s3api.http.handlers import install_exception_handlers
@@ -75,7 +77,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                         await task
             await context.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc assets come from the installed package: /docs works offline
+    app = FastAPIOffline(
         title="S3 API",
         redirect_slashes=False,
         version="0.1.0",
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         rules_router,
         jobs_router,
         delivery_router,
+        metrics_router,
     ):
         app.include_router(router)
     object_router = local_object_router(context.storage)

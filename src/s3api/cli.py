@@ -22,7 +22,7 @@ app = typer.Typer(help="Batch AI photo editing backend.", no_args_is_help=True)
 def _settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         return settings.prepare()
     except ConfigurationError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
@@ -89,7 +89,7 @@ def worker() -> None:
 
     try:
         settings = WorkerSettings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
         settings.resolved_callback_secret()
         run_until_signalled(settings)
     except ConfigurationError as exc:

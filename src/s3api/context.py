@@ -82,6 +82,8 @@ class AppContext:
             "database": self.database,
             "tokens": self.tokens,
             "callback_secret": self.settings.callback_secret,
+            "metrics_token": self.settings.metrics_token,
+            "queue": self.queue,
             "auth": self.auth,
             "account": self.account,
             "rules": self.rules,

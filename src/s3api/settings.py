@@ -35,6 +35,13 @@ class StorageBackend(StrEnum):
     S3 = "s3"
 
 
+class LogFormat(StrEnum):
+    """How log records are written: readable lines, or one JSON object per line."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
 class Settings(BaseSettings):
     """Every tunable of the service, with the defaults of the embedded setup."""
 
@@ -56,6 +63,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+    metrics_token: str | None = None
 
     storage_backend: StorageBackend = StorageBackend.LOCAL
     presign_ttl_seconds: int = 3600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,23 @@ async def test_docs_serves_html(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "openapi.json" in response.text
+
+
+_URL_IN_HTML = re.compile(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""")
+_ABSOLUTE_URL = re.compile(r"""(?:https?:)?//[A-Za-z0-9.-]+""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_load_every_asset_from_the_app_itself(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    response = await client.get(page)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert _ABSOLUTE_URL.findall(response.text) == []
+    assets = [url for url in _URL_IN_HTML.findall(response.text) if url != "/openapi.json"]
+    assert any(url.endswith(".js") for url in assets), assets
+    for url in assets:
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.content, url

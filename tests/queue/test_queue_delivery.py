@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import httpx
 from sqlalchemy import func, select
 
 from s3api.context import AppContext
 from s3api.db.models import DeadLetter, QueueMessage
 from tests.support.clock import freeze_queue_clock
 from tests.support.databases import TEST_CALLBACK_SECRET
+from tests.support.delivery import SECRET, ack, pull
 from tests.support.factories import ApiClient
-
-SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
-
-
-async def pull(http: httpx.AsyncClient, **body: Any) -> list[dict[str, Any]]:
-    response = await http.post("/queues/gpu-jobs/pull", json=body, headers=SECRET)
-    assert response.status_code == 200, response.text
-    messages: list[dict[str, Any]] = response.json()["data"]["messages"]
-    return messages
-
-
-async def ack(http: httpx.AsyncClient, **body: Any) -> dict[str, int]:
-    response = await http.post("/queues/gpu-jobs/ack", json=body, headers=SECRET)
-    assert response.status_code == 200, response.text
-    result: dict[str, int] = response.json()["data"]
-    return result
 
 
 async def test_empty_queue_answers_no_messages(api: ApiClient) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_AFTER_COMMIT = "s3api_after_commit"
 
 
 class Database:
@@ -35,9 +36,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write unit of work, committed once on success and rolled back on any error."""
-        async with self.engine.connect() as connection, connection.begin():
-            yield connection
+        """A write unit of work, committed once on success and rolled back on any error.
+
+        Callbacks registered with `after_commit` run once the commit succeeded; a rollback
+        drops them.
+        """
+        async with self.engine.connect() as connection:
+            try:
+                async with connection.begin():
+                    yield connection
+            finally:
+                committed_callbacks = connection.info.pop(_AFTER_COMMIT, [])
+        for callback in committed_callbacks:
+            callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -55,6 +66,11 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def after_commit(connection: AsyncConnection, callback: Callable[[], None]) -> None:
+    """Run `callback` when the `Database.transaction()` of `connection` has committed."""
+    connection.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

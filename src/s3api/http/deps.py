@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Header, Request
 
+from s3api.observability.log_context import bind_job_id
 from s3api.security.shared_secret import presented_secret, require_shared_secret
 
 ServiceT = TypeVar("ServiceT")
@@ -35,3 +36,11 @@ async def require_gpu_secret(
 
 
 GpuSecret = Depends(require_gpu_secret)
+
+
+async def bind_path_job_id(request: Request) -> None:
+    """Log records of a request on `/jobs/{job_id}/…` carry its `job_id`."""
+    bind_job_id(request.path_params.get("job_id"))
+
+
+JobLogContext = Depends(bind_path_job_id)

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids, access log lines and the request-body limit."""
+"""Pure ASGI middleware: request ids, access log lines, request metrics and the body limit."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.http.envelope import error_response
+from s3api.observability.log_context import request_log_context
+from s3api.observability.metrics import observe_http_request
 
 access_logger = logging.getLogger("s3api.access")
 error_logger = logging.getLogger("s3api.errors")
@@ -22,7 +24,8 @@ _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 class RequestContextMiddleware:
-    """Gives every request an id, echoes it in `X-Request-ID` and logs one line per request."""
+    """Gives every request an id, echoes it in `X-Request-ID`, logs one line per request
+    and counts it in the request metrics."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -48,17 +51,28 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_request_id)
-        finally:
-            access_logger.info(
-                "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
-                request_id,
-                scope["method"],
-                scope["path"],
-                status_holder["status"],
-                (time.perf_counter() - started) * 1000,
-            )
+        with request_log_context(request_id):
+            try:
+                await self.app(scope, receive, send_with_request_id)
+            finally:
+                seconds = time.perf_counter() - started
+                status = status_holder["status"]
+                observe_http_request(scope, status, seconds)
+                access_logger.info(
+                    "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
+                    request_id,
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    seconds * 1000,
+                    # separate fields for JSON log lines
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 1),
+                    },
+                )
 
 
 def _request_id_of(scope: Scope) -> str:

@@ -25,6 +25,7 @@ from s3api.ids import new_id
 from s3api.jobs import repository
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
+from s3api.observability import metrics
 from s3api.queue.message_queue import MessageQueue
 from s3api.storage.keys import ObjectKeys
 from s3api.timeutil import utcnow
@@ -96,6 +97,7 @@ class JobLifecycle:
             active = await repository.count_active_jobs(connection, user_id)
             await self.limiter.reserve_for_job(connection, user, job_id, item_count, active)
             await repository.insert_job(connection, job_id, user_id, preset, item_count, utcnow())
+            metrics.count_job_created(connection)
             job = await repository.find_job(connection, job_id)
         assert job is not None
         return job
@@ -145,6 +147,7 @@ class JobLifecycle:
                 raise _invalid_transition(status, JobStatus.RUNNING)
             if not await _store_item_result(connection, job_id, result):
                 return ItemResultOutcome(processed=False, duplicate=True, job_status=status)
+            metrics.count_items_finished(connection, result.status.value)
             done = job.done_items + (result.status is ItemStatus.DONE)
             failed = job.failed_items + (result.status is ItemStatus.FAILED)
             if done + failed < job.total_items:
@@ -175,6 +178,8 @@ class JobLifecycle:
             connection, job_id, JobStatus.FAILED, error=reason[: repository.MAX_ERROR_LENGTH]
         )
         await repository.fail_pending_items(connection, job_id, reason, now)
+        pending = job.total_items - job.done_items - job.failed_items
+        metrics.count_items_finished(connection, ItemStatus.FAILED.value, pending)
         await repository.set_item_counts(
             connection, job_id, job.done_items, job.total_items - job.done_items, now
         )
@@ -234,6 +239,8 @@ class JobLifecycle:
         refused_by = await repository.transition(connection, job_id, target, utcnow(), **values)
         if refused_by is not None:
             raise _invalid_transition(refused_by, target)
+        if target in TERMINAL:
+            metrics.count_job_finished(connection, target.value)
 
     async def _settle(self, connection: AsyncConnection, job: JobRecord, done_items: int) -> int:
         """Refund every item not done, once; the slot is free because the job is terminal."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 
-from s3api.http.deps import GpuSecret, service_dependency
+from s3api.http.deps import GpuSecret, JobLogContext, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.jobs.schemas import (
     CallbackBody,
@@ -22,11 +22,17 @@ from s3api.jobs.schemas import (
 )
 from s3api.jobs.service import JobsService
 from s3api.jobs.states import JobStatus
+from s3api.observability.log_context import bind_item
 from s3api.users.current import CurrentUser
 
 Jobs = Annotated[JobsService, service_dependency("jobs", JobsService)]
 
-router = APIRouter(prefix="/jobs", tags=["jobs"], responses=error_responses(400, 401))
+router = APIRouter(
+    prefix="/jobs",
+    tags=["jobs"],
+    dependencies=[JobLogContext],
+    responses=error_responses(400, 401),
+)
 
 
 @router.get("", response_model=Envelope[list[JobSummary]])
@@ -104,6 +110,7 @@ async def callback(
     request: Request, jobs: Jobs, job_id: str, body: CallbackBody
 ) -> Envelope[CallbackOutcome]:
     """One item's result from the GPU side (shared secret, not a user token)."""
+    bind_item(job_id, body.idx)
     return ok(request, await jobs.record_callback(job_id, body))
 
 

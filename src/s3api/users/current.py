@@ -8,6 +8,7 @@ from fastapi import Depends, Header, Request
 
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
+from s3api.observability.log_context import bind_user_id
 from s3api.security.tokens import TokenIssuer
 from s3api.users.repository import UserRecord, find_user
 
@@ -29,6 +30,7 @@ async def get_current_user(
         user = await find_user(connection, user_id)
     if user is None:
         raise ApiError(ErrorCode.AUTH_INVALID_TOKEN)
+    bind_user_id(user.id)
     return user
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import BillingEvent, User
 from s3api.ids import is_uuid, new_id
+from s3api.observability import metrics
 from s3api.timeutil import utcnow
 from s3api.users.plans import Plan
 
@@ -77,3 +78,4 @@ async def move_credits(
     await connection.execute(
         update(User).where(User.id == user_id).values(credits=User.credits + amount, updated_at=now)
     )
+    metrics.count_credits_moved(connection, kind.value, amount)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from enum import Enum
 
+from s3api.observability.log_context import bind_item
+from s3api.observability.worker_metrics import observe_engine_time, observe_worker_item
 from s3api.worker.api_client import ApiCallError, ItemReport, RejectedApiError, WorkerApiClient
 from s3api.worker.engine.registry import ImageEngine
 from s3api.worker.messages import WorkItem, WorkMessage
@@ -77,7 +80,12 @@ class MessageProcessor:
                     return ItemOutcome.NOT_STARTED
                 if job_ended.is_set():
                     return ItemOutcome.SKIPPED
-                return await self._process_item(message, item, attempt, job_ended)
+                # each item runs in its own task, so these ids stay with its log records
+                bind_item(message.job_id, item.idx)
+                started = time.perf_counter()
+                outcome = await self._process_item(message, item, attempt, job_ended)
+                observe_worker_item(outcome.value, time.perf_counter() - started)
+                return outcome
 
         outcomes = await asyncio.gather(*(run(item) for item in message.items))
         summary = MessageSummary(
@@ -131,12 +139,15 @@ class MessageProcessor:
             if exc.status_code != _NOT_FOUND:
                 raise
             return failed("input image is missing from storage")
+        engine_started = time.perf_counter()
         try:
             result = await asyncio.to_thread(
                 self.engine.process, source, message.concepts, message.effective_protect
             )
         except ValueError as exc:  # ImageDecodeError or a bad rule value
             return failed(short_reason(exc))
+        finally:
+            observe_engine_time(time.perf_counter() - engine_started)
         try:
             await self.api.upload(item.output_url, result.result_png, "image/png")
             await self.api.upload(item.preview_url, result.preview_jpeg, "image/jpeg")

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import TypeVar
 
+from prometheus_client import start_http_server
 from pydantic import ValidationError
 
 from s3api.worker.api_client import ApiCallError, PulledMessage, WorkerApiClient
@@ -190,6 +191,10 @@ async def run_pull_worker(
 
 def run_until_signalled(settings: WorkerSettings) -> None:
     """`s3api worker`: run until SIGTERM or SIGINT, then stop gracefully."""
+
+    if settings.worker_metrics_port is not None:
+        # the embedded worker's metrics are on the server's /metrics; this one serves its own
+        start_http_server(settings.worker_metrics_port)
 
     async def _main() -> None:
         stop = asyncio.Event()

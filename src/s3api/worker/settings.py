@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from s3api.common.dev_secrets import GPU_CALLBACK_SECRET_FILE, read_kept_secret
 from s3api.common.errors import ConfigurationError
+from s3api.settings import LogFormat
 
 DEFAULT_API_BASE_URL = "http://127.0.0.1:8787"
 
@@ -35,6 +36,8 @@ class WorkerSettings(BaseSettings):
     worker_http_backoff_max_seconds: float = Field(default=10.0, ge=0)
     model_cache_dir: Path | None = None
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.TEXT
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @property
     def api_base_url(self) -> str:

@@ -1,0 +1,33 @@
+"""The GPU worker's metrics, apart from the API's so the worker imports no database code.
+
+In `serve` (embedded worker) they appear on the server's `/metrics`; `s3api worker`
+serves them itself on `WORKER_METRICS_PORT`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Histogram
+
+_ITEM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+WORKER_ITEM_SECONDS = Histogram(
+    "s3api_worker_item_duration_seconds",
+    "Worker time per item: download, engine, upload and report, by outcome.",
+    ["outcome"],
+    buckets=_ITEM_BUCKETS,
+)
+WORKER_ENGINE_SECONDS = Histogram(
+    "s3api_worker_engine_duration_seconds",
+    "Time the image engine spent on one item.",
+    buckets=_ITEM_BUCKETS,
+)
+
+
+def observe_worker_item(outcome: str, seconds: float) -> None:
+    """The worker finished with one item of a message."""
+    WORKER_ITEM_SECONDS.labels(outcome).observe(seconds)
+
+
+def observe_engine_time(seconds: float) -> None:
+    """The image engine finished (or gave up on) one item."""
+    WORKER_ENGINE_SECONDS.observe(seconds)
