@@ -15,6 +15,8 @@ import httpx
 from s3api.context import AppContext
 from s3api.queue import service as queue_service
 from s3api.queue.schemas import LeaseRetry
+from s3api.settings import Settings
+from s3api.worker.engine.registry import ImageEngine
 from s3api.worker.pull_loop import STOPPED_REASON, run_pull_worker, unless_stopped
 from s3api.worker.settings import WorkerSettings
 
@@ -26,7 +28,11 @@ RESTART_DELAY_SECONDS = 5.0
 
 def embedded_worker_settings(context: AppContext) -> WorkerSettings:
     """Worker settings derived from the server's own (WORKER_* variables still apply)."""
-    settings = context.settings
+    return worker_settings_of_server(context.settings)
+
+
+def worker_settings_of_server(settings: Settings) -> WorkerSettings:
+    """The embedded worker's settings, engine choice included, from the server's settings."""
     return WorkerSettings(
         _env_file=None,
         worker_api_base_url=settings.embedded_worker_api_url,
@@ -35,7 +41,11 @@ def embedded_worker_settings(context: AppContext) -> WorkerSettings:
         worker_batch_concurrency=settings.queue_batch_concurrency,
         worker_lease_seconds=settings.queue_visibility_timeout_seconds,
         worker_shutdown_grace_seconds=0,
-        model_cache_dir=settings.model_cache_dir,
+        worker_engine=settings.worker_engine,
+        sam3_model=settings.sam3_model,
+        worker_device=settings.worker_device,
+        worker_gpu_batch=settings.worker_gpu_batch,
+        worker_compile=settings.worker_compile,
         log_level=settings.log_level,
     )
 
@@ -51,8 +61,14 @@ async def _wait_until_listening(base_url: str) -> None:
                 await asyncio.sleep(READY_POLL_SECONDS)
 
 
-async def run_embedded_worker(context: AppContext, stop: asyncio.Event) -> None:
-    """Run the pull worker against this server until `stop` is set."""
+async def run_embedded_worker(
+    context: AppContext, stop: asyncio.Event, engine: ImageEngine | None = None
+) -> None:
+    """Run the pull worker against this server until `stop` is set.
+
+    `engine` is the one `serve` built at start (so a bad engine setup stopped it there);
+    without one the worker builds its own.
+    """
     settings = embedded_worker_settings(context)
 
     async def release_in_process(lease_id: str) -> None:
@@ -64,7 +80,7 @@ async def run_embedded_worker(context: AppContext, stop: asyncio.Event) -> None:
         return
     while not stop.is_set():
         try:
-            await run_pull_worker(settings, stop, release=release_in_process)
+            await run_pull_worker(settings, stop, release=release_in_process, engine=engine)
         except Exception:
             logger.exception("embedded worker crashed; restarting in %.0fs", RESTART_DELAY_SECONDS)
             await unless_stopped(asyncio.sleep(RESTART_DELAY_SECONDS), stop)

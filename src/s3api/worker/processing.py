@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from enum import Enum
 
 from s3api.worker.api_client import ApiCallError, ItemReport, RejectedApiError, WorkerApiClient
-from s3api.worker.engine.registry import ImageEngine
+from s3api.worker.engine.registry import ImageEngine, serves_custom_concepts
 from s3api.worker.messages import WorkItem, WorkMessage
 
 logger = logging.getLogger("s3api.worker.processing")
 
 MAX_REASON_LENGTH = 200
+CUSTOM_CONCEPTS_NEED_MODEL = "custom concepts need a model engine"
 _NOT_FOUND = 404
 _TOO_LARGE = 413
 
@@ -125,6 +126,8 @@ class MessageProcessor:
             logger.info("job=%s idx=%d failed: %s", message.job_id, item.idx, reason)
             return ItemReport(idx=item.idx, status="failed", idempotency_key=key, error=reason)
 
+        if message.uses_custom_concepts and not serves_custom_concepts(self.engine):
+            return failed(CUSTOM_CONCEPTS_NEED_MODEL)
         try:
             source = await self.api.download(item.input_url)
         except RejectedApiError as exc:
