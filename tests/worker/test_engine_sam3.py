@@ -17,16 +17,11 @@ from s3api.cli import app
 from s3api.common.errors import ConfigurationError
 from s3api.worker.engine import Engine, decode_image
 from s3api.worker.engine.registry import build_engine, serves_custom_concepts
+from s3api.worker.engine.sam3 import Sam3Segmenter, load_sam3_segmenter, upscale_probabilities
 from s3api.worker.engine.samples import jpeg_bytes, room_image
 from s3api.worker.settings import WorkerSettings
 
 pytest.importorskip("transformers", reason="the sam3 extra is not installed")
-
-from s3api.worker.engine.sam3 import (  # noqa: E402
-    Sam3Segmenter,
-    load_sam3_segmenter,
-    upscale_probabilities,
-)
 
 LONG_WAIT = 30.0
 """Longer than any test: a batch closes because it is full, never because time ran out."""
@@ -148,8 +143,12 @@ def test_prompts_come_from_the_catalogue_and_custom_phrases_are_used_as_is(
     photo = room_image(128, 96, seed=5)
     maps = segmenter.probabilities(photo, ["grout lines between tiles", "the red sofa"])
     masks = segmenter.segment(photo, ["Grout", "the red sofa"])
-    assert np.array_equal(masks["Grout"], upscale_probabilities(maps["grout lines between tiles"], 96, 128))
-    assert np.array_equal(masks["the red sofa"], upscale_probabilities(maps["the red sofa"], 96, 128))
+    assert np.array_equal(
+        masks["Grout"], upscale_probabilities(maps["grout lines between tiles"], 96, 128)
+    )
+    assert np.array_equal(
+        masks["the red sofa"], upscale_probabilities(maps["the red sofa"], 96, 128)
+    )
 
 
 # --- start-up errors -------------------------------------------------------------------------

@@ -197,3 +197,27 @@ async def test_items_left_when_the_job_has_ended_are_skipped() -> None:
     summary = await processor(fake, engine, max_concurrency=1).process(message(3), attempt=1)
     assert summary.is_complete
     assert len(fake.callbacks) == 1
+
+
+CUSTOM_RULES: dict[str, Any] = {
+    "preset": "custom",
+    "concepts": {"the red sofa": {"action": "recolor", "value": "#203040"}},
+    "protect": ["the wooden floor"],
+}
+
+
+async def test_custom_concepts_fail_on_the_heuristic_engine_without_downloading() -> None:
+    fake = FakeApi(inputs={}, download_status=500)
+    summary = await processor(fake).process(message(2, **CUSTOM_RULES), attempt=1)
+    assert (summary.done, summary.failed, summary.is_complete) == (0, 2, True)
+    assert [c["error"] for c in fake.callbacks] == ["custom concepts need a model engine"] * 2
+    assert fake.uploads == {}
+
+
+async def test_custom_concepts_are_served_by_a_model_engine() -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo})
+    engine = Engine(serves_custom_concepts=True)
+    summary = await processor(fake, engine).process(message(1, **CUSTOM_RULES), attempt=1)
+    assert summary.done == 1
+    assert fake.uploads["/out/0"].startswith(b"\x89PNG\r\n\x1a\n")

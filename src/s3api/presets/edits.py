@@ -66,11 +66,7 @@ def check_edits_for_preset(
 
 def is_custom_concept(name: str) -> bool:
     """A custom concept is a one-line phrase of 1 to 60 characters, not just blanks."""
-    return (
-        0 < len(name) <= MAX_CUSTOM_CONCEPT_LENGTH
-        and bool(name.strip())
-        and name.isprintable()
-    )
+    return 0 < len(name) <= MAX_CUSTOM_CONCEPT_LENGTH and bool(name.strip()) and name.isprintable()
 
 
 def edits_to_json(concepts: Mapping[str, ConceptEdit]) -> dict[str, dict[str, str | None]]:

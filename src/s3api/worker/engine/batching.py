@@ -80,7 +80,9 @@ class MicroBatcher(Generic[RequestT, AnswerT]):
             remaining = deadline - time.monotonic()
             try:
                 pending = (
-                    self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait()
+                    self._inbox.get(timeout=remaining)
+                    if remaining > 0
+                    else self._inbox.get_nowait()
                 )
             except queue.Empty:
                 break

@@ -56,9 +56,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
 _INSTALL_HINT = "install the extra: pip install '.[sam3]' (torch, transformers, safetensors)"
-_FETCH_HINT = (
-    "download facebook/sam3 where you have access and point SAM3_MODEL at that directory"
-)
+_FETCH_HINT = "download facebook/sam3 where you have access and point SAM3_MODEL at that directory"
 
 ProbabilityMap = NDArray[np.float32]
 
@@ -135,7 +133,10 @@ class Sam3Segmenter:
         height, width = image.shape[:2]
         prompts = {name: prompt_for(name) for name in concepts}
         maps = self.probabilities(image, list(prompts.values()))
-        return {name: upscale_probabilities(maps[prompt], height, width) for name, prompt in prompts.items()}
+        return {
+            name: upscale_probabilities(maps[prompt], height, width)
+            for name, prompt in prompts.items()
+        }
 
     def _run_batch(self, requests: Sequence[PhotoRequest]) -> list[list[ProbabilityMap]]:
         import torch
@@ -288,8 +289,7 @@ def _check_checkpoint_directory(path: Path) -> None:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise ConfigurationError(
-            f"SAM3_MODEL={path} is not a SAM 3 checkpoint (no readable config.json): "
-            f"{_FETCH_HINT}"
+            f"SAM3_MODEL={path} is not a SAM 3 checkpoint (no readable config.json): {_FETCH_HINT}"
         ) from None
     model_type = config.get("model_type") if isinstance(config, dict) else None
     if model_type not in SAM3_MODEL_TYPES:

@@ -99,12 +99,9 @@ def save_random_sam3(directory: Path, size: RandomSize = "tiny", seed: int = 0) 
         pad_token=_EOS,
         model_max_length=_TEXT_LENGTH,
     )
-    if size == "tiny":
-        config = Sam3Config(**_tiny_config_kwargs(len(vocabulary)))
-    else:
-        config = Sam3Config()
+    config = Sam3Config(**_tiny_config_kwargs(len(vocabulary))) if size == "tiny" else Sam3Config()
     torch.manual_seed(seed)
-    model = Sam3Model(config).eval()
+    model = Sam3Model(config)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
