@@ -96,6 +96,7 @@ def test_embedded_worker_gets_the_servers_engine_settings(tmp_path: Path) -> Non
         worker_device="cuda:1",
         worker_gpu_batch=16,
         worker_compile=True,
+        gpu_callback_secret="s" * 40,
     )
     worker = worker_settings_of_server(server)
     assert (worker.worker_engine, worker.sam3_model, worker.worker_device) == (
