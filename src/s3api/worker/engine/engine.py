@@ -41,6 +41,11 @@ class Engine:
         self._segmenter: Segmenter = segmenter if segmenter is not None else HeuristicSegmenter()
         self.serves_custom_concepts = serves_custom_concepts
 
+    @property
+    def segmenter(self) -> Segmenter:
+        """The segmenter this engine asks for masks."""
+        return self._segmenter
+
     def masks_for(self, image: RGBImage, concept_names: Sequence[str]) -> dict[str, Mask]:
         """The exact masks ``process`` uses for these concepts on this decoded image."""
         unique = list(dict.fromkeys(concept_names))
