@@ -17,7 +17,12 @@ from s3api.cli import app
 from s3api.common.errors import ConfigurationError
 from s3api.worker.engine import Engine, decode_image
 from s3api.worker.engine.registry import build_engine, serves_custom_concepts
-from s3api.worker.engine.sam3 import Sam3Segmenter, load_sam3_segmenter, upscale_probabilities
+from s3api.worker.engine.sam3 import (
+    PhotoRequest,
+    Sam3Segmenter,
+    load_sam3_segmenter,
+    upscale_probabilities,
+)
 from s3api.worker.engine.samples import jpeg_bytes, room_image
 from s3api.worker.settings import WorkerSettings
 
@@ -235,3 +240,33 @@ def test_cli_stops_at_start_with_one_line_naming_the_variable(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("configuration error: WORKER_ENGINE=sam3 needs SAM3_MODEL")
+
+
+def test_compiled_batches_are_padded_to_few_shapes_and_answer_only_real_photos(
+    segmenter: Sam3Segmenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucketed = Sam3Segmenter(
+        segmenter._model,
+        segmenter._tokenizer,
+        segmenter._device,
+        segmenter._dtype,
+        image_size=segmenter.image_size,
+        max_batch=8,
+        batch_buckets=True,
+    )
+    shapes: list[int] = []
+    original = segmenter._model.get_vision_features
+
+    def recording(**kwargs: Any) -> Any:
+        shapes.append(int(kwargs["pixel_values"].shape[0]))
+        return original(**kwargs)
+
+    monkeypatch.setattr(segmenter._model, "get_vision_features", recording)
+    pixels = bucketed.preprocess(room_image(64, 48, seed=6))
+    try:
+        for count in (1, 3, 5, 8):
+            answers = bucketed._run_batch([PhotoRequest(pixels, ("floor", "wall"))] * count)
+            assert [len(maps) for maps in answers] == [2] * count
+    finally:
+        bucketed.close()
+    assert shapes == [1, 4, 8, 8]
