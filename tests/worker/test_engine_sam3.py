@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -270,3 +272,36 @@ def test_compiled_batches_are_padded_to_few_shapes_and_answer_only_real_photos(
     finally:
         bucketed.close()
     assert shapes == [1, 4, 8, 8]
+
+
+@pytest.mark.slow
+def test_an_unreachable_hub_id_offline_is_a_start_up_error_of_the_worker_process(
+    tmp_path: Path,
+) -> None:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("S3API_", "WORKER_", "SAM3_", "HF_"))
+    }
+    environment.update(
+        HF_HUB_OFFLINE="1",
+        HF_HOME=str(tmp_path / "hf"),
+        WORKER_ENGINE="sam3",
+        SAM3_MODEL="facebook/sam3",
+        WORKER_DEVICE="cpu",
+        GPU_CALLBACK_SECRET="s" * 40,
+        S3API_DATA_DIR=str(tmp_path / "data"),
+    )
+    finished = subprocess.run(
+        [sys.executable, "-m", "s3api", "worker"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finished.returncode == 2
+    [line] = finished.stderr.strip().splitlines()
+    assert line.startswith("configuration error: SAM3_MODEL=facebook/sam3 could not be loaded")
+    assert not (tmp_path / "hf" / "hub" / "models--facebook--sam3").exists()
