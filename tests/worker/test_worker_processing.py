@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,16 @@ async def test_items_run_in_parallel_up_to_the_message_batch_concurrency() -> No
     summary = await processor(fake, engine, max_concurrency=4).process(message(6, 2), attempt=1)
     assert (summary.done, summary.failed, summary.unfinished) == (6, 0, 0)
     assert engine.most_running == 2
+
+
+async def test_items_in_flight_are_not_capped_by_the_default_thread_pool() -> None:
+    parties = (os.cpu_count() or 1) + 8  # more than asyncio's default executor holds
+    engine = RendezvousEngine(parties=parties)
+    fake = FakeApi(inputs=dict.fromkeys(range(parties), b"jpeg"))
+    batch = message(parties, parties)
+    summary = await processor(fake, engine, max_concurrency=parties).process(batch, attempt=1)
+    assert (summary.done, summary.unfinished) == (parties, 0)
+    assert engine.most_running == parties
 
 
 async def test_worker_concurrency_caps_a_larger_message_batch_concurrency() -> None:

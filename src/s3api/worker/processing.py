@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 
@@ -69,8 +70,12 @@ class MessageProcessor:
         self, message: WorkMessage, attempt: int, stop: asyncio.Event | None = None
     ) -> MessageSummary:
         """Process and report every item; items not begun when `stop` is set are skipped."""
-        slots = asyncio.Semaphore(min(self.max_concurrency, message.batch_concurrency))
+        concurrency = min(self.max_concurrency, message.batch_concurrency)
+        slots = asyncio.Semaphore(concurrency)
         job_ended = asyncio.Event()
+        # One engine thread per item in flight (the default executor may have fewer), so a
+        # model engine's batcher can gather that many photos while others encode.
+        engine_threads = ThreadPoolExecutor(concurrency, thread_name_prefix="engine")
 
         async def run(item: WorkItem) -> ItemOutcome:
             async with slots:
@@ -78,9 +83,12 @@ class MessageProcessor:
                     return ItemOutcome.NOT_STARTED
                 if job_ended.is_set():
                     return ItemOutcome.SKIPPED
-                return await self._process_item(message, item, attempt, job_ended)
+                return await self._process_item(message, item, attempt, job_ended, engine_threads)
 
-        outcomes = await asyncio.gather(*(run(item) for item in message.items))
+        try:
+            outcomes = await asyncio.gather(*(run(item) for item in message.items))
+        finally:
+            engine_threads.shutdown(wait=False)
         summary = MessageSummary(
             job_id=message.job_id,
             done=outcomes.count(ItemOutcome.DONE),
@@ -99,12 +107,17 @@ class MessageProcessor:
         return summary
 
     async def _process_item(
-        self, message: WorkMessage, item: WorkItem, attempt: int, job_ended: asyncio.Event
+        self,
+        message: WorkMessage,
+        item: WorkItem,
+        attempt: int,
+        job_ended: asyncio.Event,
+        engine_threads: Executor,
     ) -> ItemOutcome:
         """Produce the item's report and deliver it; never raises except on cancellation."""
         key = message.idempotency_key(item.idx, attempt)
         try:
-            report = await self._result_report(message, item, key)
+            report = await self._result_report(message, item, key, engine_threads)
             answer = await self.api.report_item(message.callback_url, report)
         except ApiCallError as exc:
             logger.warning("job=%s idx=%d not reported: %s", message.job_id, item.idx, exc)
@@ -119,7 +132,9 @@ class MessageProcessor:
             job_ended.set()
         return ItemOutcome.DONE if report.status == "done" else ItemOutcome.FAILED
 
-    async def _result_report(self, message: WorkMessage, item: WorkItem, key: str) -> ItemReport:
+    async def _result_report(
+        self, message: WorkMessage, item: WorkItem, key: str, engine_threads: Executor
+    ) -> ItemReport:
         """Download, edit and upload one photo; a bad item becomes a `failed` report."""
 
         def failed(reason: str) -> ItemReport:
@@ -135,8 +150,12 @@ class MessageProcessor:
                 raise
             return failed("input image is missing from storage")
         try:
-            result = await asyncio.to_thread(
-                self.engine.process, source, message.concepts, message.effective_protect
+            result = await asyncio.get_running_loop().run_in_executor(
+                engine_threads,
+                self.engine.process,
+                source,
+                message.concepts,
+                message.effective_protect,
             )
         except ValueError as exc:  # ImageDecodeError or a bad rule value
             return failed(short_reason(exc))
