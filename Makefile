@@ -5,8 +5,11 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8787
+SAM3_INSTALLED := $(VENV)/.installed-sam3
+# CPU build of torch for the SAM 3 tests: pinned so that pip never pulls a multi-GB CUDA build.
+TORCH_CPU ?= torch==2.13.0
 
-.PHONY: serve test lint format check bench demo worker clean
+.PHONY: serve test lint format check bench bench-gpu demo worker clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +17,19 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
+# The SAM 3 tests need the `sam3` extra; torch goes first, pinned, so no CUDA build is pulled.
+$(SAM3_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet '$(TORCH_CPU)'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sam3]'
+	touch $(SAM3_INSTALLED)
+
 serve: $(INSTALLED)  ## install, migrate and run on http://$(HOST):$(PORT) (SQLite, local storage, embedded worker)
 	$(BIN)/s3api serve --host $(HOST) --port $(PORT)
 
-test: $(INSTALLED)  ## install and run the whole suite on SQLite and PostgreSQL
+test: $(SAM3_INSTALLED)  ## install and run the whole suite on SQLite and PostgreSQL
 	$(BIN)/pytest
 
-lint: $(INSTALLED)  ## ruff (lint + format check) and mypy --strict
+lint: $(SAM3_INSTALLED)  ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
@@ -33,6 +42,9 @@ check: lint test
 
 bench: $(INSTALLED)  ## lifecycle benchmark against a running server (see bench/README.md)
 	$(BIN)/python -m bench.lifecycle
+
+bench-gpu: $(SAM3_INSTALLED)  ## SAM 3 model-only vs full-pipeline throughput (see bench/README.md)
+	$(BIN)/python -m bench.gpu
 
 demo: $(INSTALLED)  ## the whole user flow against a fresh embedded server
 	$(BIN)/s3api demo

@@ -122,3 +122,12 @@ def api(http: httpx.AsyncClient) -> ApiClient:
 def context(app: FastAPI) -> AppContext:
     """The app's context, for assertions straight on the database."""
     return application_context(app)
+
+
+@pytest.fixture(scope="session")
+def tiny_sam3_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SAM 3 with random weights and a self-written tokenizer, saved like a download."""
+    pytest.importorskip("transformers", reason="the sam3 extra is not installed")
+    from s3api.worker.engine.sam3_random import save_random_sam3
+
+    return save_random_sam3(tmp_path_factory.mktemp("sam3") / "tiny")

@@ -34,6 +34,7 @@ from s3api.presets.routes import router as presets_router
 from s3api.rules.routes import router as rules_router
 from s3api.settings import Settings
 from s3api.storage.factory import local_object_router
+from s3api.worker.engine.registry import ImageEngine
 
 logger = logging.getLogger("s3api")
 
@@ -43,8 +44,14 @@ OBJECT_ROUTES_PREFIX = "/objects/"
 SHUTDOWN_GRACE_SECONDS = 10.0
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> FastAPI:
-    """Build the API. `migrate` defaults to on for the embedded SQLite database."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    migrate: bool | None = None,
+    worker_engine: ImageEngine | None = None,
+) -> FastAPI:
+    """Build the API. `migrate` defaults to on for the embedded SQLite database;
+    `worker_engine` is the embedded worker's image engine, if already built."""
     settings = (settings or Settings()).prepare()
     push_target = PushTarget.from_settings(settings)
     context = AppContext.build(settings)
@@ -63,7 +70,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                 asyncio.create_task(run_dispatcher(context.delivery, settings, push_target, stop))
             )
         elif settings.runs_embedded_worker:
-            tasks.append(asyncio.create_task(run_embedded_worker(settings, context.delivery, stop)))
+            tasks.append(
+                asyncio.create_task(
+                    run_embedded_worker(settings, context.delivery, stop, worker_engine)
+                )
+            )
         try:
             yield
         finally:

@@ -36,9 +36,20 @@ def serve(
 ) -> None:
     """Run the API with the background duties (and, by default, the embedded worker)."""
     from s3api.app import create_app
+    from s3api.delivery.embedded_worker import embedded_worker_settings
+    from s3api.worker.engine.registry import ImageEngine, build_engine
 
     settings = _settings(host=host, port=port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    engine: ImageEngine | None = None
+    if settings.runs_embedded_worker:
+        # Built before listening, so a bad engine setup stops `serve` with one clear line.
+        try:
+            engine = build_engine(embedded_worker_settings(settings))
+        except ConfigurationError as exc:
+            typer.echo(f"configuration error: {exc}", err=True)
+            raise typer.Exit(code=2) from exc
+    application = create_app(settings, worker_engine=engine)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()

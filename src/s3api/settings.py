@@ -106,7 +106,11 @@ class Settings(BaseSettings):
     dispatch_backoff_seconds: float = 1.0
     dispatch_backoff_max_seconds: float = 300.0
     dispatch_batch_size: int = Field(default=10, ge=1, le=100)
-    model_cache_dir: Path | None = None
+    worker_engine: str = "default"
+    sam3_model: str | None = None
+    worker_device: str = "auto"
+    worker_gpu_batch: int = Field(default=8, ge=1, le=64)
+    worker_compile: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -1,4 +1,5 @@
-"""`GET /presets` and `GET /presets/{id}`: the two hard-coded presets of API.md §3."""
+"""`GET /presets` and `GET /presets/{id}`: the two hard-coded presets of API.md §3, plus
+`custom`, whose concepts are free noun phrases (so it lists none)."""
 
 from __future__ import annotations
 
@@ -50,17 +51,20 @@ SELLER: dict[str, Any] = {
 }
 
 
-async def test_list_has_exactly_interior_and_seller_with_concept_counts(api: ApiClient) -> None:
+async def test_list_has_interior_seller_and_custom_with_concept_counts(api: ApiClient) -> None:
     user = await api.sign_in()
     data = assert_ok(await api.http.get("/presets", headers=user.headers))
     assert isinstance(data, list)
     assert {entry["id"]: entry["concept_count"] for entry in data} == {
         "interior": 12,
         "seller": 6,
+        "custom": 0,
     }
-    assert len(data) == 2
+    assert len(data) == 3
+    assert set(data[0]) == {"id", "name", "concept_count", "description"}
     names = {entry["id"]: entry["name"] for entry in data}
-    assert names == {"interior": "건축/인테리어", "seller": "쇼핑/셀러"}
+    assert names["interior"] == "건축/인테리어"
+    assert names["seller"] == "쇼핑/셀러"
     for entry in data:
         assert type(entry["concept_count"]) is int
         assert isinstance(entry["description"], str)
@@ -91,3 +95,20 @@ async def test_unknown_preset_is_404_invalid_preset(api: ApiClient) -> None:
     for preset_id in ("unknown", "Interior", "x" * 300):
         response = await api.http.get(f"/presets/{preset_id}", headers=user.headers)
         assert_error(response, 404, "INVALID_PRESET")
+
+
+async def test_custom_preset_detail_has_the_same_shape_with_no_fixed_concepts(
+    api: ApiClient,
+) -> None:
+    user = await api.sign_in()
+    data = assert_ok(await api.http.get("/presets/custom", headers=user.headers))
+    assert set(data) == {
+        "id",
+        "name",
+        "description",
+        "concepts",
+        "protect_defaults",
+        "output_templates",
+    }
+    assert (data["concepts"], data["protect_defaults"]) == ([], [])
+    assert all(set(t) == {"id", "name", "description"} for t in data["output_templates"])

@@ -150,3 +150,34 @@ async def test_mixed_valid_and_invalid_concepts_write_nothing(
         concepts={"Floor": {"action": "recolor", "value": "#FFFFFF"}, "Body": {"action": "remove"}}
     )
     await _refused(api, context, body)
+
+
+async def test_custom_preset_takes_free_noun_phrases_for_edit_and_protect(api: ApiClient) -> None:
+    phrase = "x" * 60
+    body = rule_body(
+        preset_id="custom",
+        concepts={
+            "the red sofa": {"action": "recolor", "value": "#112233"},
+            phrase: {"action": "remove"},
+        },
+        protect=["the wooden floor"],
+    )
+    rule = await _accepted(api, body)
+    assert set(rule["concepts"]) == {"the red sofa", phrase}
+    assert rule["protect"] == ["the wooden floor"]
+
+
+@pytest.mark.parametrize(
+    "name", ["   ", "x" * 61, "two\nlines"], ids=["blank", "too-long", "two-lines"]
+)
+async def test_custom_preset_refuses_names_that_are_not_short_phrases(
+    api: ApiClient, context: AppContext, name: str
+) -> None:
+    edit = rule_body(preset_id="custom", concepts={name: {"action": "remove"}})
+    error = await _refused(api, context, edit)
+    assert error["details"]["unknown_concepts"] == [name]
+    protect = rule_body(
+        preset_id="custom", concepts={"the sofa": {"action": "remove"}}, protect=[name]
+    )
+    error = await _refused(api, context, protect)
+    assert error["details"]["unknown_protect"] == [name]

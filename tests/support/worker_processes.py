@@ -90,11 +90,12 @@ def start_photo_job(
     user: dict[str, str],
     photos: list[bytes],
     execute: dict[str, Any] | None = None,
+    preset: str = "interior",
 ) -> str:
     """Create a job, upload the photos to the issued URLs, confirm and execute it."""
     created = client.post(
         f"{base_url}/jobs",
-        json={"preset": "interior", "item_count": len(photos)},
+        json={"preset": preset, "item_count": len(photos)},
         headers=auth(user),
     )
     assert created.status_code == 201, created.text
@@ -156,10 +157,12 @@ def assert_results_follow_the_rules(
     photos: list[bytes],
     edited: list[str],
     protected: list[str],
+    engine: Engine | None = None,
 ) -> None:
     """Each result is a PNG of its input's size, changed under the edited concepts and
-    byte-identical to the decoded input under the protected ones; previews are small JPEGs."""
-    engine = Engine()
+    byte-identical to the decoded input under the protected ones; previews are small JPEGs.
+    `engine` must compute the masks the worker's engine computed (the heuristic default)."""
+    engine = engine or Engine()
     assert [entry["idx"] for entry in job["download_urls"]] == list(range(len(photos)))
     for entry, photo in zip(job["download_urls"], photos, strict=True):
         original = decode_image(photo)

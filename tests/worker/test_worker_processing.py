@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
-from s3api.worker.engine import EngineResult, ImageDecodeError, decode_image
+from s3api.worker.engine import Engine, EngineResult, ImageDecodeError, decode_image
 from tests.support.processing import FAST, FakeApi, message, processor
 from tests.support.worker import CORRUPT_JPEG, room_jpegs
 
@@ -44,6 +46,16 @@ async def test_items_run_in_parallel_up_to_the_message_batch_concurrency() -> No
     summary = await processor(fake, engine, max_concurrency=4).process(message(6, 2), attempt=1)
     assert (summary.done, summary.failed, summary.unfinished) == (6, 0, 0)
     assert engine.most_running == 2
+
+
+async def test_items_in_flight_are_not_capped_by_the_default_thread_pool() -> None:
+    parties = (os.cpu_count() or 1) + 8  # more than asyncio's default executor holds
+    engine = RendezvousEngine(parties=parties)
+    fake = FakeApi(inputs=dict.fromkeys(range(parties), b"jpeg"))
+    batch = message(parties, parties)
+    summary = await processor(fake, engine, max_concurrency=parties).process(batch, attempt=1)
+    assert (summary.done, summary.unfinished) == (parties, 0)
+    assert engine.most_running == parties
 
 
 async def test_worker_concurrency_caps_a_larger_message_batch_concurrency() -> None:
@@ -133,3 +145,27 @@ async def test_items_left_when_the_job_has_ended_are_skipped() -> None:
     summary = await processor(fake, engine, max_concurrency=1).process(message(3), attempt=1)
     assert summary.is_complete
     assert len(fake.callbacks) == 1
+
+
+CUSTOM_RULES: dict[str, Any] = {
+    "preset": "custom",
+    "concepts": {"the red sofa": {"action": "recolor", "value": "#203040"}},
+    "protect": ["the wooden floor"],
+}
+
+
+async def test_custom_concepts_fail_on_the_heuristic_engine_without_downloading() -> None:
+    fake = FakeApi(inputs={}, download_status=500)
+    summary = await processor(fake).process(message(2, **CUSTOM_RULES), attempt=1)
+    assert (summary.done, summary.failed, summary.is_complete) == (0, 2, True)
+    assert [c["error"] for c in fake.callbacks] == ["custom concepts need a model engine"] * 2
+    assert fake.uploads == {}
+
+
+async def test_custom_concepts_are_served_by_a_model_engine() -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo})
+    engine = Engine(serves_custom_concepts=True)
+    summary = await processor(fake, engine).process(message(1, **CUSTOM_RULES), attempt=1)
+    assert summary.done == 1
+    assert fake.uploads["/out/0"].startswith(b"\x89PNG\r\n\x1a\n")

@@ -83,3 +83,25 @@ def test_worker_command_refuses_to_start_without_a_secret(
     result = CliRunner().invoke(app, ["worker"], env={"S3API_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 2
     assert "GPU_CALLBACK_SECRET" in result.output
+
+
+def test_embedded_worker_gets_the_servers_engine_settings(tmp_path: Path) -> None:
+    from s3api.delivery.embedded_worker import embedded_worker_settings
+
+    server = Settings(
+        _env_file=None,
+        s3api_data_dir=tmp_path,
+        worker_engine="sam3",
+        sam3_model="/models/sam3",
+        worker_device="cuda:1",
+        worker_gpu_batch=16,
+        worker_compile=True,
+        gpu_callback_secret="s" * 40,
+    )
+    worker = embedded_worker_settings(server)
+    assert (worker.worker_engine, worker.sam3_model, worker.worker_device) == (
+        "sam3",
+        "/models/sam3",
+        "cuda:1",
+    )
+    assert (worker.worker_gpu_batch, worker.worker_compile) == (16, True)

@@ -15,6 +15,7 @@ import httpx
 from s3api.delivery.schemas import LeaseRetry
 from s3api.delivery.service import DeliveryService
 from s3api.settings import Settings
+from s3api.worker.engine.registry import ImageEngine
 from s3api.worker.pull_loop import STOPPED_REASON, run_pull_worker, unless_stopped
 from s3api.worker.settings import WorkerSettings
 
@@ -34,7 +35,11 @@ def embedded_worker_settings(settings: Settings) -> WorkerSettings:
         worker_batch_concurrency=settings.queue_batch_concurrency,
         worker_lease_seconds=settings.queue_visibility_timeout_seconds,
         worker_shutdown_grace_seconds=0,
-        model_cache_dir=settings.model_cache_dir,
+        worker_engine=settings.worker_engine,
+        sam3_model=settings.sam3_model,
+        worker_device=settings.worker_device,
+        worker_gpu_batch=settings.worker_gpu_batch,
+        worker_compile=settings.worker_compile,
         log_level=settings.log_level,
     )
 
@@ -51,9 +56,16 @@ async def wait_until_listening(base_url: str) -> None:
 
 
 async def run_embedded_worker(
-    server_settings: Settings, delivery: DeliveryService, stop: asyncio.Event
+    server_settings: Settings,
+    delivery: DeliveryService,
+    stop: asyncio.Event,
+    engine: ImageEngine | None = None,
 ) -> None:
-    """Run the pull worker against this server until `stop` is set."""
+    """Run the pull worker against this server until `stop` is set.
+
+    `engine` is the one `serve` built at start (so a bad engine setup stopped it there);
+    without one the worker builds its own.
+    """
     settings = embedded_worker_settings(server_settings)
 
     async def release_in_process(lease_id: str) -> None:
@@ -65,7 +77,7 @@ async def run_embedded_worker(
         return
     while not stop.is_set():
         try:
-            await run_pull_worker(settings, stop, release=release_in_process)
+            await run_pull_worker(settings, stop, release=release_in_process, engine=engine)
         except Exception:
             logger.exception("embedded worker crashed; restarting in %.0fs", RESTART_DELAY_SECONDS)
             await unless_stopped(asyncio.sleep(RESTART_DELAY_SECONDS), stop)

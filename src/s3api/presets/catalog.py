@@ -27,10 +27,12 @@ class Preset:
     concepts: tuple[str, ...]
     protect_defaults: tuple[str, ...]
     output_templates: tuple[OutputTemplate, ...]
+    free_concepts: bool = False
+    """Concept names are free noun phrases (the `custom` preset), not a fixed list."""
 
     @property
     def protectable(self) -> frozenset[str]:
-        """Names allowed in a `protect` list."""
+        """Names allowed in a `protect` list (free presets check the phrase's form instead)."""
         return frozenset(self.concepts) | frozenset(self.protect_defaults)
 
     def requested_protect(self, protect: Sequence[str] | None) -> list[str]:
@@ -44,6 +46,41 @@ class Preset:
         edited_names = set(edited)
         defaults = [name for name in self.protect_defaults if name not in edited_names]
         return list(dict.fromkeys([*protect, *defaults]))
+
+
+CUSTOM_PRESET_ID = "custom"
+MAX_CUSTOM_CONCEPT_LENGTH = 60
+
+CONCEPT_PROMPTS: dict[str, str] = {
+    "Wall": "wall",
+    "Floor": "floor",
+    "Ceiling": "ceiling",
+    "Window": "window",
+    "Door": "door",
+    "Frame_Molding": "door frame and wall molding",
+    "Tile": "tiles",
+    "Grout": "grout lines between tiles",
+    "Cabinet": "cabinet",
+    "Countertop": "countertop",
+    "Light": "light fixture",
+    "Handle": "handle",
+    "Glass_highlight": "reflection highlight on glass",
+    "Body": "the product",
+    "Label_Text": "label text",
+    "Logo": "logo",
+    "Gloss": "glossy highlight",
+    "Parts": "product parts",
+    "Accessories": "accessories",
+}
+"""The text prompt a segmentation model gets for each preset concept: the one place to tune."""
+_PROMPTS_BY_KEY = {name.casefold(): prompt for name, prompt in CONCEPT_PROMPTS.items()}
+
+
+def prompt_for(concept: str) -> str:
+    """The model prompt for a concept: the catalogue's text for a preset concept, else the
+    name itself (a custom concept is a noun phrase used as-is)."""
+    name = concept.strip()
+    return _PROMPTS_BY_KEY.get(name.casefold(), name)
 
 
 PRESETS: dict[str, Preset] = {
@@ -83,6 +120,17 @@ PRESETS: dict[str, Preset] = {
             OutputTemplate("옵션보드", "옵션 보드", "옵션 색상별 동기화 보드"),
             OutputTemplate("썸네일8종", "썸네일 8종", "플랫폼별 최적 사이즈 썸네일"),
         ),
+    ),
+    CUSTOM_PRESET_ID: Preset(
+        id=CUSTOM_PRESET_ID,
+        name="사용자 지정",
+        description="원하는 대상을 짧은 영어 명사구로 지정 (예: the red sofa), 모델 엔진 전용",
+        concepts=(),
+        protect_defaults=(),
+        output_templates=(
+            OutputTemplate("전후비교", "전/후 비교 세트", "Before+After 나란히 10장"),
+        ),
+        free_concepts=True,
     ),
 }
 

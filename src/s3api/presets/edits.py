@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from s3api.errors import ApiError, ErrorCode
-from s3api.presets.catalog import Preset
+from s3api.presets.catalog import MAX_CUSTOM_CONCEPT_LENGTH, Preset
 
 _VALUE_PATTERN = re.compile(r"^(#[0-9A-Fa-f]{6}|[A-Za-z][A-Za-z0-9_\-]{0,63})$")
 
@@ -45,9 +45,16 @@ class ConceptEdit(BaseModel):
 def check_edits_for_preset(
     preset: Preset, concepts: Mapping[str, ConceptEdit], protect: Sequence[str]
 ) -> None:
-    """Raise `VALIDATION_FAILED` naming concepts or protect names the preset does not know."""
-    unknown_concepts = sorted(name for name in concepts if name not in preset.concepts)
-    unknown_protect = sorted({name for name in protect if name not in preset.protectable})
+    """Raise `VALIDATION_FAILED` naming concepts or protect names the preset does not know.
+
+    A free preset (`custom`) knows every noun phrase of 1 to 60 characters.
+    """
+    if preset.free_concepts:
+        unknown_concepts = sorted(name for name in concepts if not is_custom_concept(name))
+        unknown_protect = sorted({name for name in protect if not is_custom_concept(name)})
+    else:
+        unknown_concepts = sorted(name for name in concepts if name not in preset.concepts)
+        unknown_protect = sorted({name for name in protect if name not in preset.protectable})
     if unknown_concepts or unknown_protect:
         details: dict[str, Any] = {"preset": preset.id}
         if unknown_concepts:
@@ -55,6 +62,11 @@ def check_edits_for_preset(
         if unknown_protect:
             details["unknown_protect"] = unknown_protect
         raise ApiError(ErrorCode.VALIDATION_FAILED, f"Not valid for preset '{preset.id}'", details)
+
+
+def is_custom_concept(name: str) -> bool:
+    """A custom concept is a one-line phrase of 1 to 60 characters, not just blanks."""
+    return 0 < len(name) <= MAX_CUSTOM_CONCEPT_LENGTH and bool(name.strip()) and name.isprintable()
 
 
 def edits_to_json(concepts: Mapping[str, ConceptEdit]) -> dict[str, dict[str, str | None]]:

@@ -23,13 +23,19 @@ from s3api.worker.settings import WorkerSettings
 
 logger = logging.getLogger("s3api.worker.handler")
 
-_engines: dict[tuple[str, str], ImageEngine] = {}
+_engines: dict[tuple[object, ...], ImageEngine] = {}
 _engines_lock = threading.Lock()
 
 
 def _cached_engine(settings: WorkerSettings) -> ImageEngine:
     """One engine per process and configuration: warm invocations skip loading the model."""
-    key = (settings.worker_engine, str(settings.model_cache_dir))
+    key = (
+        settings.worker_engine,
+        settings.sam3_model,
+        settings.worker_device,
+        settings.worker_gpu_batch,
+        settings.worker_compile,
+    )
     with _engines_lock:
         if key not in _engines:
             _engines[key] = build_engine(settings)

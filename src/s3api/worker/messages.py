@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3api.presets.catalog import PRESETS
+from s3api.presets.catalog import CUSTOM_PRESET_ID, PRESETS
 
 
 class WorkItem(BaseModel):
@@ -36,6 +36,11 @@ class WorkMessage(BaseModel):
     callback_url: str
     idempotency_prefix: str | None = None
     batch_concurrency: int = Field(default=4, ge=1)
+
+    @property
+    def uses_custom_concepts(self) -> bool:
+        """Whether the concepts are free noun phrases that only a model can segment."""
+        return self.preset == CUSTOM_PRESET_ID
 
     @property
     def effective_protect(self) -> list[str]:

@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 
 from s3api.observability.log_context import bind_item
 from s3api.observability.worker_metrics import observe_engine_time, observe_worker_item
 from s3api.worker.api_client import ApiCallError, ItemReport, RejectedApiError, WorkerApiClient
-from s3api.worker.engine.registry import ImageEngine
+from s3api.worker.engine.registry import ImageEngine, serves_custom_concepts
 from s3api.worker.messages import WorkItem, WorkMessage
 
 logger = logging.getLogger("s3api.worker.processing")
 
 MAX_REASON_LENGTH = 200
+CUSTOM_CONCEPTS_NEED_MODEL = "custom concepts need a model engine"
 _NOT_FOUND = 404
 _TOO_LARGE = 413
 
@@ -71,8 +73,12 @@ class MessageProcessor:
         self, message: WorkMessage, attempt: int, stop: asyncio.Event | None = None
     ) -> MessageSummary:
         """Process and report every item; items not begun when `stop` is set are skipped."""
-        slots = asyncio.Semaphore(min(self.max_concurrency, message.batch_concurrency))
+        concurrency = min(self.max_concurrency, message.batch_concurrency)
+        slots = asyncio.Semaphore(concurrency)
         job_ended = asyncio.Event()
+        # One engine thread per item in flight (the default executor may have fewer), so a
+        # model engine's batcher can gather that many photos while others encode.
+        engine_threads = ThreadPoolExecutor(concurrency, thread_name_prefix="engine")
 
         async def run(item: WorkItem) -> ItemOutcome:
             async with slots:
@@ -83,11 +89,16 @@ class MessageProcessor:
                 # each item runs in its own task, so these ids stay with its log records
                 bind_item(message.job_id, item.idx)
                 started = time.perf_counter()
-                outcome = await self._process_item(message, item, attempt, job_ended)
+                outcome = await self._process_item(
+                    message, item, attempt, job_ended, engine_threads
+                )
                 observe_worker_item(outcome.value, time.perf_counter() - started)
                 return outcome
 
-        outcomes = await asyncio.gather(*(run(item) for item in message.items))
+        try:
+            outcomes = await asyncio.gather(*(run(item) for item in message.items))
+        finally:
+            engine_threads.shutdown(wait=False)
         summary = MessageSummary(
             job_id=message.job_id,
             done=outcomes.count(ItemOutcome.DONE),
@@ -106,12 +117,17 @@ class MessageProcessor:
         return summary
 
     async def _process_item(
-        self, message: WorkMessage, item: WorkItem, attempt: int, job_ended: asyncio.Event
+        self,
+        message: WorkMessage,
+        item: WorkItem,
+        attempt: int,
+        job_ended: asyncio.Event,
+        engine_threads: Executor,
     ) -> ItemOutcome:
         """Produce the item's report and deliver it; never raises except on cancellation."""
         key = message.idempotency_key(item.idx, attempt)
         try:
-            report = await self._result_report(message, item, key)
+            report = await self._result_report(message, item, key, engine_threads)
             answer = await self.api.report_item(message.callback_url, report)
         except ApiCallError as exc:
             logger.warning("job=%s idx=%d not reported: %s", message.job_id, item.idx, exc)
@@ -126,13 +142,17 @@ class MessageProcessor:
             job_ended.set()
         return ItemOutcome.DONE if report.status == "done" else ItemOutcome.FAILED
 
-    async def _result_report(self, message: WorkMessage, item: WorkItem, key: str) -> ItemReport:
+    async def _result_report(
+        self, message: WorkMessage, item: WorkItem, key: str, engine_threads: Executor
+    ) -> ItemReport:
         """Download, edit and upload one photo; a bad item becomes a `failed` report."""
 
         def failed(reason: str) -> ItemReport:
             logger.info("job=%s idx=%d failed: %s", message.job_id, item.idx, reason)
             return ItemReport(idx=item.idx, status="failed", idempotency_key=key, error=reason)
 
+        if message.uses_custom_concepts and not serves_custom_concepts(self.engine):
+            return failed(CUSTOM_CONCEPTS_NEED_MODEL)
         try:
             source = await self.api.download(item.input_url)
         except RejectedApiError as exc:
@@ -141,8 +161,12 @@ class MessageProcessor:
             return failed("input image is missing from storage")
         engine_started = time.perf_counter()
         try:
-            result = await asyncio.to_thread(
-                self.engine.process, source, message.concepts, message.effective_protect
+            result = await asyncio.get_running_loop().run_in_executor(
+                engine_threads,
+                self.engine.process,
+                source,
+                message.concepts,
+                message.effective_protect,
             )
         except ValueError as exc:  # ImageDecodeError or a bad rule value
             return failed(short_reason(exc))

@@ -1,4 +1,5 @@
-"""Configuration of the reference GPU worker: the API's address and its shared secret suffice."""
+"""Configuration of the reference GPU worker: the API's address and its shared secret suffice;
+the engine variables (WORKER_ENGINE, SAM3_MODEL, WORKER_DEVICE, ...) choose the model."""
 
 from __future__ import annotations
 
@@ -34,7 +35,10 @@ class WorkerSettings(BaseSettings):
     worker_http_attempts: int = Field(default=5, ge=1, le=20)
     worker_http_backoff_seconds: float = Field(default=0.5, ge=0)
     worker_http_backoff_max_seconds: float = Field(default=10.0, ge=0)
-    model_cache_dir: Path | None = None
+    sam3_model: str | None = None
+    worker_device: str = "auto"
+    worker_gpu_batch: int = Field(default=8, ge=1, le=64)
+    worker_compile: bool = False
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)

@@ -10,12 +10,6 @@ from s3api.worker.engine.arrays import Mask, RGBImage
 from s3api.worker.engine.codec import ImageDecodeError, decode_image, encode_png, encode_preview
 from s3api.worker.engine.edits import ConceptEdit, parse_edits
 from s3api.worker.engine.engine import Engine, EngineResult
-from s3api.worker.engine.model import (
-    PromptableSegmenter,
-    SegmenterConfig,
-    SegmenterConfigError,
-    load_segmenter,
-)
 from s3api.worker.engine.palette import MATERIALS, PALETTE, TONES
 from s3api.worker.engine.segment import (
     INTERIOR_CONCEPTS,
@@ -38,15 +32,11 @@ __all__ = [
     "HeuristicSegmenter",
     "ImageDecodeError",
     "Mask",
-    "PromptableSegmenter",
     "RGBImage",
     "Segmenter",
-    "SegmenterConfig",
-    "SegmenterConfigError",
     "apply_edits",
     "decode_image",
     "encode_png",
     "encode_preview",
-    "load_segmenter",
     "parse_edits",
 ]

@@ -30,11 +30,21 @@ class Engine:
     """Segment → apply → encode for one photo at a time; safe to call from many threads.
 
     The engine holds only the segmenter, which must itself be thread-safe (both built-in
-    segmenters are); every call works on its own arrays.
+    segmenters are); every call works on its own arrays. `serves_custom_concepts` says
+    whether the segmenter understands free noun phrases (a model does, the heuristic
+    stand-in does not).
     """
 
-    def __init__(self, segmenter: Segmenter | None = None) -> None:
+    def __init__(
+        self, segmenter: Segmenter | None = None, *, serves_custom_concepts: bool = False
+    ) -> None:
         self._segmenter: Segmenter = segmenter if segmenter is not None else HeuristicSegmenter()
+        self.serves_custom_concepts = serves_custom_concepts
+
+    @property
+    def segmenter(self) -> Segmenter:
+        """The segmenter this engine asks for masks."""
+        return self._segmenter
 
     def masks_for(self, image: RGBImage, concept_names: Sequence[str]) -> dict[str, Mask]:
         """The exact masks ``process`` uses for these concepts on this decoded image."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from s3api.common.errors import ConfigurationError
-from s3api.worker.engine import Engine, EngineResult, load_segmenter
+from s3api.worker.engine import Engine, EngineResult, HeuristicSegmenter
 from s3api.worker.settings import WorkerSettings
 
 
@@ -31,12 +31,24 @@ class ImageEngine(Protocol):
 EngineFactory = Callable[[WorkerSettings], ImageEngine]
 
 
-def _default_engine(settings: WorkerSettings) -> ImageEngine:
-    """The model in MODEL_CACHE_DIR if one is there, else the heuristic segmenter."""
-    return Engine(load_segmenter(settings.model_cache_dir))
+def _default_engine(_settings: WorkerSettings) -> ImageEngine:
+    """The model-free heuristic segmenter: no dependencies, no weights."""
+    return Engine(HeuristicSegmenter())
 
 
-ENGINE_FACTORIES: dict[str, EngineFactory] = {"default": _default_engine}
+def _sam3_engine(settings: WorkerSettings) -> ImageEngine:
+    """SAM 3 from SAM3_MODEL; torch and transformers are imported only when chosen."""
+    from s3api.worker.engine.sam3 import build_sam3_engine
+
+    return build_sam3_engine(settings)
+
+
+ENGINE_FACTORIES: dict[str, EngineFactory] = {"default": _default_engine, "sam3": _sam3_engine}
+
+
+def serves_custom_concepts(engine: ImageEngine) -> bool:
+    """Whether the engine segments free noun phrases (the `custom` preset's concepts)."""
+    return getattr(engine, "serves_custom_concepts", False) is True
 
 
 def register_engine(name: str, factory: EngineFactory) -> None:
@@ -49,5 +61,7 @@ def build_engine(settings: WorkerSettings) -> ImageEngine:
     factory = ENGINE_FACTORIES.get(settings.worker_engine)
     if factory is None:
         known = ", ".join(sorted(ENGINE_FACTORIES))
-        raise ConfigurationError(f"unknown WORKER_ENGINE {settings.worker_engine!r} ({known})")
+        raise ConfigurationError(
+            f"unknown WORKER_ENGINE {settings.worker_engine!r}: set it to one of {known}"
+        )
     return factory(settings)

@@ -6,7 +6,7 @@ Window, black-hat lines for Grout, border-colour saliency for Body, ...) to a co
 whose longest side is 512 px, then upscales the masks with nearest-neighbour interpolation.
 It is deterministic and downloads nothing, so the whole pipeline runs and can be tested
 without weights; its masks are plausible on ordinary photos but far from model quality.
-A real model plugs in through ``PromptableSegmenter`` (see ``model.py``).
+The learned model is SAM 3 (``sam3.py``, ``WORKER_ENGINE=sam3``).
 """
 
 from __future__ import annotations
