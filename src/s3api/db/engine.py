@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# A failed connect's worker thread only has to run aiosqlite's no-op close before it ends.
+SQLITE_WORKER_STOP_SECONDS = 5.0
 
 
 class Database:
@@ -60,8 +63,29 @@ class Database:
         await self.engine.dispose()
 
 
+async def _open_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
+    """`aiosqlite.connect`, but a failed connect returns only once its worker thread has ended.
+
+    On a failed connect aiosqlite stops its worker thread without waiting for it; the thread
+    then resolves a future on this event loop. Were the loop closed by then (the caller gave
+    up and shut down, as a test does), the thread would die with "Event loop is closed".
+    """
+    connection = aiosqlite.connect(*args, **kwargs)
+    worker = connection._thread  # SQLAlchemy's own aiosqlite adapter reaches for it too
+    worker.daemon = True
+    try:
+        return await connection
+    except BaseException:
+        worker.join(SQLITE_WORKER_STOP_SECONDS)
+        raise
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """WAL, foreign keys and explicit BEGIN so SQLite gives us real write transactions."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=_open_sqlite, **cparams)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
