@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from s3api.common.errors import ConfigurationError
 from s3api.demo.command import demo
@@ -19,26 +20,61 @@ from s3api.settings import Settings
 app = typer.Typer(help="Batch AI photo editing backend.", no_args_is_help=True)
 
 
+def configuration_problem(error: ValidationError) -> str:
+    """One line naming each bad setting as its environment variable, e.g. `S3API_ENV: …`."""
+    problems = []
+    for detail in error.errors():
+        name = ".".join(str(part) for part in detail["loc"]).upper() or "settings"
+        given = f" (got {detail['input']!r})" if "input" in detail else ""
+        problems.append(f"{name}: {detail['msg']}{given}")
+    return "; ".join(problems)
+
+
+def _refuse(message: str) -> typer.Exit:
+    typer.echo(f"configuration error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         configure_logging(settings.log_level)
         return settings.prepare()
     except ConfigurationError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise _refuse(str(exc)) from exc
+    except ValidationError as exc:
+        raise _refuse(configuration_problem(exc)) from None
 
 
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8787, help="Port to listen on (the mobile client uses 8787)."),
+    limit_concurrency: int | None = typer.Option(
+        None, help="Answer 503 beyond this many open connections and tasks [LIMIT_CONCURRENCY]."
+    ),
+    timeout_keep_alive: int | None = typer.Option(
+        None, help="Close idle keep-alive connections after this many seconds [default: 5]."
+    ),
 ) -> None:
     """Run the API with the background duties (and, by default, the embedded worker)."""
     from s3api.app import create_app
 
-    settings = _settings(host=host, port=port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    settings = _settings(
+        host=host,
+        port=port,
+        limit_concurrency=limit_concurrency,
+        timeout_keep_alive=timeout_keep_alive,
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -94,8 +130,9 @@ def worker() -> None:
         settings.resolved_callback_secret()
         run_until_signalled(settings)
     except ConfigurationError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise _refuse(str(exc)) from exc
+    except ValidationError as exc:
+        raise _refuse(configuration_problem(exc)) from None
 
 
 app.command()(demo)

@@ -9,6 +9,7 @@ import uuid
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from s3api.errors import ApiError, ErrorCode
@@ -17,6 +18,7 @@ from s3api.http.envelope import error_response
 access_logger = logging.getLogger("s3api.access")
 error_logger = logging.getLogger("s3api.errors")
 
+_QUIET_ACCESS_LOG = "quiet_access_log"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # a JSON `\u0000` escape (not an escaped backslash followed by "u0000")
 _ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
@@ -52,7 +54,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_request_id)
         finally:
-            access_logger.info(
+            quiet = scope["state"].get(_QUIET_ACCESS_LOG, False)
+            access_logger.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
                 request_id,
                 scope["method"],
@@ -60,6 +64,11 @@ class RequestContextMiddleware:
                 status_holder["status"],
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def log_access_at_debug(request: Request) -> None:
+    """Keep this request's access line out of INFO logs (e.g. an idle worker's empty polls)."""
+    request.scope["state"][_QUIET_ACCESS_LOG] = True
 
 
 def _request_id_of(scope: Scope) -> str:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Request
 
 from s3api.http.deps import Context, GpuSecret
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.http.middleware import log_access_at_debug
 from s3api.queue import service as queue_service
 from s3api.queue.schemas import AckRequest, AckResult, DeadLetterList, PullRequest, PullResult
 
@@ -28,6 +29,8 @@ async def pull(
     messages = await queue_service.pull_messages(
         context, options.batch_size, options.visibility_timeout_seconds
     )
+    if not messages:
+        log_access_at_debug(request)  # an idle worker polls every few seconds
     return ok(request, PullResult(messages=messages))
 
 
