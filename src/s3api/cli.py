@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from enum import StrEnum
@@ -66,8 +67,10 @@ def serve(
         limit_concurrency=limit_concurrency,
         timeout_keep_alive=timeout_keep_alive,
     )
+    _refuse_an_out_of_date_schema(settings)
+    application = create_app(settings, stop_server=_stop_this_server)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=settings.host,
         port=settings.port,
         limit_concurrency=settings.limit_concurrency,
@@ -75,6 +78,39 @@ def serve(
         log_config=None,
         access_log=False,
     )
+    if application.state.refused is not None:
+        raise typer.Exit(code=1)
+
+
+def _refuse_an_out_of_date_schema(settings: Settings) -> None:
+    """Before listening: a PostgreSQL schema behind the migrations is one line and exit 1.
+
+    An unreachable database is not refused: the server starts, answers 503 and keeps trying.
+    """
+    from s3api.db.engine import Database
+    from s3api.db.readiness import DatabaseUnreachableError, SchemaOutOfDateError, ensure_schema
+
+    async def _check() -> None:
+        database = Database(settings.resolved_database_url)
+        try:
+            await ensure_schema(database, migrate=False)
+        finally:
+            await database.dispose()
+
+    if settings.resolved_database_url.startswith("sqlite"):
+        return  # the embedded database is migrated at start-up
+    try:
+        asyncio.run(_check())
+    except DatabaseUnreachableError:
+        return
+    except SchemaOutOfDateError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _stop_this_server() -> None:
+    """Ask uvicorn to shut down as on Ctrl-C; used when the schema turns out out of date."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 @app.command()
@@ -82,17 +118,23 @@ def migrate() -> None:
     """Apply database migrations."""
     from s3api.db.engine import Database
     from s3api.db.migrate import upgrade_to_head
+    from s3api.db.readiness import DatabaseUnreachableError, ping
 
     settings = _settings()
 
     async def _run() -> None:
         database = Database(settings.resolved_database_url)
         try:
+            await ping(database)
             await upgrade_to_head(database)
         finally:
             await database.dispose()
 
-    asyncio.run(_run())
+    try:
+        asyncio.run(_run())
+    except DatabaseUnreachableError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
     typer.echo("database is up to date")
 
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 
 from s3api.context import AppContext
+from s3api.db.readiness import is_unreachable_error, unreachable_message
 from s3api.queue import service as queue_service
 
 logger = logging.getLogger("s3api.scheduled")
@@ -30,8 +31,12 @@ async def run_background_forever(context: AppContext, stop: asyncio.Event) -> No
     while not stop.is_set():
         try:
             await run_background_pass(context)
-        except Exception:
-            logger.exception("background pass failed")
+        except Exception as exc:
+            if not is_unreachable_error(exc):
+                logger.exception("background pass failed")
+            else:  # one line per pass, not a traceback every interval
+                message = unreachable_message(context.database.url, exc)
+                logger.warning("background pass skipped: %s", message)
         try:
             await asyncio.wait_for(stop.wait(), timeout=interval)
         except TimeoutError:

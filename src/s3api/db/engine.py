@@ -13,6 +13,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# an unreachable PostgreSQL host fails a connect in this long (asyncpg's default is 60 s)
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 # A failed connect's worker thread only has to run aiosqlite's no-op close before it ends.
 SQLITE_WORKER_STOP_SECONDS = 5.0
 
@@ -33,6 +35,7 @@ class Database:
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            options["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
         self.engine: AsyncEngine = create_async_engine(url, **options)
         self._sqlite_writers: asyncio.Lock | None = None
         if self.is_sqlite:
