@@ -35,6 +35,24 @@ class WorkerSettings(BaseSettings):
     worker_http_backoff_max_seconds: float = Field(default=10.0, ge=0)
     model_cache_dir: Path | None = None
     log_level: str = "INFO"
+    max_input_megapixels: float = Field(default=80.0, gt=0, le=170)
+    worker_max_work_megapixels: float = Field(default=50.0, gt=0)
+    worker_pixel_budget_megapixels: float = Field(default=100.0, gt=0)
+
+    @property
+    def max_input_pixels(self) -> int:
+        """Inputs above this many pixels fail with a reason instead of being decoded."""
+        return int(self.max_input_megapixels * 1_000_000)
+
+    @property
+    def max_work_pixels(self) -> int:
+        """Inputs above this many pixels are edited at an integer fraction of their size."""
+        return int(self.worker_max_work_megapixels * 1_000_000)
+
+    @property
+    def pixel_budget(self) -> int:
+        """Input pixels the worker's concurrent items may hold decoded at once."""
+        return int(self.worker_pixel_budget_megapixels * 1_000_000)
 
     @property
     def api_base_url(self) -> str:

@@ -9,7 +9,13 @@ import numpy as np
 
 from s3api.worker.engine.apply import apply_edits
 from s3api.worker.engine.arrays import Mask, RGBImage
-from s3api.worker.engine.codec import decode_image, encode_png, encode_preview
+from s3api.worker.engine.codec import (
+    MAX_PIXELS,
+    MAX_WORK_PIXELS,
+    decode_image,
+    encode_png,
+    encode_preview,
+)
 from s3api.worker.engine.edits import parse_edits
 from s3api.worker.engine.segment import HeuristicSegmenter, Segmenter
 
@@ -19,7 +25,8 @@ class EngineResult:
     """Encoded outputs of one processed photo."""
 
     result_png: bytes
-    """PNG with the same width and height as the decoded input."""
+    """PNG with the same width and height as the decoded input (inputs over the engine's
+    working size are decoded at an integer fraction of their size)."""
     preview_jpeg: bytes
     """JPEG whose longest side is at most 512 px."""
     width: int
@@ -33,8 +40,16 @@ class Engine:
     segmenters are); every call works on its own arrays.
     """
 
-    def __init__(self, segmenter: Segmenter | None = None) -> None:
+    def __init__(
+        self,
+        segmenter: Segmenter | None = None,
+        *,
+        max_input_pixels: int = MAX_PIXELS,
+        max_work_pixels: int = MAX_WORK_PIXELS,
+    ) -> None:
         self._segmenter: Segmenter = segmenter if segmenter is not None else HeuristicSegmenter()
+        self.max_input_pixels = max_input_pixels
+        self.max_work_pixels = max_work_pixels
 
     def masks_for(self, image: RGBImage, concept_names: Sequence[str]) -> dict[str, Mask]:
         """The exact masks ``process`` uses for these concepts on this decoded image."""
@@ -52,7 +67,9 @@ class Engine:
         Raises ImageDecodeError for undecodable input and ValueError for a bad rule.
         """
         edits = parse_edits(concepts)
-        image = decode_image(input_bytes)
+        image = decode_image(
+            input_bytes, max_pixels=self.max_input_pixels, max_work_pixels=self.max_work_pixels
+        )
         height, width = image.shape[:2]
         masks = self.masks_for(image, [*edits, *protect]) if edits else {}
         protect_mask: Mask | None = None

@@ -33,7 +33,11 @@ EngineFactory = Callable[[WorkerSettings], ImageEngine]
 
 def _default_engine(settings: WorkerSettings) -> ImageEngine:
     """The model in MODEL_CACHE_DIR if one is there, else the heuristic segmenter."""
-    return Engine(load_segmenter(settings.model_cache_dir))
+    return Engine(
+        load_segmenter(settings.model_cache_dir),
+        max_input_pixels=settings.max_input_pixels,
+        max_work_pixels=settings.max_work_pixels,
+    )
 
 
 ENGINE_FACTORIES: dict[str, EngineFactory] = {"default": _default_engine}
