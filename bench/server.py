@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+READY_TIMEOUT_SECONDS = 60.0
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
@@ -21,39 +24,85 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class BenchServer:
+    """`python -m s3api serve` on a free port, which can be killed and started again."""
+
+    def __init__(self, workdir: Path, database_url: str | None, extra_env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.secret = secrets.token_urlsafe(32)
+        self.environment = {
+            **os.environ,
+            "S3API_DATA_DIR": str(workdir / "data"),
+            "GPU_CALLBACK_SECRET": self.secret,
+            "LOG_LEVEL": "WARNING",
+            **extra_env,
+        }
+        if database_url:
+            self.environment["DATABASE_URL"] = database_url
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Where the server answers."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        """The running server's process id."""
+        if self.process is None:
+            raise RuntimeError("the server is not running")
+        return self.process.pid
+
+    def start(self) -> None:
+        """Start the process and wait until `/health` answers 200."""
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "s3api", "serve", "--port", str(self.port)],
+            env=self.environment,
+            cwd=self.workdir,
+        )
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"benchmark server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)  # polling a separate process until it listens
+        raise RuntimeError("benchmark server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash: no shutdown hook runs."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM and wait for a clean exit."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@contextmanager
+def running_bench_server(
+    workdir: Path, database_url: str | None, extra_env: dict[str, str]
+) -> Iterator[BenchServer]:
+    """A started server that is stopped when the block ends."""
+    server = BenchServer(workdir, database_url, extra_env)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
 @contextmanager
 def spawned_server(
     workdir: Path, database_url: str | None, extra_env: dict[str, str]
 ) -> Iterator[tuple[str, str]]:
     """A server on a free port; yields its base URL and callback secret."""
-    port = _free_port()
-    secret = secrets.token_urlsafe(32)
-    environment = {
-        **os.environ,
-        "S3API_DATA_DIR": str(workdir / "data"),
-        "GPU_CALLBACK_SECRET": secret,
-        "LOG_LEVEL": "WARNING",
-        **extra_env,
-    }
-    if database_url:
-        environment["DATABASE_URL"] = database_url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "s3api", "serve", "--port", str(port)],
-        env=environment,
-        cwd=workdir,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("benchmark server did not start")
-        yield base_url, secret
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with running_bench_server(workdir, database_url, extra_env) as server:
+        yield server.base_url, server.secret

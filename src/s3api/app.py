@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -13,7 +14,12 @@ from fastapi_offline import FastAPIOffline
 from s3api.account.routes import router as account_router
 from s3api.auth.routes import router as auth_router
 from s3api.context import AppContext
-from s3api.db.migrate import upgrade_to_head
+from s3api.db.readiness import (
+    DatabaseUnreachableError,
+    SchemaOutOfDateError,
+    ensure_schema,
+    wait_for_schema,
+)
 from s3api.delivery.embedded_worker import run_embedded_worker
 from s3api.delivery.routes import router as delivery_router
 from s3api.dispatch.dispatcher import run_dispatcher
@@ -49,43 +55,68 @@ def create_app(
     *,
     migrate: bool | None = None,
     worker_engine: ImageEngine | None = None,
+    stop_server: Callable[[], None] | None = None,
 ) -> FastAPI:
     """Build the API. `migrate` defaults to on for the embedded SQLite database;
-    `worker_engine` is the embedded worker's image engine, if already built."""
+    `worker_engine` is the embedded worker's image engine, if already built.
+
+    On a database schema behind this version's migrations the app records the reason in
+    `app.state.refused`, starts none of its duties and calls `stop_server`.
+    """
     settings = (settings or Settings()).prepare()
     push_target = PushTarget.from_settings(settings)
     context = AppContext.build(settings)
     should_migrate = context.database.is_sqlite if migrate is None else migrate
 
+    def refuse_to_serve(reason: str) -> None:
+        logger.error("%s", reason)
+        app.state.refused = reason
+        if stop_server is not None:
+            stop_server()
+
+    async def run_duties(stop: asyncio.Event, ready: bool) -> None:
+        """Wait for the database if needed (health answers 503 meanwhile), then run the
+        background duties and the embedded worker or dispatcher until `stop`."""
+        if not ready:
+            try:
+                if not await wait_for_schema(context.database, migrate=should_migrate, stop=stop):
+                    return
+            except SchemaOutOfDateError as exc:
+                refuse_to_serve(str(exc))
+                return
+            logger.info("database is ready")
+        duties: list[Coroutine[Any, Any, None]] = []
+        if settings.run_background:
+            duties.append(context.background.run_forever(stop))
+        if push_target is not None:
+            duties.append(run_dispatcher(context.delivery, settings, push_target, stop))
+        elif settings.runs_embedded_worker:
+            duties.append(run_embedded_worker(settings, context.delivery, stop, worker_engine))
+        for outcome in await asyncio.gather(*duties, return_exceptions=True):
+            if isinstance(outcome, Exception):
+                logger.error("background duty failed", exc_info=outcome)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if should_migrate:
-            await upgrade_to_head(context.database)
         stop = asyncio.Event()
-        tasks = []
-        if settings.run_background:
-            tasks.append(asyncio.create_task(context.background.run_forever(stop)))
-        if push_target is not None:
-            tasks.append(
-                asyncio.create_task(run_dispatcher(context.delivery, settings, push_target, stop))
-            )
-        elif settings.runs_embedded_worker:
-            tasks.append(
-                asyncio.create_task(
-                    run_embedded_worker(settings, context.delivery, stop, worker_engine)
-                )
-            )
+        ready = True
+        try:
+            await ensure_schema(context.database, migrate=should_migrate)
+        except DatabaseUnreachableError:
+            ready = False  # the duties' first try logs it; requests meanwhile get 503
+        except SchemaOutOfDateError as exc:
+            refuse_to_serve(str(exc))
+            stop.set()  # no duty starts
+        duties = asyncio.create_task(run_duties(stop, ready))
         try:
             yield
         finally:
             stop.set()
-            if tasks:
-                _, unfinished = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
-                for task in unfinished:
-                    task.cancel()
-                for task in tasks:
-                    with suppress(asyncio.CancelledError):
-                        await task
+            await asyncio.wait({duties}, timeout=SHUTDOWN_GRACE_SECONDS)
+            if not duties.done():
+                duties.cancel()
+            with suppress(asyncio.CancelledError):
+                await duties
             await context.close()
 
     # Swagger UI and ReDoc assets come from the installed package: /docs works offline
@@ -100,6 +131,7 @@ def create_app(
     app.state.context = context
     for name, collaborator in context.state_entries().items():
         setattr(app.state, name, collaborator)
+    app.state.refused = None
     install_exception_handlers(app)
     install_openapi(app)
     for router in (

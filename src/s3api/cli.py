@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from s3api.common.errors import ConfigurationError
 from s3api.demo.command import demo
@@ -19,37 +21,105 @@ from s3api.users.plans import Plan
 app = typer.Typer(help="Batch AI photo editing backend.", no_args_is_help=True)
 
 
+def configuration_problem(error: ValidationError) -> str:
+    """One line naming each bad setting as its environment variable, e.g. `S3API_ENV: …`."""
+    problems = []
+    for detail in error.errors():
+        name = ".".join(str(part) for part in detail["loc"]).upper() or "settings"
+        given = f" (got {detail['input']!r})" if "input" in detail else ""
+        problems.append(f"{name}: {detail['msg']}{given}")
+    return "; ".join(problems)
+
+
+def _refuse(message: str) -> typer.Exit:
+    typer.echo(f"configuration error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         configure_logging(settings.log_level, settings.log_format)
         return settings.prepare()
     except ConfigurationError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise _refuse(str(exc)) from exc
+    except ValidationError as exc:
+        raise _refuse(configuration_problem(exc)) from None
 
 
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8787, help="Port to listen on (the mobile client uses 8787)."),
+    limit_concurrency: int | None = typer.Option(
+        None, help="Answer 503 beyond this many open connections and tasks [LIMIT_CONCURRENCY]."
+    ),
+    timeout_keep_alive: int | None = typer.Option(
+        None, help="Close idle keep-alive connections after this many seconds [default: 5]."
+    ),
 ) -> None:
     """Run the API with the background duties (and, by default, the embedded worker)."""
     from s3api.app import create_app
     from s3api.delivery.embedded_worker import embedded_worker_settings
     from s3api.worker.engine.registry import ImageEngine, build_engine
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(
+        host=host,
+        port=port,
+        limit_concurrency=limit_concurrency,
+        timeout_keep_alive=timeout_keep_alive,
+    )
+    _refuse_an_out_of_date_schema(settings)
     engine: ImageEngine | None = None
     if settings.runs_embedded_worker:
         # Built before listening, so a bad engine setup stops `serve` with one clear line.
         try:
             engine = build_engine(embedded_worker_settings(settings))
         except ConfigurationError as exc:
-            typer.echo(f"configuration error: {exc}", err=True)
-            raise typer.Exit(code=2) from exc
-    application = create_app(settings, worker_engine=engine)
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+            raise _refuse(str(exc)) from exc
+    application = create_app(settings, worker_engine=engine, stop_server=_stop_this_server)
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        log_config=None,
+        access_log=False,
+    )
+    if application.state.refused is not None:
+        raise typer.Exit(code=1)
+
+
+def _refuse_an_out_of_date_schema(settings: Settings) -> None:
+    """Before listening: a PostgreSQL schema behind the migrations is one line and exit 1.
+
+    An unreachable database is not refused: the server starts, answers 503 and keeps trying.
+    """
+    from s3api.db.engine import Database
+    from s3api.db.readiness import DatabaseUnreachableError, SchemaOutOfDateError, ensure_schema
+
+    async def _check() -> None:
+        database = Database(settings.resolved_database_url)
+        try:
+            await ensure_schema(database, migrate=False)
+        finally:
+            await database.dispose()
+
+    if settings.resolved_database_url.startswith("sqlite"):
+        return  # the embedded database is migrated at start-up
+    try:
+        asyncio.run(_check())
+    except DatabaseUnreachableError:
+        return
+    except SchemaOutOfDateError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
+
+
+def _stop_this_server() -> None:
+    """Ask uvicorn to shut down as on Ctrl-C; used when the schema turns out out of date."""
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 @app.command()
@@ -57,17 +127,23 @@ def migrate() -> None:
     """Apply database migrations."""
     from s3api.db.engine import Database
     from s3api.db.migrate import upgrade_to_head
+    from s3api.db.readiness import DatabaseUnreachableError, ping
 
     settings = _settings()
 
     async def _run() -> None:
         database = Database(settings.resolved_database_url)
         try:
+            await ping(database)
             await upgrade_to_head(database)
         finally:
             await database.dispose()
 
-    asyncio.run(_run())
+    try:
+        asyncio.run(_run())
+    except DatabaseUnreachableError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from None
     typer.echo("database is up to date")
 
 
@@ -104,8 +180,9 @@ def worker() -> None:
         settings.resolved_callback_secret()
         run_until_signalled(settings)
     except ConfigurationError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+        raise _refuse(str(exc)) from exc
+    except ValidationError as exc:
+        raise _refuse(configuration_problem(exc)) from None
 
 
 app.command()(demo)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from s3api.db.readiness import is_unreachable_error, unreachable_message
 from s3api.delivery.service import DeliveryService
 from s3api.jobs.lifecycle import JobLifecycle
 
@@ -38,8 +39,12 @@ class BackgroundDuties:
         while not stop.is_set():
             try:
                 await self.run_pass()
-            except Exception:
-                logger.exception("background pass failed")
+            except Exception as exc:
+                if not is_unreachable_error(exc):
+                    logger.exception("background pass failed")
+                else:  # one line per pass, not a traceback every interval
+                    message = unreachable_message(self.delivery.database.url, exc)
+                    logger.warning("background pass skipped: %s", message)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.interval_seconds)
             except TimeoutError:

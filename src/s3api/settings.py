@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     public_base_url: str | None = None
     host: str = "127.0.0.1"
-    port: int = 8787
+    port: int = Field(default=8787, ge=1, le=65535)
+    limit_concurrency: int | None = Field(default=None, ge=1)
+    timeout_keep_alive: int = Field(default=5, ge=1)
 
     jwt_secret: str | None = None
     gpu_callback_secret: str | None = None

@@ -6,8 +6,10 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import uvicorn
 from typer.testing import CliRunner
 
 from s3api.cli import app
@@ -34,6 +36,9 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
         "PUBLIC_BASE_URL",
         "DATABASE_URL",
         "S3API_DATA_DIR",
+        "PORT",
+        "LIMIT_CONCURRENCY",
+        "TIMEOUT_KEEP_ALIVE",
     ):
         monkeypatch.delenv(name, raising=False)
     return CliRunner()
@@ -114,3 +119,55 @@ def test_installed_entry_point_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "migrate" in result.stdout
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "0", "-1"])
+def test_serve_on_a_port_outside_1_to_65535_exits_2_with_one_line(
+    runner: CliRunner, tmp_path: Path, port: str
+) -> None:
+    result = runner.invoke(app, ["serve", "--port", port], env={"S3API_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "PORT" in lines[0]
+    assert port in lines[0]
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate", "background"])
+def test_an_unknown_s3api_env_exits_2_with_one_line(
+    runner: CliRunner, tmp_path: Path, command: str
+) -> None:
+    env = {"S3API_ENV": "prod", "S3API_DATA_DIR": str(tmp_path)}
+    result = runner.invoke(app, [command], env=env)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "S3API_ENV" in lines[0]
+    assert "'prod'" in lines[0]
+    assert "production" in lines[0]
+
+
+def test_serve_passes_connection_limits_and_keep_alive_to_uvicorn(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: calls.append(options))
+    env = {"S3API_DATA_DIR": str(tmp_path), "TIMEOUT_KEEP_ALIVE": "7"}
+    result = runner.invoke(app, ["serve", "--port", "8799", "--limit-concurrency", "50"], env=env)
+    assert result.exit_code == 0, result.output
+    [options] = calls
+    assert options["limit_concurrency"] == 50
+    assert options["timeout_keep_alive"] == 7
+    assert options["port"] == 8799
+
+
+def test_serve_defaults_leave_concurrency_unlimited_and_keep_alive_at_5_seconds(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **options: calls.append(options))
+    result = runner.invoke(app, ["serve"], env={"S3API_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    [options] = calls
+    assert options["limit_concurrency"] is None
+    assert options["timeout_keep_alive"] == 5

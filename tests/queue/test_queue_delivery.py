@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from sqlalchemy import func, select
 
 from s3api.context import AppContext
@@ -201,3 +203,30 @@ async def test_concurrent_pulls_never_lease_one_message_twice(api: ApiClient) ->
     batches = await asyncio.gather(*(pull(api.http, batch_size=2) for _ in range(12)))
     leased = [message["body"]["job_id"] for batch in batches for message in batch]
     assert sorted(leased) == sorted(jobs)
+
+
+def _access_levels(caplog: pytest.LogCaptureFixture) -> list[int]:
+    return [
+        record.levelno
+        for record in caplog.records
+        if record.name == "s3api.access" and "/queues/gpu-jobs/pull" in record.getMessage()
+    ]
+
+
+async def test_an_empty_pull_is_logged_below_info(
+    api: ApiClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="s3api.access"):
+        for _ in range(3):
+            assert await pull(api.http) == []
+    assert _access_levels(caplog) == [logging.DEBUG] * 3
+
+
+async def test_a_pull_that_leases_a_message_is_logged_at_info(
+    api: ApiClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = await api.sign_in()
+    await api.queued_job(user)
+    with caplog.at_level(logging.DEBUG, logger="s3api.access"):
+        assert len(await pull(api.http)) == 1
+    assert _access_levels(caplog) == [logging.INFO]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,9 +15,10 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import Message, Scope
 
 from s3api.http.handlers import install_exception_handlers
-from s3api.http.middleware import RequestContextMiddleware
+from s3api.http.middleware import RequestContextMiddleware, UnexpectedErrorMiddleware
 from s3api.storage.local import LocalStorage
 from s3api.storage.routes import build_local_object_router
 from tests.support.storage import (
@@ -165,12 +167,63 @@ async def test_a_changed_expiry_is_forbidden(served: ServedStorage) -> None:
     assert_error_envelope(response, 403, "FORBIDDEN")
 
 
-@pytest.mark.parametrize("expires", ["soon", "-5", "1e9", ""])
-async def test_a_malformed_expiry_is_forbidden(served: ServedStorage, expires: str) -> None:
+@pytest.mark.parametrize(
+    "expires",
+    ["soon", "-5", "1e9", "", "\u0661\u0662\u0663", "9" * 13, "9" * 4301],
+    ids=["word", "negative", "float", "empty", "arabic-digits", "13-digits", "4301-digits"],
+)
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+async def test_a_malformed_expiry_is_forbidden(
+    served: ServedStorage, expires: str, method: str
+) -> None:
     await served.storage.put_bytes(KEY, b"original", "image/jpeg")
-    url = await served.storage.presign_get(KEY, 600)
-    response = await served.client.get(_with_query(url, expires=expires))
+    presign = served.storage.presign_get if method == "GET" else served.storage.presign_put
+    url = _with_query(await presign(KEY, 600), expires=expires)
+    response = await served.client.request(method, url, content=b"new")
     assert_error_envelope(response, 403, "FORBIDDEN")
+    assert await served.storage.get_bytes(KEY) == b"original"
+
+
+async def test_an_upload_the_client_aborts_is_logged_at_info_and_leaves_no_object(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = make_local_storage(tmp_path / "objects", "http://testserver")
+    app = _app_for(storage)
+    app.add_middleware(UnexpectedErrorMiddleware)
+    url = urlsplit(await storage.presign_put(KEY, 600))
+    incoming: list[Message] = [
+        {"type": "http.request", "body": b"x" * 1000, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": url.path,
+        "raw_path": url.path.encode(),
+        "query_string": url.query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"content-length", str(UPLOAD_LIMIT).encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    with caplog.at_level(logging.INFO):
+        await app(scope, receive, send)
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
+    aborted = [record for record in caplog.records if "aborted" in record.getMessage()]
+    assert [record.levelno for record in aborted] == [logging.INFO]
+    assert files_under(tmp_path / "objects") == []
+    assert sent[0]["status"] != 500
 
 
 async def test_a_put_url_cannot_get(served: ServedStorage) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import func, select
 
 from s3api.db.models import BillingEvent
@@ -177,3 +179,31 @@ async def test_stopping_past_the_grace_period_cancels_and_releases_at_once(
         assert job["done_items"] == 0
         [again] = await live.pull()
         assert again["attempts"] == 2
+
+
+async def test_an_input_over_max_input_megapixels_fails_with_the_reason_and_is_refunded(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with live_app(tmp_path / "data", database_url) as live:
+        user = await live.api.sign_in()
+        [photo] = room_jpegs(1)
+        small = Image.new("RGB", (100, 100), (90, 80, 70))
+        buffer = io.BytesIO()
+        small.save(buffer, format="PNG")
+        job_id = await live.queued_job(user, [photo, buffer.getvalue()])
+        stop = asyncio.Event()
+        settings = worker_settings(live, max_input_megapixels=0.1)
+        worker = asyncio.create_task(run_pull_worker(settings, stop))
+
+        async def job_finished() -> bool:
+            return bool((await live.api.job(user, job_id))["status"] in ("done", "failed"))
+
+        await eventually(job_finished)
+        stop.set()
+        await worker
+        job = await live.api.job(user, job_id)
+        assert [item["status"] for item in job["items"]] == ["failed", "done"]
+        assert job["items"][0]["error"].startswith("image is too large (")
+        assert "limit 0.1 MP" in job["items"][0]["error"]
+        me = await live.api.me(user)
+        assert me["credits"] == 10 - 1

@@ -6,12 +6,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _AFTER_COMMIT = "s3api_after_commit"
+# an unreachable PostgreSQL host fails a connect in this long (asyncpg's default is 60 s)
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
+# A failed connect's worker thread only has to run aiosqlite's no-op close before it ends.
+SQLITE_WORKER_STOP_SECONDS = 5.0
 
 
 class Database:
@@ -30,6 +35,7 @@ class Database:
             options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            options["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -73,8 +79,29 @@ def after_commit(connection: AsyncConnection, callback: Callable[[], None]) -> N
     connection.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+async def _open_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
+    """`aiosqlite.connect`, but a failed connect returns only once its worker thread has ended.
+
+    On a failed connect aiosqlite stops its worker thread without waiting for it; the thread
+    then resolves a future on this event loop. Were the loop closed by then (the caller gave
+    up and shut down, as a test does), the thread would die with "Event loop is closed".
+    """
+    connection = aiosqlite.connect(*args, **kwargs)
+    worker = connection._thread  # SQLAlchemy's own aiosqlite adapter reaches for it too
+    worker.daemon = True
+    try:
+        return await connection
+    except BaseException:
+        worker.join(SQLITE_WORKER_STOP_SECONDS)
+        raise
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """WAL, foreign keys and explicit BEGIN so SQLite gives us real write transactions."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=_open_sqlite, **cparams)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -10,6 +10,7 @@ from s3api.delivery.schemas import AckRequest, AckResult, DeadLetterList, PullRe
 from s3api.delivery.service import DeliveryService
 from s3api.http.deps import GpuSecret, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.http.middleware import log_access_at_debug
 
 Delivery = Annotated[DeliveryService, service_dependency("delivery", DeliveryService)]
 
@@ -28,6 +29,8 @@ async def pull(
     """Lease up to `batch_size` messages; an empty queue answers at once."""
     options = payload or PullRequest()
     messages = await delivery.pull_messages(options.batch_size, options.visibility_timeout_seconds)
+    if not messages:
+        log_access_at_debug(request)  # an idle worker polls every few seconds
     return ok(request, PullResult(messages=messages))
 
 

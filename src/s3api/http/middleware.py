@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from s3api.errors import ApiError, ErrorCode
@@ -20,6 +21,7 @@ from s3api.observability.metrics import observe_http_request
 access_logger = logging.getLogger("s3api.access")
 error_logger = logging.getLogger("s3api.errors")
 
+_QUIET_ACCESS_LOG = "quiet_access_log"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -58,7 +60,9 @@ class RequestContextMiddleware:
                 seconds = time.perf_counter() - started
                 status = status_holder["status"]
                 observe_http_request(scope, status, seconds)
-                access_logger.info(
+                quiet = scope["state"].get(_QUIET_ACCESS_LOG, False)
+                access_logger.log(
+                    logging.DEBUG if quiet else logging.INFO,
                     "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
                     request_id,
                     scope["method"],
@@ -73,6 +77,11 @@ class RequestContextMiddleware:
                         "duration_ms": round(seconds * 1000, 1),
                     },
                 )
+
+
+def log_access_at_debug(request: Request) -> None:
+    """Keep this request's access line out of INFO logs (e.g. an idle worker's empty polls)."""
+    request.scope["state"][_QUIET_ACCESS_LOG] = True
 
 
 def _request_id_of(scope: Scope) -> str:

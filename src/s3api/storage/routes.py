@@ -6,11 +6,13 @@ through the URLs that the job endpoints hand out.
 
 from __future__ import annotations
 
+import logging
 from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
+from starlette.requests import ClientDisconnect
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.http.envelope import Envelope, ok
@@ -24,6 +26,12 @@ _MEDIA_TYPES = {
     ".webp": "image/webp",
 }
 _DEFAULT_MEDIA_TYPE = "application/octet-stream"
+# Unix seconds stay below 10**12 for thirty millennia; longer values are not ours to parse.
+_MAX_EXPIRES_DIGITS = 12
+# nginx's "client closed request": shows up in the access log, never reaches the client
+_CLIENT_CLOSED_REQUEST = 499
+
+logger = logging.getLogger("s3api.storage")
 
 SignedQueryValue = Annotated[str | None, Query()]
 
@@ -39,10 +47,15 @@ def build_local_object_router(storage: LocalStorage) -> APIRouter:
         op: SignedQueryValue = None,
         expires: SignedQueryValue = None,
         signature: SignedQueryValue = None,
-    ) -> Envelope[ObjectInfo]:
+    ) -> Envelope[ObjectInfo] | Response:
         """Store the request body, whatever its content type, under `key`."""
         _authorize(storage, SignedOperation.PUT, key, op, expires, signature)
-        stored = await storage.write_stream(key, request.stream(), _declared_length(request))
+        try:
+            stored = await storage.write_stream(key, request.stream(), _declared_length(request))
+        except ClientDisconnect:
+            # nothing was stored: the upload is written beside the object and renamed at the end
+            logger.info("upload aborted by the client key=%s", key)
+            return Response(status_code=_CLIENT_CLOSED_REQUEST)
         return ok(request, stored)
 
     @router.api_route(OBJECTS_PATH + "/{key:path}", methods=["GET", "HEAD"])
@@ -76,7 +89,7 @@ def _authorize(
     """Refuse the request unless its query carries a valid signature for this method and key."""
     if op != operation.value or expires is None or signature is None:
         raise ApiError(ErrorCode.FORBIDDEN, "A signed URL for this method is required")
-    if not (expires.isascii() and expires.isdigit()):
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > _MAX_EXPIRES_DIGITS:
         raise ApiError(ErrorCode.FORBIDDEN, "Signature is invalid")
     storage.verify(operation, key, int(expires), signature)
 

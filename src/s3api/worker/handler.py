@@ -61,7 +61,13 @@ async def handle_event(
     attempt = int(payload.get("attempts", 1))
     engine = await asyncio.to_thread(_cached_engine, settings)
     async with WorkerApiClient.from_settings(settings, transport) as api:
-        processor = MessageProcessor(api, engine, settings.worker_batch_concurrency)
+        processor = MessageProcessor(
+            api,
+            engine,
+            settings.worker_batch_concurrency,
+            max_input_pixels=settings.max_input_pixels,
+            pixel_budget=settings.pixel_budget,
+        )
         summary = await processor.process(message, attempt)
     result: dict[str, Any] = {
         "job_id": summary.job_id,

@@ -19,13 +19,16 @@ from enum import Enum
 from s3api.observability.log_context import bind_item
 from s3api.observability.worker_metrics import observe_engine_time, observe_worker_item
 from s3api.worker.api_client import ApiCallError, ItemReport, RejectedApiError, WorkerApiClient
+from s3api.worker.engine.codec import MAX_PIXELS, ImageDecodeError, image_size
 from s3api.worker.engine.registry import ImageEngine, serves_custom_concepts
+from s3api.worker.memory import LARGE_ITEM_PIXELS, PixelBudget, release_memory
 from s3api.worker.messages import WorkItem, WorkMessage
 
 logger = logging.getLogger("s3api.worker.processing")
 
 MAX_REASON_LENGTH = 200
 CUSTOM_CONCEPTS_NEED_MODEL = "custom concepts need a model engine"
+DEFAULT_PIXEL_BUDGET = 100_000_000
 _NOT_FOUND = 404
 _TOO_LARGE = 413
 
@@ -62,12 +65,26 @@ def short_reason(error: Exception) -> str:
 
 
 class MessageProcessor:
-    """Processes the items of one message with bounded concurrency."""
+    """Processes the items of one message with bounded concurrency and a pixel budget.
 
-    def __init__(self, api: WorkerApiClient, engine: ImageEngine, max_concurrency: int) -> None:
+    Items over `max_input_pixels` fail with a reason before any decoding; the others draw
+    their pixel count from one budget shared by every item this processor runs.
+    """
+
+    def __init__(
+        self,
+        api: WorkerApiClient,
+        engine: ImageEngine,
+        max_concurrency: int,
+        *,
+        max_input_pixels: int = MAX_PIXELS,
+        pixel_budget: int = DEFAULT_PIXEL_BUDGET,
+    ) -> None:
         self.api = api
         self.engine = engine
         self.max_concurrency = max(1, max_concurrency)
+        self.max_input_pixels = max_input_pixels
+        self.pixel_budget = PixelBudget(pixel_budget)
 
     async def process(
         self, message: WorkMessage, attempt: int, stop: asyncio.Event | None = None
@@ -159,19 +176,32 @@ class MessageProcessor:
             if exc.status_code != _NOT_FOUND:
                 raise
             return failed("input image is missing from storage")
+        try:
+            width, height = image_size(source)
+        except ImageDecodeError:
+            width, height = 1, 1  # the engine reports what is wrong with it
+        pixels = width * height
+        if pixels > self.max_input_pixels:
+            return failed(
+                f"image is too large ({width}x{height} = {pixels / 1e6:.1f} MP, "
+                f"limit {self.max_input_pixels / 1e6:g} MP)"
+            )
         engine_started = time.perf_counter()
         try:
-            result = await asyncio.get_running_loop().run_in_executor(
-                engine_threads,
-                self.engine.process,
-                source,
-                message.concepts,
-                message.effective_protect,
-            )
+            async with self.pixel_budget.reserve(pixels):
+                result = await asyncio.get_running_loop().run_in_executor(
+                    engine_threads,
+                    self.engine.process,
+                    source,
+                    message.concepts,
+                    message.effective_protect,
+                )
         except ValueError as exc:  # ImageDecodeError or a bad rule value
             return failed(short_reason(exc))
         finally:
             observe_engine_time(time.perf_counter() - engine_started)
+            if pixels >= LARGE_ITEM_PIXELS:
+                await asyncio.to_thread(release_memory)
         try:
             await self.api.upload(item.output_url, result.result_png, "image/png")
             await self.api.upload(item.preview_url, result.preview_jpeg, "image/jpeg")

@@ -179,7 +179,13 @@ async def run_pull_worker(
     """Build the engine and the API client, then pull until `stop` is set."""
     image_engine = engine if engine is not None else await asyncio.to_thread(build_engine, settings)
     async with WorkerApiClient.from_settings(settings) as api:
-        processor = MessageProcessor(api, image_engine, settings.worker_batch_concurrency)
+        processor = MessageProcessor(
+            api,
+            image_engine,
+            settings.worker_batch_concurrency,
+            max_input_pixels=settings.max_input_pixels,
+            pixel_budget=settings.pixel_budget,
+        )
         logger.info(
             "worker pulling from %s (concurrency %d, lease %ds)",
             settings.api_base_url,

@@ -42,6 +42,24 @@ class WorkerSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    max_input_megapixels: float = Field(default=80.0, gt=0, le=170)
+    worker_max_work_megapixels: float = Field(default=50.0, gt=0)
+    worker_pixel_budget_megapixels: float = Field(default=100.0, gt=0)
+
+    @property
+    def max_input_pixels(self) -> int:
+        """Inputs above this many pixels fail with a reason instead of being decoded."""
+        return int(self.max_input_megapixels * 1_000_000)
+
+    @property
+    def max_work_pixels(self) -> int:
+        """Inputs above this many pixels are edited at an integer fraction of their size."""
+        return int(self.worker_max_work_megapixels * 1_000_000)
+
+    @property
+    def pixel_budget(self) -> int:
+        """Input pixels the worker's concurrent items may hold decoded at once."""
+        return int(self.worker_pixel_budget_megapixels * 1_000_000)
 
     @property
     def api_base_url(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -10,7 +11,11 @@ from PIL import Image, UnidentifiedImageError
 from s3api.worker.engine.arrays import RGBImage
 
 MAX_PIXELS = 80_000_000
-"""Largest accepted input, in pixels; bigger images are rejected as decompression bombs."""
+"""Largest accepted input, in pixels, unless the caller says otherwise; bigger images are
+rejected as decompression bombs (Pillow's own bomb check refuses 179 MP and up)."""
+MAX_WORK_PIXELS = 50_000_000
+"""Largest image the engine edits; bigger inputs are decoded at an integer fraction of
+their size (JPEG's DCT scaling through `draft`, then `reduce`), so results stay bounded."""
 PREVIEW_SIDE = 512
 """Longest side of the preview JPEG."""
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
@@ -23,9 +28,32 @@ class ImageDecodeError(ValueError):
     """The input bytes are not a decodable JPEG/PNG/WebP image of acceptable size."""
 
 
-def decode_image(data: bytes) -> RGBImage:
-    """Decode JPEG/PNG/WebP bytes to an HxWx3 RGB uint8 array.
+def image_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the image header, without decoding any pixel."""
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            return image.size
+    except UnidentifiedImageError:
+        raise ImageDecodeError("not a JPEG, PNG or WebP image") from None
+    except Exception as exc:
+        raise ImageDecodeError(f"image header is corrupt ({type(exc).__name__})") from None
 
+
+def reduction_factor(width: int, height: int, max_pixels: int) -> int:
+    """Smallest integer factor that brings ``width`` x ``height`` within ``max_pixels``."""
+    factor = max(1, math.ceil(math.sqrt(width * height / max_pixels)))
+    while math.ceil(width / factor) * math.ceil(height / factor) > max_pixels:
+        factor += 1
+    return factor
+
+
+def decode_image(
+    data: bytes, *, max_pixels: int = MAX_PIXELS, max_work_pixels: int = MAX_WORK_PIXELS
+) -> RGBImage:
+    """Decode JPEG/PNG/WebP bytes to an HxWx3 RGB uint8 array of at most ``max_work_pixels``.
+
+    Inputs over ``max_pixels`` are refused. Larger inputs than ``max_work_pixels`` come out
+    reduced by an integer factor; a JPEG is decoded at the reduced scale directly.
     EXIF orientation is deliberately NOT applied: the result has the stored pixel
     dimensions, so masks, results and previews line up with the file as stored.
     """
@@ -34,11 +62,11 @@ def decode_image(data: bytes) -> RGBImage:
             width, height = image.size
             # Checked here rather than via Image.MAX_IMAGE_PIXELS so the process-wide
             # Pillow setting stays untouched for other code.
-            if width * height > MAX_PIXELS:
+            if width * height > max_pixels:
                 raise ImageDecodeError(
-                    f"image is too large ({width}x{height}, limit {MAX_PIXELS // 1_000_000} MP)"
+                    f"image is too large ({width}x{height}, limit {max_pixels // 1_000_000} MP)"
                 )
-            rgb = image.convert("RGB")
+            array = np.asarray(_decoded_within(image, max_work_pixels), dtype=np.uint8)
     except ImageDecodeError:
         raise
     except MemoryError:
@@ -46,17 +74,30 @@ def decode_image(data: bytes) -> RGBImage:
     except UnidentifiedImageError:
         raise ImageDecodeError("not a JPEG, PNG or WebP image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageDecodeError(f"image is too large (limit {MAX_PIXELS // 1_000_000} MP)") from None
+        raise ImageDecodeError(f"image is too large (limit {max_pixels // 1_000_000} MP)") from None
     except Exception as exc:
         # Pillow plugins raise assorted types (OSError, SyntaxError, struct.error, ...) on
         # damaged files; all of them mean the same thing to the caller.
         raise ImageDecodeError(
             f"image data is corrupt or truncated ({type(exc).__name__})"
         ) from None
-    array = np.asarray(rgb, dtype=np.uint8)
     if array.ndim != 3 or array.shape[2] != 3 or array.size == 0:
         raise ImageDecodeError("image has no pixels")
     return array
+
+
+def _decoded_within(image: Image.Image, max_pixels: int) -> Image.Image:
+    """The image's pixels as RGB, reduced by an integer factor to fit ``max_pixels``."""
+    width, height = image.size
+    factor = reduction_factor(width, height, max_pixels)
+    if factor > 1:
+        target = (math.ceil(width / factor), math.ceil(height / factor))
+        image.draft("RGB", target)  # JPEG only: decode at 1/2, 1/4 or 1/8 scale
+        image.load()
+        left = reduction_factor(*image.size, max_pixels)
+        if left > 1:
+            image = image.reduce(left)
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def encode_png(image: RGBImage) -> bytes:

@@ -9,7 +9,13 @@ import numpy as np
 
 from s3api.worker.engine.apply import apply_edits
 from s3api.worker.engine.arrays import Mask, RGBImage
-from s3api.worker.engine.codec import decode_image, encode_png, encode_preview
+from s3api.worker.engine.codec import (
+    MAX_PIXELS,
+    MAX_WORK_PIXELS,
+    decode_image,
+    encode_png,
+    encode_preview,
+)
 from s3api.worker.engine.edits import parse_edits
 from s3api.worker.engine.segment import HeuristicSegmenter, Segmenter
 
@@ -19,7 +25,8 @@ class EngineResult:
     """Encoded outputs of one processed photo."""
 
     result_png: bytes
-    """PNG with the same width and height as the decoded input."""
+    """PNG with the same width and height as the decoded input (inputs over the engine's
+    working size are decoded at an integer fraction of their size)."""
     preview_jpeg: bytes
     """JPEG whose longest side is at most 512 px."""
     width: int
@@ -36,10 +43,17 @@ class Engine:
     """
 
     def __init__(
-        self, segmenter: Segmenter | None = None, *, serves_custom_concepts: bool = False
+        self,
+        segmenter: Segmenter | None = None,
+        *,
+        serves_custom_concepts: bool = False,
+        max_input_pixels: int = MAX_PIXELS,
+        max_work_pixels: int = MAX_WORK_PIXELS,
     ) -> None:
         self._segmenter: Segmenter = segmenter if segmenter is not None else HeuristicSegmenter()
         self.serves_custom_concepts = serves_custom_concepts
+        self.max_input_pixels = max_input_pixels
+        self.max_work_pixels = max_work_pixels
 
     @property
     def segmenter(self) -> Segmenter:
@@ -62,7 +76,9 @@ class Engine:
         Raises ImageDecodeError for undecodable input and ValueError for a bad rule.
         """
         edits = parse_edits(concepts)
-        image = decode_image(input_bytes)
+        image = decode_image(
+            input_bytes, max_pixels=self.max_input_pixels, max_work_pixels=self.max_work_pixels
+        )
         height, width = image.shape[:2]
         masks = self.masks_for(image, [*edits, *protect]) if edits else {}
         protect_mask: Mask | None = None

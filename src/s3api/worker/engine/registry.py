@@ -31,9 +31,13 @@ class ImageEngine(Protocol):
 EngineFactory = Callable[[WorkerSettings], ImageEngine]
 
 
-def _default_engine(_settings: WorkerSettings) -> ImageEngine:
+def _default_engine(settings: WorkerSettings) -> ImageEngine:
     """The model-free heuristic segmenter: no dependencies, no weights."""
-    return Engine(HeuristicSegmenter())
+    return Engine(
+        HeuristicSegmenter(),
+        max_input_pixels=settings.max_input_pixels,
+        max_work_pixels=settings.max_work_pixels,
+    )
 
 
 def _sam3_engine(settings: WorkerSettings) -> ImageEngine:

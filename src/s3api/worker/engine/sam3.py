@@ -401,4 +401,9 @@ def _warm_up(segmenter: Sam3Segmenter) -> None:
 
 def build_sam3_engine(settings: WorkerSettings) -> Engine:
     """The worker's engine with SAM 3 as its segmenter (custom concepts included)."""
-    return Engine(load_sam3_segmenter(settings), serves_custom_concepts=True)
+    return Engine(
+        load_sam3_segmenter(settings),
+        serves_custom_concepts=True,
+        max_input_pixels=settings.max_input_pixels,
+        max_work_pixels=settings.max_work_pixels,
+    )

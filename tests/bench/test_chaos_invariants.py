@@ -1,0 +1,46 @@
+"""The chaos run's invariant checks find each kind of violation, and none on sound data."""
+
+from __future__ import annotations
+
+from bench.chaos import check_invariants
+from sqlalchemy import delete, update
+
+from s3api.context import AppContext
+from s3api.db.models import BillingEvent, Job, QueueMessage, User
+from tests.support.factories import ApiClient
+
+
+async def test_a_sound_database_has_no_violation(
+    api: ApiClient, context: AppContext, database_url: str
+) -> None:
+    user = await api.sign_in()
+    await api.queued_job(user)
+    counts, violations = await check_invariants(database_url)
+    assert violations == []
+    assert counts["jobs queued"] == 1
+    assert counts["billing events reserve"] == 1
+
+
+async def test_each_broken_invariant_is_reported(
+    api: ApiClient, context: AppContext, database_url: str
+) -> None:
+    first, second = await api.sign_in(), await api.sign_in()
+    queued = (await api.queued_job(first))["job_id"]
+    other = (await api.queued_job(second))["job_id"]
+    async with context.database.transaction() as connection:
+        await connection.execute(
+            update(User).where(User.id == first.user_id).values(credits=User.credits + 1)
+        )
+        await connection.execute(delete(QueueMessage).where(QueueMessage.subject_id == queued))
+        await connection.execute(
+            update(Job).where(Job.id == other).values(status="done", settled_at=None)
+        )
+        await connection.execute(
+            delete(BillingEvent).where(BillingEvent.job_id == other, BillingEvent.kind == "reserve")
+        )
+    _, violations = await check_invariants(database_url)
+    text = "\n".join(violations)
+    assert f"user {first.user_id}: credits" in text
+    assert f"job {queued}: queued without a queue message" in text
+    assert f"job {other}: done but never settled" in text
+    assert f"job {other}: 0 reserve events" in text
