@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from s3api.jobs.lifecycle import JobLifecycle
@@ -22,12 +23,14 @@ class JobRetention:
         self.lifecycle = lifecycle
         self.storage = storage
         self.retention_days = retention_days
+        # replaceable, so tests move past the retention period without waiting
+        self.clock: Callable[[], datetime] = utcnow
 
     async def expire_old_jobs(self, now: datetime | None = None, limit: int = 100) -> int:
         """One pass over at most `limit` jobs; returns how many expired (0 keeps forever)."""
         if self.retention_days <= 0:
             return 0
-        ended_before = (now or utcnow()) - timedelta(days=self.retention_days)
+        ended_before = (now or self.clock()) - timedelta(days=self.retention_days)
         expired = 0
         for job_id in await self.lifecycle.expirable_jobs(ended_before, limit):
             keys = await self.lifecycle.expire_job(job_id, ended_before)

@@ -86,6 +86,7 @@ class S3Storage:
     ) -> None:
         self.bucket = bucket
         self.max_upload_bytes = max_upload_bytes
+        self.delete_batch_size = DELETE_BATCH_SIZE
         self._client: S3Client = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -163,8 +164,9 @@ class S3Storage:
     async def delete_many(self, keys: Sequence[str]) -> None:
         """`DeleteObjects` in batches of 1000; S3 deletes a missing key without complaint."""
         unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), DELETE_BATCH_SIZE):
-            await asyncio.to_thread(self._delete_batch, unique[start : start + DELETE_BATCH_SIZE])
+        size = self.delete_batch_size
+        for start in range(0, len(unique), size):
+            await asyncio.to_thread(self._delete_batch, unique[start : start + size])
 
     async def close(self) -> None:
         """Close the client's connection pool."""

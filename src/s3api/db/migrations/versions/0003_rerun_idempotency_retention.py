@@ -59,9 +59,8 @@ def _rebuild_billing_events(*, user_foreign_key: bool) -> None:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("jobs") as batch:
-        batch.add_column(sa.Column("parent_job_id", sa.String(length=36), nullable=True))
-        batch.add_column(sa.Column("expired_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("jobs", sa.Column("parent_job_id", sa.String(length=36), nullable=True))
+    op.add_column("jobs", sa.Column("expired_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_job_items_input_key", "job_items", ["input_key"], unique=False)
     op.create_table(
         "idempotency_keys",
@@ -85,6 +84,6 @@ def downgrade() -> None:
     op.drop_index("ix_idempotency_keys_created", table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
     op.drop_index("ix_job_items_input_key", table_name="job_items")
-    with op.batch_alter_table("jobs") as batch:
-        batch.drop_column("expired_at")
-        batch.drop_column("parent_job_id")
+    # plain ALTER TABLE (SQLite 3.35+): rebuilding `jobs` would cascade into `job_items`
+    op.drop_column("jobs", "expired_at")
+    op.drop_column("jobs", "parent_job_id")
