@@ -135,3 +135,17 @@ async def test_a_malformed_key_is_a_validation_error(api: ApiClient) -> None:
     user = await api.sign_in()
     for key in ("x" * 256, "has space"):
         error_of(await post_with_key(api, user, "/jobs", CREATE, key), 400, "VALIDATION_FAILED")
+
+
+async def test_a_retried_rerun_replays_even_after_its_parent_was_deleted(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    parent = await finished_job(api, context, user, 1)
+    path = f"/jobs/{parent}/rerun"
+    first = data_of(await post_with_key(api, user, path, WALL_TONE, "r"), 202)
+    data_of(await api.callback(first["job_id"], user.user_id, 0))
+    data_of(await api.http.delete(f"/jobs/{parent}", headers=user.headers))
+    again = await post_with_key(api, user, path, WALL_TONE, "r")
+    assert (again.status_code, again.headers["Idempotent-Replayed"]) == (202, "true")
+    assert again.json()["data"] == first

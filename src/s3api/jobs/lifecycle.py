@@ -130,6 +130,11 @@ class JobLifecycle:
 
         return await self._answer_once(user_id, reply, make)
 
+    async def remembered_answer(self, user_id: str, call: IdempotentCall) -> Answer | None:
+        """The answer already given to this key, looked up before any validation."""
+        async with self.database.read() as connection:
+            return await self.idempotency.replay(connection, user_id, call)
+
     async def rerun_job(self, user_id: str, rerun: Rerun, reply: Reply) -> Answer:
         """A queued job over the inputs of a done or failed job, reserved like a create."""
 

@@ -120,6 +120,9 @@ class JobsService:
         self, user_id: str, payload: JobCreate, call: IdempotentCall | None = None
     ) -> Answer:
         """Reserve and create the job with one signed upload URL per item, once per key."""
+        remembered = await self._remembered(user_id, call)
+        if remembered is not None:
+            return remembered
         item_count = _checked_item_count(payload.item_count)
         if not isinstance(payload.preset, str):
             raise ApiError(ErrorCode.INVALID_PRESET, "preset must be a preset id")
@@ -136,6 +139,10 @@ class JobsService:
         self, user_id: str, job_id: str, payload: JobRerun, call: IdempotentCall | None = None
     ) -> Answer:
         """Queue a new job over a finished job's inputs with new edits, once per key."""
+        # a retry replays even when the parent or its rule has gone since
+        remembered = await self._remembered(user_id, call)
+        if remembered is not None:
+            return remembered
         parent = await self._owned_job(user_id, job_id)
         plan = await self._execution_plan(user_id, parent, payload)
         rerun = Rerun(
@@ -162,6 +169,9 @@ class JobsService:
         keys = await self.lifecycle.delete_job(user_id, job_id)
         await self.storage.delete_many(keys)
         return JobDeleted(deleted=True)
+
+    async def _remembered(self, user_id: str, call: IdempotentCall | None) -> Answer | None:
+        return None if call is None else await self.lifecycle.remembered_answer(user_id, call)
 
     async def _created(self, job: JobRecord) -> JobCreated:
         """The create answer: one pre-signed upload URL per item."""
