@@ -29,6 +29,7 @@ from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
 from s3api.queue.message_queue import MessageQueue
 from s3api.storage.keys import ObjectKeys
 from s3api.timeutil import utcnow
+from s3api.users import repository as users_repository
 from s3api.users.limits import UserLimiter
 from s3api.users.repository import UserRecord
 
@@ -165,7 +166,9 @@ class JobLifecycle:
             listed = await repository.find_job(connection, job_id)
             if listed is None:
                 return []
-            await self.limiter.lock_user(connection, listed.user_id)
+            # the user's lock orders this against deletions and re-runs sharing the inputs
+            if await users_repository.find_user(connection, listed.user_id, lock=True) is None:
+                return []
             job = await repository.find_job(connection, job_id, lock=True)
             if (
                 job is None
