@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,20 @@ async def test_inputs_shared_with_a_rerun_stay_until_no_kept_job_reads_them(
     assert await existing(context, parent_keys["outputs"] + parent_keys["previews"]) == []
     await delete_job(api, user, child)
     assert await existing(context, parent_keys["inputs"]) == []
+
+
+async def test_deleting_a_parent_and_its_rerun_at_once_leaves_no_input_behind(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    parent = await finished_job(api, context, user, 2)
+    rerun = await api.http.post(f"/jobs/{parent}/rerun", json=WALL_TONE, headers=user.headers)
+    child = data_of(rerun, 202)["job_id"]
+    for idx in range(2):
+        data_of(await api.callback(child, user.user_id, idx, status="failed", error="x"))
+    answers = await asyncio.gather(
+        api.http.delete(f"/jobs/{parent}", headers=user.headers),
+        api.http.delete(f"/jobs/{child}", headers=user.headers),
+    )
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert await existing(context, all_keys(user, parent, 2)) == []
