@@ -119,3 +119,21 @@ async def test_deleting_a_parent_and_its_rerun_at_once_leaves_no_input_behind(
     )
     assert [answer.status_code for answer in answers] == [200, 200]
     assert await existing(context, all_keys(user, parent, 2)) == []
+
+
+async def test_a_failing_store_keeps_the_job_so_the_deletion_can_be_retried(
+    api: ApiClient, context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await api.sign_in()
+    job_id = await finished_job(api, context, user, 1)
+
+    async def store_down(keys: list[str]) -> None:
+        raise RuntimeError("object store unreachable")
+
+    monkeypatch.setattr(context.storage, "delete_many", store_down)
+    failed = await api.http.delete(f"/jobs/{job_id}", headers=user.headers)
+    error_of(failed, 500, "INTERNAL_ERROR")
+    assert (await api.job(user, job_id))["status"] == "done"
+    monkeypatch.undo()
+    assert await delete_job(api, user, job_id) == {"deleted": True}
+    assert await existing(context, all_keys(user, job_id, 1)) == []

@@ -93,3 +93,22 @@ async def test_zero_days_keeps_everything_forever(api: ApiClient, context: AppCo
     context.retention.retention_days = 0
     assert await context.retention.expire_old_jobs(now=utcnow() + timedelta(days=3650)) == 0
     assert await existing(context, all_keys(user, job_id, 1)) == all_keys(user, job_id, 1)
+
+
+async def test_a_failing_store_leaves_the_job_for_the_next_pass(
+    api: ApiClient, context: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await api.sign_in()
+    job_id = await finished_job(api, context, user, 1)
+
+    async def store_down(keys: list[str]) -> None:
+        raise RuntimeError("object store unreachable")
+
+    monkeypatch.setattr(context.storage, "delete_many", store_down)
+    later = utcnow() + timedelta(days=8)
+    with pytest.raises(RuntimeError):
+        await context.retention.expire_old_jobs(now=later)
+    assert (await api.job(user, job_id))["expired"] is False
+    monkeypatch.undo()
+    assert await context.retention.expire_old_jobs(now=later) == 1
+    assert await existing(context, all_keys(user, job_id, 1)) == []

@@ -60,8 +60,8 @@ class AccountService:
             return await self._state(connection, updated)
 
     async def delete_account(self, user_id: str) -> AccountDeleted:
-        """Cancel and refund active jobs, then delete the user, their jobs and rules, and
-        finally every object their jobs stored; the ledger stays for accounting."""
+        """Cancel and refund active jobs, then delete the user, their jobs and rules and
+        every object their jobs stored, at once; the ledger stays for accounting."""
         async with self.database.read() as connection:
             active = await jobs_repository.active_job_ids(connection, user_id)
         for job_id in active:
@@ -77,7 +77,8 @@ class AccountService:
             await self.lifecycle.cancel_active_jobs(connection, user_id)
             keys = await jobs_repository.object_keys_of_user(connection, user_id)
             await users_repository.delete_user(connection, user_id)
-        await self.storage.delete_many(keys)
+            # before the commit: a failing store keeps the account, so deletion can be retried
+            await self.storage.delete_many(keys)
         return AccountDeleted(deleted=True)
 
     async def _state(self, connection: AsyncConnection, user: UserRecord) -> AccountState:

@@ -96,6 +96,8 @@ class Rerun:
 
 
 _JobMaker = Callable[[AsyncConnection, UserRecord], Awaitable[JobRecord]]
+ObjectRemover = Callable[[list[str]], Awaitable[None]]
+"""Removes objects from storage (`ObjectStorage.delete_many`)."""
 
 
 class JobLifecycle:
@@ -144,8 +146,12 @@ class JobLifecycle:
 
         return await self._answer_once(user_id, reply, make)
 
-    async def delete_job(self, user_id: str, job_id: str) -> list[str]:
-        """Forget a terminal job; returns the object keys no kept job reads any more."""
+    async def delete_job(self, user_id: str, job_id: str, remove_objects: ObjectRemover) -> None:
+        """Forget a terminal job and remove the objects no kept job reads any more.
+
+        The objects go before the commit: a store that fails leaves the job in place, so
+        the deletion can be retried and no object is left behind without its job.
+        """
         async with self.database.transaction() as connection:
             # the user's lock orders this against other deletions of jobs sharing inputs
             await self.limiter.lock_user(connection, user_id)
@@ -158,17 +164,20 @@ class JobLifecycle:
                 )
             keys = await _unshared_object_keys(connection, job_id)
             await repository.delete_job(connection, job_id)
-        return keys
+            await remove_objects(keys)
 
-    async def expire_job(self, job_id: str, ended_before: datetime) -> list[str]:
-        """Mark a terminal job ended before `ended_before` expired; returns keys to remove."""
+    async def expire_job(
+        self, job_id: str, ended_before: datetime, remove_objects: ObjectRemover
+    ) -> bool:
+        """Remove the objects of a terminal job that ended before `ended_before` and mark it
+        expired, in one transaction (objects first, as for `delete_job`); False if not due."""
         async with self.database.transaction() as connection:
             listed = await repository.find_job(connection, job_id)
             if listed is None:
-                return []
+                return False
             # the user's lock orders this against deletions and re-runs sharing the inputs
             if await users_repository.find_user(connection, listed.user_id, lock=True) is None:
-                return []
+                return False
             job = await repository.find_job(connection, job_id, lock=True)
             if (
                 job is None
@@ -176,10 +185,11 @@ class JobLifecycle:
                 or job.expired_at is not None
                 or job.updated_at >= ended_before
             ):
-                return []
+                return False
             keys = await _unshared_object_keys(connection, job_id)
             await repository.mark_expired(connection, job_id, utcnow())
-        return keys
+            await remove_objects(keys)
+        return True
 
     async def expirable_jobs(self, ended_before: datetime, limit: int) -> list[str]:
         """Terminal jobs not yet expired that ended before `ended_before`."""

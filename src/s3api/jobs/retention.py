@@ -13,8 +13,9 @@ from s3api.timeutil import utcnow
 class JobRetention:
     """Removes results, previews and unshared inputs of terminal jobs after `retention_days`.
 
-    Each job is marked expired in its own transaction before its objects are removed, so a
-    re-run started at the same moment either sees the job expired or keeps the inputs alive.
+    Each job is expired in its own transaction, under its user's lock: a re-run started at
+    the same moment either sees the job expired or keeps the inputs alive, and a store that
+    fails leaves the job unexpired for the next pass.
     """
 
     def __init__(
@@ -33,8 +34,7 @@ class JobRetention:
         ended_before = (now or self.clock()) - timedelta(days=self.retention_days)
         expired = 0
         for job_id in await self.lifecycle.expirable_jobs(ended_before, limit):
-            keys = await self.lifecycle.expire_job(job_id, ended_before)
-            if keys:
-                await self.storage.delete_many(keys)
-                expired += 1
+            expired += await self.lifecycle.expire_job(
+                job_id, ended_before, self.storage.delete_many
+            )
         return expired

@@ -166,8 +166,7 @@ class JobsService:
 
     async def delete_job(self, user_id: str, job_id: str) -> JobDeleted:
         """Forget a finished job and remove its objects that no kept job reads."""
-        keys = await self.lifecycle.delete_job(user_id, job_id)
-        await self.storage.delete_many(keys)
+        await self.lifecycle.delete_job(user_id, job_id, self.storage.delete_many)
         return JobDeleted(deleted=True)
 
     async def _remembered(self, user_id: str, call: IdempotentCall | None) -> Answer | None:
