@@ -14,6 +14,7 @@ from s3api.db.engine import Database
 from s3api.delivery.service import DeliveryService
 from s3api.jobs.lifecycle import JobLifecycle, StaleJobPolicy
 from s3api.jobs.messages import GPU_JOBS_QUEUE
+from s3api.jobs.retention import JobRetention
 from s3api.jobs.service import JobsService
 from s3api.queue.message_queue import MessageQueue
 from s3api.rules.service import RulesService
@@ -37,6 +38,7 @@ class AppContext:
     queue: MessageQueue
     limiter: UserLimiter
     lifecycle: JobLifecycle
+    retention: JobRetention
     auth: AuthService
     account: AccountService
     rules: RulesService
@@ -60,6 +62,7 @@ class AppContext:
         delivery = DeliveryService(
             database, queue, lifecycle, storage, settings.presign_ttl_seconds
         )
+        retention = JobRetention(lifecycle, storage, settings.result_retention_days)
         return cls(
             settings=settings,
             database=database,
@@ -68,12 +71,15 @@ class AppContext:
             queue=queue,
             limiter=limiter,
             lifecycle=lifecycle,
+            retention=retention,
             auth=AuthService(database, tokens, limiter),
-            account=AccountService(database, limiter),
+            account=AccountService(database, limiter, lifecycle, storage),
             rules=RulesService(database, limiter),
             jobs=JobsService(database, lifecycle, storage, settings),
             delivery=delivery,
-            background=BackgroundDuties(delivery, lifecycle, settings.background_interval_seconds),
+            background=BackgroundDuties(
+                delivery, lifecycle, retention, settings.background_interval_seconds
+            ),
         )
 
     def state_entries(self) -> dict[str, object]:

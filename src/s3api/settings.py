@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     stale_unstarted_job_seconds: int = 24 * 3600
     stale_running_job_seconds: int = 3600
     run_background: bool = True
+    # days a finished job keeps its photos, results and previews; 0 keeps them forever
+    result_retention_days: int = Field(default=30, ge=0)
 
     embedded_worker: bool = True
     dispatch_url: str | None = None

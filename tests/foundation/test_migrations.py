@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -204,3 +205,66 @@ async def test_a_database_made_before_the_renames_upgrades_with_its_rows(
     assert (job, item, message, dead) == ("queued", job_id, job_id, job_id)
     tables = (await _inspect(fresh_database))["tables"]
     assert not tables & {"jobs_log", "job_items_log", "queue_messages_before"}
+
+
+async def test_a_database_at_0002_upgrades_with_its_rows_and_the_ledger_outlives_users(
+    fresh_database: Database,
+) -> None:
+    await upgrade_to(fresh_database, "0002")
+    job_id = str(uuid.uuid4())
+    rows = [
+        "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+        "VALUES ('u1', 'dev', 'free', 9, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO jobs (id, user_id, preset, status, total_items, done_items, "
+        "failed_items, refunded, created_at, updated_at) VALUES "
+        "(:job, 'u1', 'interior', 'done', 1, 1, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO billing_events (id, user_id, job_id, kind, amount, created_at) VALUES "
+        "('b1', 'u1', :job, 'reserve', -1, CURRENT_TIMESTAMP)",
+    ]
+    async with fresh_database.transaction() as connection:
+        for statement in rows:
+            await connection.execute(text(statement), {"job": job_id})
+    await upgrade_to_head(fresh_database)
+    async with fresh_database.transaction() as connection:
+        job = (
+            await connection.execute(text("SELECT status, parent_job_id, expired_at FROM jobs"))
+        ).one()
+        await connection.execute(text("DELETE FROM users WHERE id = 'u1'"))
+    async with fresh_database.read() as connection:
+        ledger = (await connection.execute(text("SELECT id, user_id FROM billing_events"))).all()
+        jobs = (await connection.execute(text("SELECT count(*) FROM jobs"))).scalar_one()
+    assert tuple(job) == ("done", None, None)
+    assert [tuple(row) for row in ledger] == [("b1", "u1")]
+    assert jobs == 0
+    assert "billing_events_before" not in (await _inspect(fresh_database))["tables"]
+
+
+async def test_0003_downgrades_to_0002_keeping_jobs_and_items(fresh_database: Database) -> None:
+    await upgrade_to_head(fresh_database)
+    rows = [
+        "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+        "VALUES ('u1', NULL, 'free', 9, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO jobs (id, user_id, preset, status, total_items, done_items, "
+        "failed_items, refunded, created_at, updated_at) VALUES "
+        "('j1', 'u1', 'interior', 'done', 1, 1, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO job_items (job_id, idx, status, input_key, output_key, preview_key, "
+        "created_at, updated_at) VALUES ('j1', 0, 'done', 'in', 'out', 'pre', "
+        "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    ]
+    async with fresh_database.transaction() as connection:
+        for statement in rows:
+            await connection.execute(text(statement))
+
+    def downgrade(connection: Connection) -> None:
+        config = alembic_config(fresh_database.url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+
+    async with fresh_database.engine.begin() as connection:
+        await connection.run_sync(downgrade)
+    tables = (await _inspect(fresh_database))["tables"]
+    assert "idempotency_keys" not in tables
+    assert "billing_events" in tables
+    async with fresh_database.read() as connection:
+        items = (await connection.execute(text("SELECT job_id FROM job_items"))).all()
+    assert [tuple(row) for row in items] == [("j1",)]

@@ -272,3 +272,26 @@ async def test_results_get_their_own_larger_limit_and_inputs_keep_the_upload_lim
         )
     assert await storage.head("inputs/u/j/0.jpg") is None
     assert await storage.head("previews/u/j/0_thumb.jpg") is None
+
+
+async def test_delete_many_removes_the_files_and_the_directories_left_empty(
+    storage: LocalStorage, tmp_path: Path
+) -> None:
+    kept = "inputs/user-1/job-2/0.jpg"
+    for key in (KEY, OTHER_KEY, kept):
+        await storage.put_bytes(key, b"data", "image/jpeg")
+    await storage.delete_many([KEY, OTHER_KEY, "outputs/user-1/job-1/0_result.png"])
+    assert await storage.head(KEY) is None
+    assert await storage.head(OTHER_KEY) is None
+    assert await storage.head(kept) is not None
+    root = tmp_path / "objects"
+    assert not (root / "inputs/user-1/job-1").exists()
+    assert (root / "inputs/user-1/job-2").is_dir()
+    assert root.is_dir()
+
+
+async def test_delete_many_refuses_keys_outside_the_layout(storage: LocalStorage) -> None:
+    await storage.put_bytes(KEY, b"data", "image/jpeg")
+    with pytest.raises(ApiError) as raised:
+        await storage.delete_many([KEY, "inputs/../secrets/x.jpg"])
+    assert raised.value.code is ErrorCode.VALIDATION_FAILED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.storage.base import ObjectInfo
-from s3api.storage.s3 import S3Storage
+from s3api.storage.s3 import DELETE_BATCH_SIZE, S3Storage
 from s3api.storage.sniff import SNIFF_BYTES
 from tests.support.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, moto_s3_server
 
@@ -102,3 +103,26 @@ async def test_s3_presigned_put_signs_only_the_host_so_any_content_type_works(
     assert query["X-Amz-SignedHeaders"] == ["host"]
     assert query["X-Amz-Expires"] == ["900"]
     assert query["X-Amz-Credential"][0].endswith(f"/{REGION}/s3/aws4_request")
+
+
+async def test_s3_delete_many_goes_through_delete_objects_in_batches(
+    storage: S3Storage,
+) -> None:
+    prefix = f"outputs/user-1/{uuid.uuid4().hex}"
+    keys = [f"{prefix}/{idx}_result.png" for idx in range(5)]
+    for key in keys:
+        await storage.put_bytes(key, PNG_BYTES, "image/png")
+    batches: list[int] = []
+
+    def count_batch(params: dict[str, Any], **_: Any) -> None:
+        batches.append(len(params["Delete"]["Objects"]))
+
+    storage._client.meta.events.register("provide-client-params.s3.DeleteObjects", count_batch)
+    storage.delete_batch_size = 2
+    await storage.delete_many([*keys, f"{prefix}/missing.png", keys[0]])
+    assert batches == [2, 2, 2]
+    assert [await storage.head(key) for key in keys] == [None] * 5
+
+
+def test_s3_delete_batches_hold_at_most_a_thousand_keys() -> None:
+    assert DELETE_BATCH_SIZE == 1000

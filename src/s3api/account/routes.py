@@ -1,4 +1,4 @@
-"""`GET /me`."""
+"""`GET /me` and `DELETE /me`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 
-from s3api.account.schemas import AccountState
+from s3api.account.schemas import AccountDeleted, AccountState
 from s3api.account.service import AccountService
 from s3api.http.deps import service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
@@ -21,3 +21,12 @@ router = APIRouter(tags=["users"], responses=error_responses(401))
 async def me(request: Request, account: Account, user: CurrentUser) -> Envelope[AccountState]:
     """The caller's plan, credits and slots in use."""
     return ok(request, await account.account_state(user))
+
+
+@router.delete("/me", response_model=Envelope[AccountDeleted])
+async def delete_me(
+    request: Request, account: Account, user: CurrentUser
+) -> Envelope[AccountDeleted]:
+    """Delete the account: active jobs are canceled and refunded, every job's objects, every
+    rule and the user are deleted, and the caller's tokens stop working at once."""
+    return ok(request, await account.delete_account(user.id))

@@ -1,4 +1,4 @@
-"""Wire shape of `GET /me`."""
+"""Wire shapes of `GET /me` and `DELETE /me`."""
 
 from __future__ import annotations
 
@@ -18,3 +18,9 @@ class AccountState(BaseModel):
     max_rule_slots: int
     max_concurrency: int
     max_items_per_job: int
+
+
+class AccountDeleted(BaseModel):
+    """`DELETE /me` answer."""
+
+    deleted: bool

@@ -1,14 +1,17 @@
-"""Account state, computed from the database on every call, and the operator's grant."""
+"""Account state, computed from the database on every call, the operator's grant, and
+deleting an account with everything it stored."""
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from s3api.account.schemas import AccountState
+from s3api.account.schemas import AccountDeleted, AccountState
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import repository as jobs_repository
+from s3api.jobs.lifecycle import JobLifecycle
 from s3api.rules import repository as rules_repository
+from s3api.storage.base import ObjectStorage
 from s3api.users import repository as users_repository
 from s3api.users.limits import UserLimiter
 from s3api.users.plans import Plan
@@ -16,11 +19,19 @@ from s3api.users.repository import UserRecord
 
 
 class AccountService:
-    """`GET /me` and `s3api grant`: the user with the limits of their plan."""
+    """`GET /me`, `DELETE /me` and `s3api grant`: the user with the limits of their plan."""
 
-    def __init__(self, database: Database, limiter: UserLimiter) -> None:
+    def __init__(
+        self,
+        database: Database,
+        limiter: UserLimiter,
+        lifecycle: JobLifecycle,
+        storage: ObjectStorage,
+    ) -> None:
         self.database = database
         self.limiter = limiter
+        self.lifecycle = lifecycle
+        self.storage = storage
 
     async def account_state(self, user: UserRecord) -> AccountState:
         """Credits, rule slots in use and active jobs of `user`, from one snapshot."""
@@ -47,6 +58,28 @@ class AccountService:
             updated = await users_repository.find_user(connection, user_id)
             assert updated is not None
             return await self._state(connection, updated)
+
+    async def delete_account(self, user_id: str) -> AccountDeleted:
+        """Cancel and refund active jobs, then delete the user, their jobs and rules and
+        every object their jobs stored, at once; the ledger stays for accounting."""
+        async with self.database.read() as connection:
+            active = await jobs_repository.active_job_ids(connection, user_id)
+        for job_id in active:
+            # one job at a time, locked in the order result callbacks lock (job, then user)
+            try:
+                await self.lifecycle.cancel_job(user_id, job_id)
+            except ApiError as exc:
+                if exc.code is not ErrorCode.JOB_INVALID_TRANSITION:
+                    raise
+        async with self.database.transaction() as connection:
+            await self.limiter.lock_user(connection, user_id)
+            # jobs created while the loop above ran
+            await self.lifecycle.cancel_active_jobs(connection, user_id)
+            keys = await jobs_repository.object_keys_of_user(connection, user_id)
+            await users_repository.delete_user(connection, user_id)
+            # before the commit: a failing store keeps the account, so deletion can be retried
+            await self.storage.delete_many(keys)
+        return AccountDeleted(deleted=True)
 
     async def _state(self, connection: AsyncConnection, user: UserRecord) -> AccountState:
         limits = self.limiter.limits_for(user)

@@ -70,13 +70,21 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # the job whose inputs this one re-runs
+    parent_job_id: Mapped[str | None] = mapped_column(String(36))
+    # when retention removed the job's objects; an expired job keeps its row and ledger
+    expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class JobItem(Base):
     """One image of a job; the first recorded result wins."""
 
     __tablename__ = "job_items"
-    __table_args__ = (Index("ux_job_items_idempotency", "job_id", "idempotency_key", unique=True),)
+    __table_args__ = (
+        Index("ux_job_items_idempotency", "job_id", "idempotency_key", unique=True),
+        # inputs are shared by re-runs: deletion asks which other jobs still use a key
+        Index("ix_job_items_input_key", "input_key"),
+    )
 
     job_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
@@ -93,7 +101,10 @@ class JobItem(Base):
 
 
 class BillingEvent(Base):
-    """One credit movement; a job has at most one `reserve` and one `refund`."""
+    """One credit movement; a job has at most one `reserve` and one `refund`.
+
+    `user_id` has no foreign key: the ledger outlives a deleted account, for accounting.
+    """
 
     __tablename__ = "billing_events"
     __table_args__ = (
@@ -102,11 +113,28 @@ class BillingEvent(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(36))
     job_id: Mapped[str | None] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a create sent with an `Idempotency-Key`, replayed for its retries."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_created", "created_at"),)
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # SHA-256 of method, path and body: the same key with another request is refused
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

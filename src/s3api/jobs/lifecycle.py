@@ -12,7 +12,7 @@ the meantime, the delivery side drops the message instead of handing it out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,13 +23,16 @@ from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import new_id
 from s3api.jobs import repository
+from s3api.jobs.idempotency import Answer, IdempotencyKeys, IdempotentCall
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
 from s3api.observability import metrics
 from s3api.queue.message_queue import MessageQueue
 from s3api.storage.keys import ObjectKeys
 from s3api.timeutil import utcnow
+from s3api.users import repository as users_repository
 from s3api.users.limits import UserLimiter
+from s3api.users.repository import UserRecord
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,30 @@ class StaleJobPolicy:
 MessageBuilder = Callable[[JobRecord, list[ItemRecord], ExecutionPlan], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Reply:
+    """How a create answers: rendered in its transaction, kept under an idempotency key."""
+
+    status_code: int
+    render: Callable[[JobRecord], Awaitable[dict[str, Any]]]
+    call: IdempotentCall | None = None
+
+
+@dataclass(frozen=True)
+class Rerun:
+    """A new job over a finished job's inputs, with its validated edits."""
+
+    parent_job_id: str
+    plan: ExecutionPlan
+    only_failed: bool
+    build_message: MessageBuilder
+
+
+_JobMaker = Callable[[AsyncConnection, UserRecord], Awaitable[JobRecord]]
+ObjectRemover = Callable[[list[str]], Awaitable[None]]
+"""Removes objects from storage (`ObjectStorage.delete_many`)."""
+
+
 class JobLifecycle:
     """The only code that changes job state, item results or a job's credits."""
 
@@ -83,24 +110,109 @@ class JobLifecycle:
         limiter: UserLimiter,
         queue: MessageQueue,
         stale: StaleJobPolicy,
+        idempotency: IdempotencyKeys | None = None,
     ) -> None:
         self.database = database
         self.limiter = limiter
         self.queue = queue
         self.stale = stale
+        self.idempotency = idempotency or IdempotencyKeys()
 
     async def create_job(self, user_id: str, preset: str, item_count: int) -> JobRecord:
         """Reserve credits and a concurrency slot and create the job with its items, atomically."""
-        job_id = new_id()
         async with self.database.transaction() as connection:
             user = await self.limiter.lock_user(connection, user_id)
-            active = await repository.count_active_jobs(connection, user_id)
-            await self.limiter.reserve_for_job(connection, user, job_id, item_count, active)
-            await repository.insert_job(connection, job_id, user_id, preset, item_count, utcnow())
-            metrics.count_job_created(connection)
-            job = await repository.find_job(connection, job_id)
-        assert job is not None
-        return job
+            return await _create(self.limiter, connection, user, preset, item_count)
+
+    async def create_job_replying(
+        self, user_id: str, preset: str, item_count: int, reply: Reply
+    ) -> Answer:
+        """`create_job`, answered once per idempotency key."""
+
+        async def make(connection: AsyncConnection, user: UserRecord) -> JobRecord:
+            return await _create(self.limiter, connection, user, preset, item_count)
+
+        return await self._answer_once(user_id, reply, make)
+
+    async def remembered_answer(self, user_id: str, call: IdempotentCall) -> Answer | None:
+        """The answer already given to this key, looked up before any validation."""
+        async with self.database.read() as connection:
+            return await self.idempotency.replay(connection, user_id, call)
+
+    async def rerun_job(self, user_id: str, rerun: Rerun, reply: Reply) -> Answer:
+        """A queued job over the inputs of a done or failed job, reserved like a create."""
+
+        async def make(connection: AsyncConnection, user: UserRecord) -> JobRecord:
+            return await self._rerun(connection, user, rerun)
+
+        return await self._answer_once(user_id, reply, make)
+
+    async def delete_job(self, user_id: str, job_id: str, remove_objects: ObjectRemover) -> None:
+        """Forget a terminal job and remove the objects no kept job reads any more.
+
+        The objects go before the commit: a store that fails leaves the job in place, so
+        the deletion can be retried and no object is left behind without its job.
+        """
+        async with self.database.transaction() as connection:
+            # the user's lock orders this against other deletions of jobs sharing inputs
+            await self.limiter.lock_user(connection, user_id)
+            job = await self._lock_owned(connection, user_id, job_id)
+            if job.status not in TERMINAL:
+                raise ApiError(
+                    ErrorCode.JOB_INVALID_TRANSITION,
+                    f"Job is {job.status.value}; only finished jobs can be deleted",
+                    {"status": job.status.value},
+                )
+            keys = await _unshared_object_keys(connection, job_id)
+            await repository.delete_job(connection, job_id)
+            await remove_objects(keys)
+
+    async def expire_job(
+        self, job_id: str, ended_before: datetime, remove_objects: ObjectRemover
+    ) -> bool:
+        """Remove the objects of a terminal job that ended before `ended_before` and mark it
+        expired, in one transaction (objects first, as for `delete_job`); False if not due."""
+        async with self.database.transaction() as connection:
+            listed = await repository.find_job(connection, job_id)
+            if listed is None:
+                return False
+            # the user's lock orders this against deletions and re-runs sharing the inputs
+            if await users_repository.find_user(connection, listed.user_id, lock=True) is None:
+                return False
+            job = await repository.find_job(connection, job_id, lock=True)
+            if (
+                job is None
+                or job.status not in TERMINAL
+                or job.expired_at is not None
+                or job.updated_at >= ended_before
+            ):
+                return False
+            keys = await _unshared_object_keys(connection, job_id)
+            await repository.mark_expired(connection, job_id, utcnow())
+            await remove_objects(keys)
+        return True
+
+    async def expirable_jobs(self, ended_before: datetime, limit: int) -> list[str]:
+        """Terminal jobs not yet expired that ended before `ended_before`."""
+        async with self.database.read() as connection:
+            return await repository.expirable_job_ids(connection, ended_before, limit)
+
+    async def forget_expired_idempotency_keys(self) -> int:
+        """Drop remembered create answers past their 24 hours."""
+        async with self.database.transaction() as connection:
+            return await self.idempotency.forget_expired(connection)
+
+    async def cancel_active_jobs(self, connection: AsyncConnection, user_id: str) -> int:
+        """Cancel and refund every unfinished job of the user inside the caller's transaction."""
+        canceled = 0
+        for job_id in await repository.active_job_ids(connection, user_id):
+            job = await repository.find_job(connection, job_id, lock=True)
+            if job is None or job.status in TERMINAL:
+                continue
+            await self._transition(connection, job_id, JobStatus.CANCELED)
+            await self._settle(connection, job, job.done_items)
+            canceled += 1
+        return canceled
 
     async def confirm_upload(self, user_id: str, job_id: str) -> None:
         """`created → uploaded`; the caller has verified every input beforehand."""
@@ -224,6 +336,69 @@ class JobLifecycle:
                 return int(await self.fail_job(connection, job_id, "no progress; timed out"))
         return 0
 
+    async def _answer_once(self, user_id: str, reply: Reply, make: _JobMaker) -> Answer:
+        """Lock the user, replay a remembered answer or make the job and answer it, atomically."""
+        async with self.database.transaction() as connection:
+            user = await self.limiter.lock_user(connection, user_id)
+            if reply.call is not None:
+                remembered = await self.idempotency.replay(connection, user_id, reply.call)
+                if remembered is not None:
+                    return remembered
+            job = await make(connection, user)
+            answer = Answer(status_code=reply.status_code, data=await reply.render(job))
+            if reply.call is not None:
+                await self.idempotency.remember(connection, user_id, reply.call, answer)
+            return answer
+
+    async def _rerun(
+        self, connection: AsyncConnection, user: UserRecord, rerun: Rerun
+    ) -> JobRecord:
+        parent = await self._lock_owned(connection, user.id, rerun.parent_job_id)
+        if parent.status not in (JobStatus.DONE, JobStatus.FAILED):
+            raise ApiError(
+                ErrorCode.JOB_INVALID_TRANSITION,
+                f"Job is {parent.status.value}; only done or failed jobs can be re-run",
+                {"status": parent.status.value},
+            )
+        if parent.expired_at is not None:
+            raise ApiError(ErrorCode.INPUTS_EXPIRED)
+        chosen = [
+            item
+            for item in await repository.find_items(connection, parent.id)
+            if not rerun.only_failed or item.status is ItemStatus.FAILED
+        ]
+        if not chosen:
+            raise ApiError(
+                ErrorCode.JOB_INVALID_TRANSITION,
+                "The job has no failed items to re-run",
+                {"status": parent.status.value, "failed_items": 0},
+            )
+        job_id = new_id()
+        active = await repository.count_active_jobs(connection, user.id)
+        await self.limiter.reserve_for_job(connection, user, job_id, len(chosen), active)
+        plan = rerun.plan
+        await repository.insert_job(
+            connection,
+            job_id,
+            user.id,
+            parent.preset,
+            len(chosen),
+            utcnow(),
+            input_keys=[item.input_key for item in chosen],
+            status=JobStatus.QUEUED,
+            parent_job_id=parent.id,
+            concepts=plan.concepts,
+            protect=plan.protect,
+            rule_id=plan.rule_id,
+            output_template=plan.output_template,
+        )
+        metrics.count_job_created(connection)
+        job = await repository.find_job(connection, job_id)
+        assert job is not None
+        items = await repository.find_items(connection, job_id)
+        await self.queue.enqueue(connection, job_id, rerun.build_message(job, items, plan))
+        return job
+
     @staticmethod
     async def _lock_owned(connection: AsyncConnection, user_id: str, job_id: str) -> JobRecord:
         job = await repository.find_job(connection, job_id, user_id=user_id, lock=True)
@@ -249,6 +424,35 @@ class JobLifecycle:
             return 0
         await self.limiter.refund_for_job(connection, job.user_id, job.id, refund)
         return refund
+
+
+async def _create(
+    limiter: UserLimiter,
+    connection: AsyncConnection,
+    user: UserRecord,
+    preset: str,
+    item_count: int,
+) -> JobRecord:
+    """Reserve for and insert a `created` job; the caller holds the user's lock."""
+    job_id = new_id()
+    active = await repository.count_active_jobs(connection, user.id)
+    await limiter.reserve_for_job(connection, user, job_id, item_count, active)
+    await repository.insert_job(connection, job_id, user.id, preset, item_count, utcnow())
+    metrics.count_job_created(connection)
+    job = await repository.find_job(connection, job_id)
+    assert job is not None
+    return job
+
+
+async def _unshared_object_keys(connection: AsyncConnection, job_id: str) -> list[str]:
+    """The job's outputs and previews, and the inputs that no other kept job reads."""
+    items = await repository.find_items(connection, job_id)
+    inputs = sorted({item.input_key for item in items})
+    shared = await repository.inputs_used_elsewhere(connection, inputs, job_id)
+    keys = [key for key in inputs if key not in shared]
+    for item in items:
+        keys += [item.output_key, item.preview_key]
+    return keys
 
 
 def _check_result_fits_job(job: JobRecord, result: ItemResult) -> None:

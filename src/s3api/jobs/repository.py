@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import Job, JobItem
 from s3api.ids import is_uuid
-from s3api.jobs.states import ACTIVE, ALLOWED_FROM, ItemStatus, JobStatus
+from s3api.jobs.states import ACTIVE, ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
 from s3api.storage.keys import ObjectKeys
 
 MAX_ERROR_LENGTH = 500
@@ -36,6 +36,8 @@ class JobRecord:
     created_at: datetime
     updated_at: datetime
     settled_at: datetime | None
+    parent_job_id: str | None
+    expired_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ _JOB_COLUMNS = [
     Job.created_at,
     Job.updated_at,
     Job.settled_at,
+    Job.parent_job_id,
+    Job.expired_at,
 ]
 
 
@@ -162,20 +166,31 @@ async def insert_job(
     preset: str,
     item_count: int,
     now: datetime,
+    *,
+    input_keys: Sequence[str] | None = None,
+    status: JobStatus = JobStatus.CREATED,
+    **values: Any,
 ) -> None:
-    """A new `created` job with its pending items and their object keys."""
+    """A new job with its pending items and their object keys.
+
+    `input_keys` (one per item) makes the items read objects of another job: a re-run
+    shares its parent's inputs instead of copying them.
+    """
+    if input_keys is not None and len(input_keys) != item_count:
+        raise ValueError("one input key per item")
     await connection.execute(
         insert(Job).values(
             id=job_id,
             user_id=user_id,
             preset=preset,
-            status=JobStatus.CREATED.value,
+            status=status.value,
             total_items=item_count,
             done_items=0,
             failed_items=0,
             refunded=0,
             created_at=now,
             updated_at=now,
+            **values,
         )
     )
     await connection.execute(
@@ -185,7 +200,11 @@ async def insert_job(
                 "job_id": job_id,
                 "idx": idx,
                 "status": ItemStatus.PENDING.value,
-                "input_key": ObjectKeys.input(user_id, job_id, idx),
+                "input_key": (
+                    ObjectKeys.input(user_id, job_id, idx)
+                    if input_keys is None
+                    else input_keys[idx]
+                ),
                 "output_key": ObjectKeys.output(user_id, job_id, idx),
                 "preview_key": ObjectKeys.preview(user_id, job_id, idx),
                 "created_at": now,
@@ -319,3 +338,74 @@ async def stale_job_ids(
         .limit(limit)
     )
     return [row.id for row in rows]
+
+
+async def active_job_ids(connection: AsyncConnection, user_id: str) -> list[str]:
+    """The user's jobs that have not ended."""
+    rows = await connection.execute(
+        select(Job.id).where(Job.user_id == user_id, Job.status.in_([s.value for s in ACTIVE]))
+    )
+    return [row.id for row in rows]
+
+
+async def inputs_used_elsewhere(
+    connection: AsyncConnection, input_keys: Sequence[str], job_id: str
+) -> set[str]:
+    """Those of `input_keys` that a job other than `job_id`, not expired, still reads."""
+    if not input_keys:
+        return set()
+    rows = await connection.execute(
+        select(JobItem.input_key)
+        .join(Job, Job.id == JobItem.job_id)
+        .where(
+            JobItem.input_key.in_(list(input_keys)),
+            JobItem.job_id != job_id,
+            Job.expired_at.is_(None),
+        )
+        .distinct()
+    )
+    return {row.input_key for row in rows}
+
+
+async def delete_job(connection: AsyncConnection, job_id: str) -> None:
+    """The job's row and (by cascade) its items; the ledger keeps its rows."""
+    await connection.execute(delete(JobItem).where(JobItem.job_id == job_id))
+    await connection.execute(delete(Job).where(Job.id == job_id))
+
+
+async def mark_expired(connection: AsyncConnection, job_id: str, now: datetime) -> bool:
+    """Record that retention removed the job's objects; False if it already had."""
+    result = await connection.execute(
+        update(Job).where(Job.id == job_id, Job.expired_at.is_(None)).values(expired_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def expirable_job_ids(
+    connection: AsyncConnection, ended_before: datetime, limit: int
+) -> list[str]:
+    """Terminal jobs, not yet expired, whose last change is older than `ended_before`."""
+    rows = await connection.execute(
+        select(Job.id)
+        .where(
+            Job.status.in_([s.value for s in TERMINAL]),
+            Job.expired_at.is_(None),
+            Job.updated_at < ended_before,
+        )
+        .order_by(Job.updated_at)
+        .limit(limit)
+    )
+    return [row.id for row in rows]
+
+
+async def object_keys_of_user(connection: AsyncConnection, user_id: str) -> list[str]:
+    """Every input, output and preview key of every job of the user."""
+    rows = await connection.execute(
+        select(JobItem.input_key, JobItem.output_key, JobItem.preview_key)
+        .join(Job, Job.id == JobItem.job_id)
+        .where(Job.user_id == user_id)
+    )
+    keys: set[str] = set()
+    for row in rows:
+        keys.update((row.input_key, row.output_key, row.preview_key))
+    return sorted(keys)

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.responses import JSONResponse
 
 from s3api.http.deps import GpuSecret, JobLogContext, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.jobs.idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, Answer, IdempotentCall
 from s3api.jobs.schemas import (
     CallbackBody,
     CallbackOutcome,
     JobCanceled,
     JobCreate,
     JobCreated,
+    JobDeleted,
     JobEnvelope,
     JobExecute,
     JobQueued,
+    JobRerun,
+    JobRerunQueued,
     JobSummary,
     UploadConfirmed,
 )
@@ -27,12 +32,39 @@ from s3api.users.current import CurrentUser
 
 Jobs = Annotated[JobsService, service_dependency("jobs", JobsService)]
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retries with the same key and body within 24 h replay the first answer.",
+    ),
+]
+
 router = APIRouter(
     prefix="/jobs",
     tags=["jobs"],
     dependencies=[JobLogContext],
     responses=error_responses(400, 401),
 )
+
+
+async def _idempotent_call(request: Request, key: str | None) -> IdempotentCall | None:
+    if key is None:
+        return None
+    return IdempotentCall.of(key, request.method, request.url.path, await request.body())
+
+
+def _answered(request: Request, answer: Answer) -> JSONResponse:
+    """The envelope of a create's answer; a replay says so in `Idempotent-Replayed`."""
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return JSONResponse(
+        status_code=answer.status_code,
+        content=ok(request, answer.data).model_dump(mode="json"),
+        headers=headers,
+    )
 
 
 @router.get("", response_model=Envelope[list[JobSummary]])
@@ -52,13 +84,18 @@ async def list_(
     "",
     status_code=201,
     response_model=Envelope[JobCreated],
-    responses=error_responses(402, 403, 429),
+    responses=error_responses(402, 403, 422, 429),
 )
 async def create(
-    request: Request, jobs: Jobs, user: CurrentUser, payload: JobCreate
-) -> Envelope[JobCreated]:
+    request: Request,
+    jobs: Jobs,
+    user: CurrentUser,
+    payload: JobCreate,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
     """Create a job: reserves credits and a slot, returns one upload URL per item."""
-    return ok(request, await jobs.create_job(user.id, payload))
+    call = await _idempotent_call(request, idempotency_key)
+    return _answered(request, await jobs.create_job(user.id, payload, call))
 
 
 @router.post(
@@ -122,3 +159,32 @@ async def cancel(
 ) -> Envelope[JobCanceled]:
     """Cancel a job that has not finished and refund every item not done."""
     return ok(request, await jobs.cancel_job(user.id, job_id))
+
+
+@router.post(
+    "/{job_id}/rerun",
+    status_code=202,
+    response_model=Envelope[JobRerunQueued],
+    responses=error_responses(402, 403, 404, 409, 410, 422, 429),
+)
+async def rerun(
+    request: Request,
+    jobs: Jobs,
+    user: CurrentUser,
+    job_id: str,
+    payload: JobRerun,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Queue a new job over a done or failed job's inputs, with other edits; no uploads."""
+    call = await _idempotent_call(request, idempotency_key)
+    return _answered(request, await jobs.rerun_job(user.id, job_id, payload, call))
+
+
+@router.delete(
+    "/{job_id}", response_model=Envelope[JobDeleted], responses=error_responses(404, 409)
+)
+async def delete(
+    request: Request, jobs: Jobs, user: CurrentUser, job_id: str
+) -> Envelope[JobDeleted]:
+    """Delete a finished job with its results, previews and the inputs no other job reads."""
+    return ok(request, await jobs.delete_job(user.id, job_id))

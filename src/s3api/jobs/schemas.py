@@ -60,6 +60,27 @@ class JobExecute(BaseModel):
     output_template: str | None = Field(default=None, max_length=64)
 
 
+class JobRerun(JobExecute):
+    """`POST /jobs/{id}/rerun` body: new edits for every item, or only the failed ones."""
+
+    items: Literal["all", "failed"] = "all"
+
+
+class JobRerunQueued(BaseModel):
+    """`POST /jobs/{id}/rerun` answer."""
+
+    job_id: str
+    status: str
+    parent_job_id: str
+    item_count: int
+
+
+class JobDeleted(BaseModel):
+    """`DELETE /jobs/{id}` answer."""
+
+    deleted: bool
+
+
 class JobQueued(BaseModel):
     """`POST /jobs/{id}/execute` answer."""
 
@@ -115,6 +136,8 @@ class JobDetail(BaseModel):
     items: list[ItemState]
     download_urls: list[DownloadUrl]
     refunded: int
+    parent_job_id: str | None = None
+    expired: bool = False
     created_at: Timestamp
     updated_at: Timestamp
 

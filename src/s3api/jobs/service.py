@@ -6,13 +6,15 @@ import asyncio
 import base64
 import binascii
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from s3api.common.limits import MAX_ITEMS_PER_JOB
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import is_uuid
 from s3api.jobs import repository
-from s3api.jobs.lifecycle import ExecutionPlan, ItemResult, JobLifecycle
+from s3api.jobs.idempotency import Answer, IdempotentCall
+from s3api.jobs.lifecycle import ExecutionPlan, ItemResult, JobLifecycle, Reply, Rerun
 from s3api.jobs.messages import gpu_message_builder
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.schemas import (
@@ -23,8 +25,11 @@ from s3api.jobs.schemas import (
     JobCanceled,
     JobCreate,
     JobCreated,
+    JobDeleted,
     JobDetail,
     JobExecute,
+    JobRerun,
+    JobRerunQueued,
     JobSummary,
     Progress,
     UploadUrl,
@@ -111,15 +116,66 @@ class JobsService:
         ]
         return summaries, next_cursor
 
-    async def create_job(self, user_id: str, payload: JobCreate) -> JobCreated:
-        """Reserve and create the job, then sign one upload URL per item."""
+    async def create_job(
+        self, user_id: str, payload: JobCreate, call: IdempotentCall | None = None
+    ) -> Answer:
+        """Reserve and create the job with one signed upload URL per item, once per key."""
+        remembered = await self._remembered(user_id, call)
+        if remembered is not None:
+            return remembered
         item_count = _checked_item_count(payload.item_count)
         if not isinstance(payload.preset, str):
             raise ApiError(ErrorCode.INVALID_PRESET, "preset must be a preset id")
         preset = find_preset(payload.preset)
-        job = await self.lifecycle.create_job(user_id, preset.id, item_count)
+
+        async def render(job: JobRecord) -> dict[str, Any]:
+            created = await self._created(job)
+            return created.model_dump(mode="json")
+
+        reply = Reply(status_code=201, render=render, call=call)
+        return await self.lifecycle.create_job_replying(user_id, preset.id, item_count, reply)
+
+    async def rerun_job(
+        self, user_id: str, job_id: str, payload: JobRerun, call: IdempotentCall | None = None
+    ) -> Answer:
+        """Queue a new job over a finished job's inputs with new edits, once per key."""
+        # a retry replays even when the parent or its rule has gone since
+        remembered = await self._remembered(user_id, call)
+        if remembered is not None:
+            return remembered
+        parent = await self._owned_job(user_id, job_id)
+        plan = await self._execution_plan(user_id, parent, payload)
+        rerun = Rerun(
+            parent_job_id=parent.id,
+            plan=plan,
+            only_failed=payload.items == "failed",
+            build_message=self.build_message,
+        )
+
+        async def render(job: JobRecord) -> dict[str, Any]:
+            queued = JobRerunQueued(
+                job_id=job.id,
+                status=job.status.value,
+                parent_job_id=parent.id,
+                item_count=job.total_items,
+            )
+            return queued.model_dump(mode="json")
+
+        reply = Reply(status_code=202, render=render, call=call)
+        return await self.lifecycle.rerun_job(user_id, rerun, reply)
+
+    async def delete_job(self, user_id: str, job_id: str) -> JobDeleted:
+        """Forget a finished job and remove its objects that no kept job reads."""
+        await self.lifecycle.delete_job(user_id, job_id, self.storage.delete_many)
+        return JobDeleted(deleted=True)
+
+    async def _remembered(self, user_id: str, call: IdempotentCall | None) -> Answer | None:
+        return None if call is None else await self.lifecycle.remembered_answer(user_id, call)
+
+    async def _created(self, job: JobRecord) -> JobCreated:
+        """The create answer: one pre-signed upload URL per item."""
         ttl = self.presign_ttl_seconds
-        keys = [ObjectKeys.input(user_id, job.id, idx) for idx in range(item_count)]
+        keys = [ObjectKeys.input(job.user_id, job.id, idx) for idx in range(job.total_items)]
         urls = await asyncio.gather(*(self.storage.presign_put(key, ttl) for key in keys))
         return JobCreated(
             job_id=job.id,
@@ -169,7 +225,8 @@ class JobsService:
                 raise ApiError(ErrorCode.JOB_NOT_FOUND)
             items = await repository.find_items(connection, job_id)
         ttl = self.presign_ttl_seconds
-        done = [item for item in items if item.status is ItemStatus.DONE]
+        expired = job.expired_at is not None
+        done = [] if expired else [item for item in items if item.status is ItemStatus.DONE]
 
         async def urls(item: ItemRecord) -> DownloadUrl:
             output_url, preview_url = await asyncio.gather(
@@ -189,6 +246,8 @@ class JobsService:
             items=[ItemState(idx=i.idx, status=i.status, error=i.error) for i in items],
             download_urls=list(await asyncio.gather(*(urls(item) for item in done))),
             refunded=job.refunded,
+            parent_job_id=job.parent_job_id,
+            expired=expired,
             created_at=job.created_at,
             updated_at=job.updated_at,
         )

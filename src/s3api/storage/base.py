@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,6 +43,10 @@ class ObjectStorage(Protocol):
 
     async def get_bytes(self, key: str) -> bytes:
         """Read a whole object directly (server-side reads and tests)."""
+        ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove these objects; keys that name no object are not an error."""
         ...
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlencode
@@ -119,8 +119,25 @@ class LocalStorage:
         """The whole object; `NOT_FOUND` when it does not exist."""
         return await self._read(key, -1)
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Unlink each object's file, then the directories this left empty."""
+        for key in keys:
+            path = anyio.Path(await self._path_of(key))
+            await path.unlink(missing_ok=True)
+            await self._remove_empty_parents(path.parent)
+
     async def close(self) -> None:
         """Nothing to release: every file is closed after use."""
+
+    async def _remove_empty_parents(self, directory: anyio.Path) -> None:
+        """Walk up towards the root, removing directories until one is not empty."""
+        root = anyio.Path(self.root)
+        while directory != root and Path(directory).is_relative_to(self.root):
+            try:
+                await directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
 
     def _signature(self, operation: SignedOperation, key: str, expires: int) -> str:
         message = f"{operation.value}\n{key}\n{expires}".encode()

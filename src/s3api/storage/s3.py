@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 
 _MISSING_OBJECT_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 _UNSATISFIABLE_RANGE_CODE = "InvalidRange"
+DELETE_BATCH_SIZE = 1000
+"""The most keys one `DeleteObjects` call accepts."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class S3Storage:
     ) -> None:
         self.bucket = bucket
         self.max_upload_bytes = max_upload_bytes
+        self.delete_batch_size = DELETE_BATCH_SIZE
         self._client: S3Client = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -157,6 +161,13 @@ class S3Storage:
         """The whole object; `NOT_FOUND` when it does not exist."""
         return await asyncio.to_thread(self._read, key, None)
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """`DeleteObjects` in batches of 1000; S3 deletes a missing key without complaint."""
+        unique = list(dict.fromkeys(keys))
+        size = self.delete_batch_size
+        for start in range(0, len(unique), size):
+            await asyncio.to_thread(self._delete_batch, unique[start : start + size])
+
     async def close(self) -> None:
         """Close the client's connection pool."""
         await asyncio.to_thread(self._client.close)
@@ -180,6 +191,20 @@ class S3Storage:
             return body.read()
         finally:
             body.close()
+
+    def _delete_batch(self, keys: list[str]) -> None:
+        """One blocking `DeleteObjects` call; a key the store refused to delete is raised."""
+        response = self._client.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+        )
+        errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+        if errors:
+            first = errors[0]
+            raise RuntimeError(
+                f"S3 refused to delete {len(errors)} objects, e.g. "
+                f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+            )
 
 
 def _error_code(exc: ClientError) -> str:

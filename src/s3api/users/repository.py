@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import BillingEvent, User
@@ -79,3 +79,11 @@ async def move_credits(
         update(User).where(User.id == user_id).values(credits=User.credits + amount, updated_at=now)
     )
     metrics.count_credits_moved(connection, kind.value, amount)
+
+
+async def delete_user(connection: AsyncConnection, user_id: str) -> None:
+    """The user row; jobs, items, rules and remembered answers go with it by cascade.
+
+    Ledger rows keep the bare user id, which no longer leads to a device hash.
+    """
+    await connection.execute(delete(User).where(User.id == user_id))

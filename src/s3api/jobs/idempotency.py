@@ -1,0 +1,110 @@
+"""`Idempotency-Key` on job creation: the first answer is kept per (user, key) and replayed.
+
+The key row is written in the transaction that creates the job, after the user's row is
+locked, so concurrent requests with one key queue on that lock: the first creates the job,
+the others find its answer. Only successful creates are remembered; a refused create
+reserved nothing and may be retried with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from s3api.db.models import IdempotencyKey
+from s3api.errors import ApiError, ErrorCode
+from s3api.timeutil import utcnow
+
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class IdempotentCall:
+    """A request that carries an `Idempotency-Key`, with the fingerprint of what it asks."""
+
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, key: str, method: str, path: str, body: bytes) -> IdempotentCall:
+        """The call for this key and request; the fingerprint covers method, path and body."""
+        digest = hashlib.sha256()
+        for part in (method.upper().encode(), path.encode(), body):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+        return cls(key=key, fingerprint=digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a create answered: its status and the envelope's `data`."""
+
+    status_code: int
+    data: dict[str, Any]
+    replayed: bool = False
+
+
+class IdempotencyKeys:
+    """Remembered answers; `clock` is replaceable so tests can move past the 24 hours."""
+
+    def __init__(self, ttl: timedelta = IDEMPOTENCY_KEY_TTL) -> None:
+        self.ttl = ttl
+        self.clock: Callable[[], datetime] = utcnow
+
+    async def replay(
+        self, connection: AsyncConnection, user_id: str, call: IdempotentCall
+    ) -> Answer | None:
+        """The remembered answer to this key, or None; another request with it is refused."""
+        row = (
+            await connection.execute(
+                select(
+                    IdempotencyKey.fingerprint,
+                    IdempotencyKey.status_code,
+                    IdempotencyKey.body,
+                    IdempotencyKey.created_at,
+                ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == call.key)
+            )
+        ).first()
+        if row is None or row.created_at <= self.clock() - self.ttl:
+            return None
+        if row.fingerprint != call.fingerprint:
+            raise ApiError(
+                ErrorCode.IDEMPOTENCY_KEY_REUSED,
+                "This Idempotency-Key was used with another request",
+                {"idempotency_key": call.key},
+            )
+        return Answer(status_code=row.status_code, data=dict(row.body), replayed=True)
+
+    async def remember(
+        self, connection: AsyncConnection, user_id: str, call: IdempotentCall, answer: Answer
+    ) -> None:
+        """Keep the answer under the key, replacing an expired one."""
+        await connection.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.user_id == user_id, IdempotencyKey.key == call.key
+            )
+        )
+        await connection.execute(
+            insert(IdempotencyKey).values(
+                user_id=user_id,
+                key=call.key,
+                fingerprint=call.fingerprint,
+                status_code=answer.status_code,
+                body=answer.data,
+                created_at=self.clock(),
+            )
+        )
+
+    async def forget_expired(self, connection: AsyncConnection) -> int:
+        """Drop answers older than the time to live; returns how many."""
+        result = await connection.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at <= self.clock() - self.ttl)
+        )
+        return int(result.rowcount)
