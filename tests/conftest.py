@@ -29,7 +29,9 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 )
 TEST_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
 TEST_CALLBACK_SECRET = "test-callback-secret-long-enough-0123456789"
+TEST_DEVICE_HASH_SECRET = "test-device-hash-secret-long-enough-0123456789"
 BACKENDS = ["sqlite", "postgres"]
+TEST_GENEROUS_RATE = "100000/minute"
 
 
 async def _postgres_admin(sql: str) -> None:
@@ -111,9 +113,13 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "database_url": database_url,
         "jwt_secret": TEST_SECRET,
         "gpu_callback_secret": TEST_CALLBACK_SECRET,
+        "device_hash_secret": TEST_DEVICE_HASH_SECRET,
         "public_base_url": "http://testserver",
         "run_background": False,
         "embedded_worker": False,
+        # generous budgets: the rate-limit tests set their own
+        "anon_signup_rate": TEST_GENEROUS_RATE,
+        "user_write_rate": TEST_GENEROUS_RATE,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from s3api.auth.routes import router as auth_router
 from s3api.context import AppContext
@@ -112,4 +113,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         expose_headers=["X-Request-ID"],
     )
     app.add_middleware(RequestContextMiddleware)
+    # the client address comes from X-Forwarded-For only when the peer is a trusted proxy
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app

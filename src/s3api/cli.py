@@ -38,7 +38,15 @@ def serve(
     from s3api.app import create_app
 
     settings = _settings(host=host, port=port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    # proxy headers are applied by the app itself, trusting only FORWARDED_ALLOW_IPS
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 @app.command()

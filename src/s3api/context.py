@@ -8,6 +8,7 @@ from s3api.coordinators.job_coordinator import JobCoordinator
 from s3api.coordinators.user_limiter import UserLimiter
 from s3api.db.engine import Database
 from s3api.queue.repository import MessageQueue
+from s3api.ratelimit.budget import RateLimits
 from s3api.security.tokens import TokenIssuer
 from s3api.settings import Settings
 from s3api.storage.base import ObjectStorage
@@ -25,6 +26,7 @@ class AppContext:
     limiter: UserLimiter
     queue: MessageQueue
     coordinator: JobCoordinator
+    rate_limits: RateLimits
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
@@ -41,9 +43,11 @@ class AppContext:
             limiter=limiter,
             queue=queue,
             coordinator=JobCoordinator(database, settings, limiter, queue),
+            rate_limits=RateLimits(settings),
         )
 
     async def close(self) -> None:
         """Release pools and clients."""
         await self.storage.close()
+        await self.rate_limits.close()
         await self.database.dispose()

@@ -28,6 +28,7 @@ class ErrorCode(Enum):
     UPLOAD_INCOMPLETE = (409, "Some inputs are missing or invalid")
     PAYLOAD_TOO_LARGE = (413, "Request body is too large")
     CONCURRENCY_LIMIT = (429, "All concurrent job slots are in use")
+    RATE_LIMITED = (429, "Too many requests: retry after the time in Retry-After")
     INTERNAL_ERROR = (500, "Internal server error")
     UNAVAILABLE = (503, "Service temporarily unavailable")
 
@@ -51,9 +52,11 @@ class ApiError(Exception):
         message: str | None = None,
         details: dict[str, Any] | None = None,
         status: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.code = code
         self.message = message or code.default_message
         self.details = details
         self.status = status or code.status
+        self.headers = headers
         super().__init__(f"{code.name}: {self.message}")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_CALLBACK_SECRET, TEST_SECRET
+from tests.conftest import TEST_CALLBACK_SECRET, TEST_GENEROUS_RATE, TEST_SECRET
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -41,6 +41,8 @@ def server_environment(
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         EMBEDDED_WORKER="false",
         LOG_LEVEL="WARNING",
+        ANON_SIGNUP_RATE=TEST_GENEROUS_RATE,
+        USER_WRITE_RATE=TEST_GENEROUS_RATE,
     )
     environment.update(extra)
     return environment

@@ -10,11 +10,17 @@ from s3api.auth import service as auth_service
 from s3api.auth.schemas import AnonSession, AnonSignIn
 from s3api.http.deps import Context
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.http.rate_limits import SignupRateLimit
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/anon", response_model=Envelope[AnonSession], responses=error_responses(400))
+@router.post(
+    "/anon",
+    response_model=Envelope[AnonSession],
+    responses=error_responses(400, 429),
+    dependencies=[SignupRateLimit],
+)
 async def sign_in(
     request: Request, context: Context, body: Annotated[AnonSignIn | None, Body()] = None
 ) -> Envelope[AnonSession]:

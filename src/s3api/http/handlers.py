@@ -34,7 +34,10 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(request_id_of(request), exc)
+    response = error_response(request_id_of(request), exc)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

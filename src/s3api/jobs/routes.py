@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Request
 
 from s3api.http.deps import Context, CurrentUser, GpuSecret
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.http.rate_limits import UserWriteRateLimit
 from s3api.jobs import service as jobs_service
 from s3api.jobs.schemas import (
     CallbackBody,
@@ -44,6 +45,7 @@ async def list_(
     status_code=201,
     response_model=Envelope[JobCreated],
     responses=error_responses(402, 403, 429),
+    dependencies=[UserWriteRateLimit],
 )
 async def create(
     request: Request, context: Context, user: CurrentUser, payload: JobCreate

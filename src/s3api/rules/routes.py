@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from s3api.http.deps import Context, CurrentUser
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.http.rate_limits import UserWriteRateLimit
 from s3api.rules import service as rules_service
 from s3api.rules.schemas import RuleCreate, RuleDeleted, RuleEnvelope, RuleList, RuleUpdate
 
@@ -16,7 +17,8 @@ router = APIRouter(prefix="/rules", tags=["rules"], responses=error_responses(40
     "",
     status_code=201,
     response_model=Envelope[RuleEnvelope],
-    responses=error_responses(403),
+    responses=error_responses(403, 429),
+    dependencies=[UserWriteRateLimit],
 )
 async def create(
     request: Request, context: Context, user: CurrentUser, payload: RuleCreate
@@ -40,7 +42,12 @@ async def get(
     return ok(request, RuleEnvelope(rule=await rules_service.get_rule(context, user, rule_id)))
 
 
-@router.put("/{rule_id}", response_model=Envelope[RuleEnvelope], responses=error_responses(404))
+@router.put(
+    "/{rule_id}",
+    response_model=Envelope[RuleEnvelope],
+    responses=error_responses(404, 429),
+    dependencies=[UserWriteRateLimit],
+)
 async def update(
     request: Request, context: Context, user: CurrentUser, rule_id: str, payload: RuleUpdate
 ) -> Envelope[RuleEnvelope]:
@@ -49,7 +56,12 @@ async def update(
     return ok(request, RuleEnvelope(rule=rule))
 
 
-@router.delete("/{rule_id}", response_model=Envelope[RuleDeleted], responses=error_responses(404))
+@router.delete(
+    "/{rule_id}",
+    response_model=Envelope[RuleDeleted],
+    responses=error_responses(404, 429),
+    dependencies=[UserWriteRateLimit],
+)
 async def delete(
     request: Request, context: Context, user: CurrentUser, rule_id: str
 ) -> Envelope[RuleDeleted]:
