@@ -151,7 +151,7 @@ async def test_body_of_exactly_the_limit_is_accepted_and_one_more_byte_is_not(
 ) -> None:
     api, _context = small_limit
     headers = {"Content-Type": "application/json"}
-    exact = b'{"device_hash": "edge"' + b" " * (1024 - 23) + b"}"
+    exact = b'{"device_hash": "edge-0123456789ab"' + b" " * (1024 - 36) + b"}"
     assert len(exact) == 1024
     assert (await api.http.post("/auth/anon", content=exact, headers=headers)).status_code == 200
     over = exact[:-1] + b" }"
