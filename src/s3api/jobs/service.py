@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from s3api.context import AppContext
@@ -30,7 +31,12 @@ from s3api.jobs.schemas import (
 )
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import find_preset
-from s3api.presets.edits import check_edits_for_preset, edits_to_json
+from s3api.presets.edits import (
+    AnyConceptEdit,
+    check_edits_for_preset,
+    check_stored_edits,
+    edits_to_json,
+)
 from s3api.rules import repository as rules_repository
 from s3api.storage.keys import ObjectKeys
 from s3api.storage.sniff import SNIFF_BYTES, detect_image_type
@@ -164,6 +170,7 @@ async def _execution_plan(
 ) -> ExecutionPlan:
     """Edits from the saved rule or the inline body, validated for the job's preset."""
     preset = find_preset(job.preset)
+    concepts: Mapping[str, AnyConceptEdit]
     if payload.rule_id is not None:
         async with context.database.read() as connection:
             rule = await rules_repository.find_rule(connection, user.id, payload.rule_id)
@@ -174,6 +181,7 @@ async def _execution_plan(
                 ErrorCode.VALIDATION_FAILED,
                 f"Rule is for preset '{rule.preset_id}', the job for '{job.preset}'",
             )
+        check_stored_edits(rule.concepts, "rule.concepts")
         concepts, protect = rule.concepts, rule.protect
     else:
         if not payload.concepts:

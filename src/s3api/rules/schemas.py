@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3api.presets.edits import ConceptEdit
+from s3api.presets.edits import ConceptEdit, StoredConceptEdit
 from s3api.timeutil import Timestamp
 
 RuleName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -43,7 +43,7 @@ class RulePublic(BaseModel):
     user_id: str
     name: str
     preset_id: str
-    concepts: dict[str, ConceptEdit]
+    concepts: dict[str, StoredConceptEdit]
     protect: list[str]
     created_at: Timestamp
     updated_at: Timestamp
