@@ -27,6 +27,23 @@ async def test_wrong_method_on_known_path_is_405_method_not_allowed(
     assert_error(await http.put("/rules"), 405, "METHOD_NOT_ALLOWED")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/rules/some-id", "DELETE, GET, PUT"),
+        ("PUT", "/rules", "GET, POST"),
+        ("DELETE", "/health", "GET"),
+        ("GET", "/queues/gpu-jobs/ack", "POST"),
+    ],
+)
+async def test_405_lists_every_method_the_path_serves_in_allow(
+    http: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await http.request(method, path)
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == allowed
+
+
 async def test_malformed_json_is_400_validation_failed_with_details(api: ApiClient) -> None:
     user = await api.sign_in()
     response = await api.http.post(

@@ -192,7 +192,7 @@ async def test_unreachable_redis_answers_503_not_500(client_for: ClientFactory) 
 
 @pytest.mark.parametrize("rate", ["20 per fortnight", "lots", ""])
 def test_a_rate_outside_the_limits_notation_is_refused(rate: str) -> None:
-    with pytest.raises(ValidationError, match="ANON_SIGNUP_RATE|anon_signup_rate"):
+    with pytest.raises(ValidationError, match="anon_signup_rate"):
         Settings(_env_file=None, anon_signup_rate=rate)
 
 

@@ -240,3 +240,16 @@ async def test_concurrent_pulls_never_lease_one_message_twice(api: ApiClient) ->
     batches = await asyncio.gather(*(pull(api.http, batch_size=2) for _ in range(12)))
     leased = [message["body"]["job_id"] for batch in batches for message in batch]
     assert sorted(leased) == sorted(jobs)
+
+
+async def test_booleans_are_not_accepted_as_integers(api: ApiClient) -> None:
+    headers = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
+    retry = {"lease_id": "some-lease", "delay_seconds": False}
+    response = await api.http.post(
+        "/queues/gpu-jobs/ack", json={"retries": [retry]}, headers=headers
+    )
+    assert response.status_code == 400, response.text
+    for body in ({"batch_size": True}, {"visibility_timeout_seconds": True}):
+        refused = await api.http.post("/queues/gpu-jobs/pull", json=body, headers=headers)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "VALIDATION_FAILED"

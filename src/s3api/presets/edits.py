@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, WithJsonSchema
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.presets.catalog import Preset
@@ -110,7 +110,8 @@ class RemoveEdit(BaseModel):
 
 
 ConceptEdit = Annotated[
-    RecolorEdit | ToneEdit | TextureEdit | RemoveEdit, Field(discriminator="action")
+    RecolorEdit | ToneEdit | TextureEdit | RemoveEdit,
+    Discriminator("action"),
 ]
 """One concept's edit as a request sends it: every value is checked against the vocabulary."""
 
