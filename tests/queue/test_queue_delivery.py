@@ -253,3 +253,15 @@ async def test_booleans_are_not_accepted_as_integers(api: ApiClient) -> None:
         refused = await api.http.post("/queues/gpu-jobs/pull", json=body, headers=headers)
         assert refused.status_code == 400, refused.text
         assert refused.json()["error"]["code"] == "VALIDATION_FAILED"
+
+
+async def test_integral_numbers_are_integers_but_numeric_strings_are_not(api: ApiClient) -> None:
+    headers = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
+    accepted = await api.http.post(
+        "/queues/gpu-jobs/pull", json={"batch_size": 2.0}, headers=headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    refused = await api.http.post(
+        "/queues/gpu-jobs/pull", json={"batch_size": "2"}, headers=headers
+    )
+    assert refused.status_code == 400, refused.text

@@ -78,10 +78,10 @@ async def execute(
     context: Context,
     user: CurrentUser,
     job_id: str,
-    payload: Annotated[JobExecute | None, Body()] = None,
+    payload: Annotated[JobExecute, Body()],
 ) -> Envelope[JobQueued]:
     """Queue the job for the GPU side with inline edits or a saved rule."""
-    await jobs_service.execute_job(context, user, job_id, payload or JobExecute())
+    await jobs_service.execute_job(context, user, job_id, payload)
     return ok(request, JobQueued(queued=True, status=JobStatus.QUEUED.value))
 
 

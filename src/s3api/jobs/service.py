@@ -92,6 +92,8 @@ async def list_jobs(
 
 
 def _checked_item_count(value: object) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema counts 3.0 as an integer
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ITEM_COUNT:
         raise ApiError(ErrorCode.INVALID_ITEM_COUNT)
     return value
