@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import coredis
 import httpx
 import pytest
 from pydantic import ValidationError
@@ -145,9 +146,19 @@ async def test_write_limit_needs_a_signed_in_user_first(client_for: ClientFactor
 
 
 @pytest.fixture
-def redis_prefix() -> str:
-    """A key prefix no other test uses, so tests sharing the Redis server never interfere."""
-    return f"s3api-test-{uuid.uuid4().hex}"
+async def redis_prefix() -> AsyncIterator[str]:
+    """A key prefix no other test uses, so tests sharing the Redis server never interfere;
+    its keys are deleted afterwards."""
+    prefix = f"s3api-test-{uuid.uuid4().hex}"
+    yield prefix
+    pool = coredis.ConnectionPool.from_url(REDIS_URL)
+    try:
+        client = coredis.Redis(connection_pool=pool)
+        keys: list[str | bytes] = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(keys)
+    finally:
+        pool.disconnect()
 
 
 async def test_replicas_share_one_sign_up_budget_in_redis(
