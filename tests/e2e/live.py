@@ -14,7 +14,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import TEST_CALLBACK_SECRET, TEST_GENEROUS_RATE, TEST_SECRET
+from tests.conftest import (
+    TEST_CALLBACK_SECRET,
+    TEST_DEVICE_HASH_SECRET,
+    TEST_GENEROUS_RATE,
+    TEST_SECRET,
+)
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -38,6 +43,7 @@ def server_environment(
         DATABASE_URL=database_url,
         JWT_SECRET=TEST_SECRET,
         GPU_CALLBACK_SECRET=TEST_CALLBACK_SECRET,
+        DEVICE_HASH_SECRET=TEST_DEVICE_HASH_SECRET,
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         EMBEDDED_WORKER="false",
         LOG_LEVEL="WARNING",
