@@ -23,6 +23,7 @@ from tests.support.databases import (
     BACKENDS,
     POSTGRES_ADMIN_DSN,
     TEST_CALLBACK_SECRET,
+    application_context,
     make_settings,
     postgres_admin,
     truncate_postgres,
@@ -96,12 +97,6 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings, migrate=False)
     yield application
     await application_context(application).close()
-
-
-def application_context(application: FastAPI) -> AppContext:
-    """The context an app was built with."""
-    context: AppContext = application.state.context
-    return context
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ LAYERS: list[set[str]] = [
     {"http", "logging_setup"},
     {"storage", "queue"},
     {"users"},
+    {"ratelimit"},
     {"presets"},
     {"worker"},
     {"rules"},

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from s3api.account.routes import router as account_router
 from s3api.auth.routes import router as auth_router
@@ -164,4 +165,6 @@ def create_app(
         expose_headers=["X-Request-ID"],
     )
     app.add_middleware(RequestContextMiddleware)
+    # the client address comes from X-Forwarded-For only when the peer is a trusted proxy
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app

@@ -86,6 +86,8 @@ def serve(
         timeout_keep_alive=settings.timeout_keep_alive,
         log_config=None,
         access_log=False,
+        # proxy headers are applied by the app itself, trusting only FORWARDED_ALLOW_IPS
+        proxy_headers=False,
     )
     if application.state.refused is not None:
         raise typer.Exit(code=1)

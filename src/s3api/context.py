@@ -17,6 +17,7 @@ from s3api.jobs.messages import GPU_JOBS_QUEUE
 from s3api.jobs.retention import JobRetention
 from s3api.jobs.service import JobsService
 from s3api.queue.message_queue import MessageQueue
+from s3api.ratelimit.budget import RateLimits
 from s3api.rules.service import RulesService
 from s3api.scheduled import BackgroundDuties
 from s3api.security.tokens import TokenIssuer
@@ -45,6 +46,7 @@ class AppContext:
     jobs: JobsService
     delivery: DeliveryService
     background: BackgroundDuties
+    rate_limits: RateLimits
 
     @classmethod
     def build(cls, settings: Settings) -> AppContext:
@@ -72,7 +74,7 @@ class AppContext:
             limiter=limiter,
             lifecycle=lifecycle,
             retention=retention,
-            auth=AuthService(database, tokens, limiter),
+            auth=AuthService(database, tokens, limiter, settings.device_hash_key),
             account=AccountService(database, limiter, lifecycle, storage),
             rules=RulesService(database, limiter),
             jobs=JobsService(database, lifecycle, storage, settings),
@@ -80,6 +82,7 @@ class AppContext:
             background=BackgroundDuties(
                 delivery, lifecycle, retention, settings.background_interval_seconds
             ),
+            rate_limits=RateLimits(settings),
         )
 
     def state_entries(self) -> dict[str, object]:
@@ -95,9 +98,11 @@ class AppContext:
             "rules": self.rules,
             "jobs": self.jobs,
             "delivery": self.delivery,
+            "rate_limits": self.rate_limits,
         }
 
     async def close(self) -> None:
         """Release pools and clients."""
         await self.storage.close()
+        await self.rate_limits.close()
         await self.database.dispose()

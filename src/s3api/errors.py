@@ -32,6 +32,7 @@ class ErrorCode(Enum):
     PAYLOAD_TOO_LARGE = (413, "Request body is too large")
     IDEMPOTENCY_KEY_REUSED = (422, "This Idempotency-Key was used with another request")
     CONCURRENCY_LIMIT = (429, "All concurrent job slots are in use")
+    RATE_LIMITED = (429, "Too many requests: retry after the time in Retry-After")
     INTERNAL_ERROR = (500, "Internal server error")
     UNAVAILABLE = (503, "Service temporarily unavailable")
 
@@ -55,9 +56,11 @@ class ApiError(Exception):
         message: str | None = None,
         details: dict[str, Any] | None = None,
         status: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.code = code
         self.message = message or code.default_message
         self.details = details
         self.status = status or code.status
+        self.headers = headers
         super().__init__(f"{code.name}: {self.message}")

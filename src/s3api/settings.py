@@ -10,10 +10,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from limits import parse_many
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from s3api.common.dev_secrets import GPU_CALLBACK_SECRET_FILE, JWT_SECRET_FILE, keep_secret
+from s3api.common.dev_secrets import (
+    DEVICE_HASH_SECRET_FILE,
+    GPU_CALLBACK_SECRET_FILE,
+    JWT_SECRET_FILE,
+    keep_secret,
+)
 from s3api.common.errors import ConfigurationError
 
 logger = logging.getLogger("s3api.settings")
@@ -60,9 +66,11 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = None
     gpu_callback_secret: str | None = None
+    device_hash_secret: str | None = None
     jwt_ttl_seconds: int = 30 * 24 * 3600
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.TEXT
@@ -81,6 +89,13 @@ class Settings(BaseSettings):
     r2_access_key_id: str | None = None
     r2_secret_access_key: str | None = None
     r2_bucket_name: str | None = None
+
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_key_prefix: str = "s3api-rate"
+    # a few devices behind one NAT each sign in once per install; 20 an hour never gets in
+    # their way but caps what one address can mint at 200 free credits an hour
+    anon_signup_rate: str = "20/hour"
+    user_write_rate: str = "60/minute"
 
     free_credits: int = 10
     free_max_concurrency: int = 1
@@ -118,11 +133,28 @@ class Settings(BaseSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _split_cors_origins(cls, values: dict[str, object]) -> dict[str, object]:
-        raw = values.get("cors_origins")
-        if isinstance(raw, str):
-            values["cors_origins"] = [item.strip() for item in raw.split(",") if item.strip()]
+    def _split_lists(cls, values: dict[str, object]) -> dict[str, object]:
+        for name in ("cors_origins", "forwarded_allow_ips"):
+            raw = values.get(name)
+            if isinstance(raw, str):
+                values[name] = [item.strip() for item in raw.split(",") if item.strip()]
         return values
+
+    @field_validator("anon_signup_rate", "user_write_rate")
+    @classmethod
+    def _rate_in_limits_notation(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate such as 20/hour or 10/minute") from exc
+        return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _known_rate_limit_storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://", "redis+unix://")):
+            raise ValueError("use memory:// or a redis:// URL")
+        return value
 
     @property
     def is_production(self) -> bool:
@@ -169,11 +201,18 @@ class Settings(BaseSettings):
             raise ConfigurationError("GPU_CALLBACK_SECRET is not set")
         return self.gpu_callback_secret
 
+    @property
+    def device_hash_key(self) -> str:
+        """The key of the stored device-hash HMACs; `prepare()` must have run."""
+        if not self.device_hash_secret:
+            raise ConfigurationError("DEVICE_HASH_SECRET is not set")
+        return self.device_hash_secret
+
     def prepare(self) -> Settings:
         """Check production requirements, create the data dir and fill development secrets."""
         if self.is_production:
             problems = []
-            for name in ("jwt_secret", "gpu_callback_secret"):
+            for name in ("jwt_secret", "gpu_callback_secret", "device_hash_secret"):
                 value = getattr(self, name)
                 if not value or len(value) < MIN_SECRET_LENGTH:
                     problems.append(
@@ -192,5 +231,9 @@ class Settings(BaseSettings):
         if not self.gpu_callback_secret:
             self.gpu_callback_secret = keep_secret(
                 self.s3api_data_dir, GPU_CALLBACK_SECRET_FILE, "GPU_CALLBACK_SECRET"
+            )
+        if not self.device_hash_secret:
+            self.device_hash_secret = keep_secret(
+                self.s3api_data_dir, DEVICE_HASH_SECRET_FILE, "DEVICE_HASH_SECRET"
             )
         return self

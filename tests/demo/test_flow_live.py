@@ -50,7 +50,9 @@ def test_demo_runs_sample_photos_to_done_and_saves_each_result(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = invoke_demo("--server", live_server.base_url, "--device-hash", "demo-samples")
+    result = invoke_demo(
+        "--server", live_server.base_url, "--device-hash", "demo-samples-0123456789"
+    )
 
     assert result.exit_code == 0, result.output
     job_id = _job_id(result.output)
@@ -71,7 +73,14 @@ def test_demo_runs_sample_photos_to_done_and_saves_each_result(
 def test_second_run_with_the_same_device_hash_reuses_the_demo_rule(
     live_server: ServerProcess, gpu_stand_in: GpuStandIn, tmp_path: Path
 ) -> None:
-    base = ["--server", live_server.base_url, "--device-hash", "demo-twice", "--count", "1"]
+    base = [
+        "--server",
+        live_server.base_url,
+        "--device-hash",
+        "demo-twice-0123456789",
+        "--count",
+        "1",
+    ]
     first = invoke_demo(*base, "--out", str(tmp_path / "first"))
     second = invoke_demo(*base, "--out", str(tmp_path / "second"))
 
@@ -81,7 +90,9 @@ def test_second_run_with_the_same_device_hash_reuses_the_demo_rule(
     assert "' reused (" in second.output
     assert _row(second.output, "Credits before") == "9"
     assert _row(second.output, "Credits after") == "8"
-    rules = api_data(live_server.base_url, "/rules", sign_in(live_server.base_url, "demo-twice"))
+    rules = api_data(
+        live_server.base_url, "/rules", sign_in(live_server.base_url, "demo-twice-0123456789")
+    )
     [rule] = rules["rules"]
     assert rule["name"] == "s3api demo (interior)"
     assert rule["concepts"] == {
@@ -96,7 +107,7 @@ def test_second_run_with_the_same_device_hash_reuses_the_demo_rule(
 def test_full_rule_slots_make_the_demo_reuse_a_rule_of_the_preset(
     live_server: ServerProcess, gpu_stand_in: GpuStandIn, tmp_path: Path
 ) -> None:
-    headers = sign_in(live_server.base_url, "demo-full-slots")
+    headers = sign_in(live_server.base_url, "demo-full-slots-0123456789")
     for name, preset, concept in (("mine", "interior", "Ceiling"), ("shop", "seller", "Logo")):
         created = httpx.post(
             f"{live_server.base_url}/rules",
@@ -109,7 +120,7 @@ def test_full_rule_slots_make_the_demo_reuse_a_rule_of_the_preset(
         "--server",
         live_server.base_url,
         "--device-hash",
-        "demo-full-slots",
+        "demo-full-slots-0123456789",
         "--count",
         "1",
         "--out",
@@ -168,7 +179,7 @@ def test_timeout_cancels_the_job_refunds_it_and_exits_1(
         "--server",
         live_server.base_url,
         "--device-hash",
-        "demo-timeout",
+        "demo-timeout-0123456789",
         "--count",
         "2",
         "--timeout",
@@ -181,7 +192,7 @@ def test_timeout_cancels_the_job_refunds_it_and_exits_1(
     assert "timed out after 2 s" in result.output
     assert _row(result.output, "Status") == "canceled (timed out)"
     assert _row(result.output, "Credits after") == "10"
-    headers = sign_in(live_server.base_url, "demo-timeout")
+    headers = sign_in(live_server.base_url, "demo-timeout-0123456789")
     [job] = api_data(live_server.base_url, "/jobs", headers)
     assert job["job_id"] == _job_id(result.output)
     assert job["status"] == "canceled"

@@ -16,7 +16,9 @@ from tests.support.foundation import assert_error, assert_ok, count_rows
 
 
 async def test_sign_in_answers_user_id_token_plan_and_is_new(api: ApiClient) -> None:
-    data = assert_ok(await api.http.post("/auth/anon", json={"device_hash": "device-a"}))
+    data = assert_ok(
+        await api.http.post("/auth/anon", json={"device_hash": "device-a-0123456789abcdef"})
+    )
     assert set(data) >= {"user_id", "token", "plan", "is_new"}
     assert isinstance(data["user_id"], str)
     assert data["user_id"]
@@ -42,8 +44,12 @@ async def test_issued_token_authenticates_the_user(api: ApiClient) -> None:
 async def test_same_device_hash_returns_same_user_not_new(
     api: ApiClient, context: AppContext
 ) -> None:
-    first = assert_ok(await api.http.post("/auth/anon", json={"device_hash": "device-b"}))
-    second = assert_ok(await api.http.post("/auth/anon", json={"device_hash": "device-b"}))
+    first = assert_ok(
+        await api.http.post("/auth/anon", json={"device_hash": "device-b-0123456789abcdef"})
+    )
+    second = assert_ok(
+        await api.http.post("/auth/anon", json={"device_hash": "device-b-0123456789abcdef"})
+    )
     assert second["user_id"] == first["user_id"]
     assert second["is_new"] is False
     response = await api.http.get("/me", headers={"Authorization": f"Bearer {second['token']}"})
@@ -54,8 +60,10 @@ async def test_same_device_hash_returns_same_user_not_new(
 async def test_returning_device_is_not_granted_sign_up_credits_again(
     api: ApiClient, context: AppContext
 ) -> None:
-    first = assert_ok(await api.http.post("/auth/anon", json={"device_hash": "device-c"}))
-    assert_ok(await api.http.post("/auth/anon", json={"device_hash": "device-c"}))
+    first = assert_ok(
+        await api.http.post("/auth/anon", json={"device_hash": "device-c-0123456789abcdef"})
+    )
+    assert_ok(await api.http.post("/auth/anon", json={"device_hash": "device-c-0123456789abcdef"}))
     grants = BillingEvent.user_id == first["user_id"]
     assert await count_rows(context, BillingEvent, grants) == 1
     async with context.database.read() as connection:
@@ -69,7 +77,10 @@ async def test_ten_concurrent_sign_ins_with_one_new_device_hash_create_one_user(
     api: ApiClient, context: AppContext
 ) -> None:
     responses = await asyncio.gather(
-        *(api.http.post("/auth/anon", json={"device_hash": "racing-device"}) for _ in range(10))
+        *(
+            api.http.post("/auth/anon", json={"device_hash": "racing-device-0123456789abcdef"})
+            for _ in range(10)
+        )
     )
     sessions = [assert_ok(response) for response in responses]
     assert len({session["user_id"] for session in sessions}) == 1
@@ -127,7 +138,9 @@ async def test_no_body_at_all_is_accepted(api: ApiClient) -> None:
 
 
 async def test_unknown_fields_are_ignored(api: ApiClient) -> None:
-    response = await api.http.post("/auth/anon", json={"device_hash": "dev-x", "platform": "ios"})
+    response = await api.http.post(
+        "/auth/anon", json={"device_hash": "dev-x-0123456789abcdef", "platform": "ios"}
+    )
     assert assert_ok(response)["is_new"] is True
 
 

@@ -27,6 +27,23 @@ async def test_wrong_method_on_known_path_is_405_method_not_allowed(
     assert_error(await http.put("/rules"), 405, "METHOD_NOT_ALLOWED")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/rules/some-id", "DELETE, GET, PUT"),
+        ("PUT", "/rules", "GET, POST"),
+        ("DELETE", "/health", "GET"),
+        ("GET", "/queues/gpu-jobs/ack", "POST"),
+    ],
+)
+async def test_405_lists_every_method_the_path_serves_in_allow(
+    http: httpx.AsyncClient, method: str, path: str, allowed: str
+) -> None:
+    response = await http.request(method, path)
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == allowed
+
+
 async def test_malformed_json_is_400_validation_failed_with_details(api: ApiClient) -> None:
     user = await api.sign_in()
     response = await api.http.post(
@@ -151,7 +168,7 @@ async def test_body_of_exactly_the_limit_is_accepted_and_one_more_byte_is_not(
 ) -> None:
     api, _context = small_limit
     headers = {"Content-Type": "application/json"}
-    exact = b'{"device_hash": "edge"' + b" " * (1024 - 23) + b"}"
+    exact = b'{"device_hash": "edge-0123456789ab"' + b" " * (1024 - 36) + b"}"
     assert len(exact) == 1024
     assert (await api.http.post("/auth/anon", content=exact, headers=headers)).status_code == 200
     over = exact[:-1] + b" }"

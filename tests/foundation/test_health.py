@@ -67,6 +67,6 @@ async def test_health_is_503_unavailable_when_the_database_is_unreachable(
 async def test_sign_in_is_503_unavailable_when_the_database_is_unreachable(
     unreachable: httpx.AsyncClient,
 ) -> None:
-    response = await unreachable.post("/auth/anon", json={"device_hash": "d"})
+    response = await unreachable.post("/auth/anon", json={"device_hash": "d" * 16})
     error = assert_error(response, 503, "UNAVAILABLE")
     assert "Traceback" not in error["message"]

@@ -121,3 +121,83 @@ async def test_docs_pages_load_every_asset_from_the_app_itself(
         asset = await client.get(url)
         assert asset.status_code == 200, url
         assert asset.content, url
+
+
+def _request_schema(spec: dict[str, Any], path: str, method: str) -> dict[str, Any]:
+    body = spec["paths"][path][method]["requestBody"]
+    return _resolve(spec, body["content"]["application/json"]["schema"])
+
+
+def test_job_create_declares_its_presets_and_item_count_bounds(spec: dict[str, Any]) -> None:
+    schema = _request_schema(spec, "/jobs", "post")
+    assert set(schema["required"]) == {"preset", "item_count"}
+    assert schema["properties"]["preset"]["enum"] == ["interior", "seller"]
+    item_count = schema["properties"]["item_count"]
+    assert (item_count["type"], item_count["minimum"], item_count["maximum"]) == (
+        "integer",
+        1,
+        200,
+    )
+
+
+def test_rule_create_declares_each_presets_concept_and_protect_names(
+    spec: dict[str, Any],
+) -> None:
+    branches = {
+        branch["properties"]["preset_id"]["const"]: branch["properties"]
+        for branch in _request_schema(spec, "/rules", "post")["oneOf"]
+    }
+    assert set(branches) == {"interior", "seller"}
+    assert "Wall" in branches["interior"]["concepts"]["propertyNames"]["enum"]
+    assert "Logo" not in branches["interior"]["concepts"]["propertyNames"]["enum"]
+    assert "Glass_highlight" in branches["interior"]["protect"]["items"]["enum"]
+
+
+def test_edit_values_are_declared_per_action(spec: dict[str, Any]) -> None:
+    schemas = spec["components"]["schemas"]
+    recolor = schemas["RecolorEdit"]["properties"]["value"]["anyOf"]
+    assert {"type": "string", "pattern": "^#[0-9A-Fa-f]{6}$"} in recolor
+    assert any("navy" in option.get("enum", []) for option in recolor)
+    assert schemas["ToneEdit"]["properties"]["value"]["enum"] == [
+        "bright",
+        "cool",
+        "dark",
+        "muted",
+        "vivid",
+        "warm",
+    ]
+    assert "brownish" not in schemas["TextureEdit"]["properties"]["value"]["enum"]
+
+
+def test_execute_needs_a_rule_or_non_empty_concepts(spec: dict[str, Any]) -> None:
+    operation = spec["paths"]["/jobs/{job_id}/execute"]["post"]
+    assert operation["requestBody"]["required"] is True
+    schema = _request_schema(spec, "/jobs/{job_id}/execute", "post")
+    assert sorted(branch["required"] for branch in schema["anyOf"]) == [["concepts"], ["rule_id"]]
+
+
+def test_unconstrained_strings_are_declared_free_of_nul(spec: dict[str, Any]) -> None:
+    rule = spec["components"]["schemas"]["RuleCreate"]["properties"]
+    assert rule["name"]["pattern"] == "^[^\\u0000]*$"
+    cursor = next(
+        parameter
+        for parameter in spec["paths"]["/jobs"]["get"]["parameters"]
+        if parameter["name"] == "cursor"
+    )
+    assert {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000]*$"} in cursor["schema"][
+        "anyOf"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/auth/anon", "post"),
+        ("/jobs", "post"),
+        ("/rules", "post"),
+        ("/rules/{rule_id}", "put"),
+        ("/rules/{rule_id}", "delete"),
+    ],
+)
+def test_rate_limited_routes_document_429(spec: dict[str, Any], path: str, method: str) -> None:
+    assert "429" in spec["paths"][path][method]["responses"]

@@ -19,6 +19,11 @@ ENV_VARS = (
     "S3API_ENV",
     "JWT_SECRET",
     "GPU_CALLBACK_SECRET",
+    "DEVICE_HASH_SECRET",
+    "ANON_SIGNUP_RATE",
+    "USER_WRITE_RATE",
+    "RATE_LIMIT_STORAGE_URL",
+    "FORWARDED_ALLOW_IPS",
     "PUBLIC_BASE_URL",
     "CORS_ORIGINS",
     "DATABASE_URL",
@@ -40,6 +45,7 @@ def _production(tmp_path: Path, **values: Any) -> Settings:
         "s3api_data_dir": tmp_path / "data",
         "jwt_secret": STRONG,
         "gpu_callback_secret": STRONG,
+        "device_hash_secret": STRONG,
         "public_base_url": "https://api.example.com",
     }
     base.update(values)
@@ -60,14 +66,14 @@ def test_production_without_any_secret_or_base_url_names_all_three(tmp_path: Pat
         assert name in message
 
 
-@pytest.mark.parametrize("name", ["jwt_secret", "gpu_callback_secret"])
+@pytest.mark.parametrize("name", ["jwt_secret", "gpu_callback_secret", "device_hash_secret"])
 def test_production_with_a_missing_secret_names_it(tmp_path: Path, name: str) -> None:
     message = _refusal(_production(tmp_path, **{name: None}))
     assert name.upper() in message
     assert "PUBLIC_BASE_URL" not in message
 
 
-@pytest.mark.parametrize("name", ["jwt_secret", "gpu_callback_secret"])
+@pytest.mark.parametrize("name", ["jwt_secret", "gpu_callback_secret", "device_hash_secret"])
 def test_production_with_a_short_secret_names_it(tmp_path: Path, name: str) -> None:
     message = _refusal(_production(tmp_path, **{name: "s" * 31}))
     assert name.upper() in message
@@ -88,6 +94,7 @@ def test_production_with_strong_secrets_and_base_url_prepares(tmp_path: Path) ->
     settings = _production(tmp_path).prepare()
     assert settings.jwt_key == STRONG
     assert settings.callback_secret == STRONG
+    assert settings.device_hash_key == STRONG
 
 
 def test_production_refusal_is_read_from_environment_variables(
@@ -131,7 +138,7 @@ def test_different_data_dirs_get_different_secrets(tmp_path: Path) -> None:
 
 def test_generated_secret_files_are_private(tmp_path: Path) -> None:
     _development(tmp_path / "data")
-    for name in (".jwt_secret", ".gpu_callback_secret"):
+    for name in (".jwt_secret", ".gpu_callback_secret", ".device_hash_secret"):
         mode = stat.S_IMODE((tmp_path / "data" / name).stat().st_mode)
         assert mode & 0o077 == 0, oct(mode)
 

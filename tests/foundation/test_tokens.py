@@ -182,7 +182,7 @@ async def test_every_jwt_route_rejects_a_forged_token(api: ApiClient) -> None:
 
 
 async def test_earlier_token_stays_valid_after_the_device_signs_in_again(api: ApiClient) -> None:
-    first = await api.sign_in("dev-token")
-    second = await api.sign_in("dev-token")
+    first = await api.sign_in("dev-token-0123456789")
+    second = await api.sign_in("dev-token-0123456789")
     for user in (first, second):
         assert (await api.me(user))["user_id"] == first.user_id

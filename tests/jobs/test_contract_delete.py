@@ -23,7 +23,7 @@ from tests.support.object_stores import (
 )
 from tests.support.s3_server import MOTO_BUCKET, moto_s3_server
 
-WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "#112233"}}}
+WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "warm"}}}
 
 
 @pytest.fixture(scope="module")

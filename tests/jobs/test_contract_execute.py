@@ -110,7 +110,7 @@ async def test_a_rule_supplies_concepts_and_protect_and_inline_values_are_ignore
     api: ApiClient, context: AppContext
 ) -> None:
     user = await api.sign_in()
-    wall = {"Wall": {"action": "tone", "value": "#112233"}}
+    wall = {"Wall": {"action": "tone", "value": "warm"}}
     rule_id = await create_rule(api, user, "interior", wall, ["Tile"])
     job_id = await uploaded_job(api, user, 1)
     body = {"rule_id": rule_id, "protect": ["Door"], **FLOOR_OAK}

@@ -16,7 +16,7 @@ from tests.support.jobs import assert_money_invariants, data_of, error_of, ledge
 from tests.support.object_stores import finished_job
 
 CREATE = {"preset": "interior", "item_count": 2}
-WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "#112233"}}}
+WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "warm"}}}
 
 
 async def post_with_key(

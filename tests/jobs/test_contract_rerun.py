@@ -18,7 +18,7 @@ from tests.support.jobs import (
 )
 from tests.support.object_stores import finished_job, object_keys
 
-WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "#112233"}}}
+WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "warm"}}}
 
 
 async def post_rerun(

@@ -230,3 +230,28 @@ async def test_a_pull_that_leases_a_message_is_logged_at_info(
     with caplog.at_level(logging.DEBUG, logger="s3api.access"):
         assert len(await pull(api.http)) == 1
     assert _access_levels(caplog) == [logging.INFO]
+
+
+async def test_booleans_are_not_accepted_as_integers(api: ApiClient) -> None:
+    headers = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
+    retry = {"lease_id": "some-lease", "delay_seconds": False}
+    response = await api.http.post(
+        "/queues/gpu-jobs/ack", json={"retries": [retry]}, headers=headers
+    )
+    assert response.status_code == 400, response.text
+    for body in ({"batch_size": True}, {"visibility_timeout_seconds": True}):
+        refused = await api.http.post("/queues/gpu-jobs/pull", json=body, headers=headers)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["code"] == "VALIDATION_FAILED"
+
+
+async def test_integral_numbers_are_integers_but_numeric_strings_are_not(api: ApiClient) -> None:
+    headers = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
+    accepted = await api.http.post(
+        "/queues/gpu-jobs/pull", json={"batch_size": 2.0}, headers=headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    refused = await api.http.post(
+        "/queues/gpu-jobs/pull", json={"batch_size": "2"}, headers=headers
+    )
+    assert refused.status_code == 400, refused.text

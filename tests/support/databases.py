@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from fastapi import FastAPI
 from sqlalchemy import text
 
+from s3api.context import AppContext
 from s3api.db.engine import Database
 from s3api.db.models import Base
 from s3api.settings import Settings
@@ -18,6 +20,9 @@ POSTGRES_ADMIN_DSN = os.environ.get(
 )
 TEST_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
 TEST_CALLBACK_SECRET = "test-callback-secret-long-enough-0123456789"
+TEST_DEVICE_HASH_SECRET = "test-device-hash-secret-long-enough-0123456789"
+# generous budgets: the rate-limit tests set their own
+TEST_GENEROUS_RATE = "100000/minute"
 BACKENDS = ["sqlite", "postgres"]
 
 
@@ -48,9 +53,18 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "database_url": database_url,
         "jwt_secret": TEST_SECRET,
         "gpu_callback_secret": TEST_CALLBACK_SECRET,
+        "device_hash_secret": TEST_DEVICE_HASH_SECRET,
         "public_base_url": "http://testserver",
         "run_background": False,
         "embedded_worker": False,
+        "anon_signup_rate": TEST_GENEROUS_RATE,
+        "user_write_rate": TEST_GENEROUS_RATE,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+def application_context(application: FastAPI) -> AppContext:
+    """The context an app was built with."""
+    context: AppContext = application.state.context
+    return context

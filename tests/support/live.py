@@ -14,7 +14,12 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.databases import TEST_CALLBACK_SECRET, TEST_SECRET
+from tests.support.databases import (
+    TEST_CALLBACK_SECRET,
+    TEST_DEVICE_HASH_SECRET,
+    TEST_GENEROUS_RATE,
+    TEST_SECRET,
+)
 
 READY_TIMEOUT_SECONDS = 60.0
 
@@ -38,9 +43,12 @@ def server_environment(
         DATABASE_URL=database_url,
         JWT_SECRET=TEST_SECRET,
         GPU_CALLBACK_SECRET=TEST_CALLBACK_SECRET,
+        DEVICE_HASH_SECRET=TEST_DEVICE_HASH_SECRET,
         PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         EMBEDDED_WORKER="false",
         LOG_LEVEL="WARNING",
+        ANON_SIGNUP_RATE=TEST_GENEROUS_RATE,
+        USER_WRITE_RATE=TEST_GENEROUS_RATE,
     )
     environment.update(extra)
     return environment

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from s3api.security.device_hash import MIN_DEVICE_HASH_LENGTH
 from s3api.users.plans import Plan
 
 
 class AnonSignIn(BaseModel):
-    """Optional body: a stable hash of the device so it keeps its account."""
+    """Optional body: a stable hash of the device so it keeps its account.
 
-    device_hash: str | None = Field(default=None, min_length=1, max_length=256)
+    Whoever presents it gets the account's token, so it must be long enough not to guess.
+    """
+
+    device_hash: str | None = Field(default=None, min_length=MIN_DEVICE_HASH_LENGTH, max_length=256)
 
 
 class AnonSession(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -10,6 +10,7 @@ from s3api.auth.schemas import AnonSession
 from s3api.db.engine import Database
 from s3api.db.models import User
 from s3api.ids import new_id
+from s3api.security.device_hash import keyed_device_hash, may_be_stored_raw
 from s3api.security.tokens import TokenIssuer
 from s3api.timeutil import utcnow
 from s3api.users.limits import UserLimiter
@@ -19,15 +20,29 @@ from s3api.users.plans import DEFAULT_PLAN, Plan
 class AuthService:
     """`POST /auth/anon`: a token for a new or returning device."""
 
-    def __init__(self, database: Database, tokens: TokenIssuer, limiter: UserLimiter) -> None:
+    def __init__(
+        self,
+        database: Database,
+        tokens: TokenIssuer,
+        limiter: UserLimiter,
+        device_hash_key: str,
+    ) -> None:
         self.database = database
         self.tokens = tokens
         self.limiter = limiter
+        self.device_hash_key = device_hash_key
 
     async def sign_in_anonymous(self, device_hash: str | None) -> AnonSession:
         """Create a user (granting the plan's sign-up credits) or reuse the device's one."""
+        keyed = keyed_device_hash(self.device_hash_key, device_hash) if device_hash else None
         async with self.database.transaction() as connection:
-            user_id, is_new = await self._insert_or_find_user(connection, device_hash)
+            found = None
+            if device_hash is not None and keyed is not None:
+                found = await _find_device_user(connection, keyed, device_hash)
+            if found is None:
+                user_id, is_new = await self._insert_or_find_user(connection, keyed)
+            else:
+                user_id, is_new = found, False
             if is_new:
                 credits = self.limiter.plans.limits(DEFAULT_PLAN).credits_at_signup
                 await self.limiter.grant_credits(connection, user_id, credits, "sign-up")
@@ -42,13 +57,13 @@ class AuthService:
         )
 
     async def _insert_or_find_user(
-        self, connection: AsyncConnection, device_hash: str | None
+        self, connection: AsyncConnection, keyed_hash: str | None
     ) -> tuple[str, bool]:
         """Insert with `ON CONFLICT DO NOTHING` so a racing twin finds the winner's row."""
         now = utcnow()
         values = {
             "id": new_id(),
-            "device_hash": device_hash,
+            "device_hash": keyed_hash,
             "plan": DEFAULT_PLAN.value,
             "credits": 0,
             "created_at": now,
@@ -64,5 +79,23 @@ class AuthService:
         inserted = (await connection.execute(statement)).scalar_one_or_none()
         if inserted is not None:
             return inserted, True
-        existing = await connection.execute(select(User.id).where(User.device_hash == device_hash))
+        existing = await connection.execute(select(User.id).where(User.device_hash == keyed_hash))
         return existing.scalar_one(), False
+
+
+async def _find_device_user(
+    connection: AsyncConnection, keyed: str, device_hash: str
+) -> str | None:
+    """The device's user by its keyed hash, or by a raw hash stored before keying, which is
+    rewritten to the keyed form in this same transaction."""
+    found = await connection.execute(select(User.id).where(User.device_hash == keyed))
+    user_id = found.scalar_one_or_none()
+    if user_id is not None or not may_be_stored_raw(device_hash):
+        return user_id
+    upgraded = await connection.execute(
+        update(User)
+        .where(User.device_hash == device_hash)
+        .values(device_hash=keyed, updated_at=utcnow())
+        .returning(User.id)
+    )
+    return upgraded.scalar_one_or_none()

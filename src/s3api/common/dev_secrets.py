@@ -19,6 +19,7 @@ logger = logging.getLogger("s3api.settings")
 
 JWT_SECRET_FILE = ".jwt_secret"  # noqa: S105 - a file name, not a secret
 GPU_CALLBACK_SECRET_FILE = ".gpu_callback_secret"  # noqa: S105 - a file name
+DEVICE_HASH_SECRET_FILE = ".device_hash_secret"  # noqa: S105 - a file name
 _WRITER_WAIT_STEPS = 100
 _WRITER_WAIT_SECONDS = 0.01
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from s3api.common.json_types import JsonInt
 from s3api.timeutil import Timestamp
 
 
@@ -14,8 +15,8 @@ class PullRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    batch_size: int = Field(default=1, ge=1, le=10)
-    visibility_timeout_seconds: int = Field(default=300, ge=1, le=3600)
+    batch_size: JsonInt = Field(default=1, ge=1, le=10)
+    visibility_timeout_seconds: JsonInt = Field(default=300, ge=1, le=3600)
 
 
 class PulledMessage(BaseModel):
@@ -44,7 +45,7 @@ class LeaseRetry(BaseModel):
     """Deliver a leased message again after a delay."""
 
     lease_id: str = Field(min_length=1, max_length=64)
-    delay_seconds: int = Field(default=0, ge=0, le=43200)
+    delay_seconds: JsonInt = Field(default=0, ge=0, le=43200)
     error: str | None = Field(default=None, max_length=500)
 
 

@@ -10,12 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.http.envelope import error_response, request_id_of
 
 logger = logging.getLogger("s3api.errors")
 
+_HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 _STATUS_CODES = {
     404: ErrorCode.NOT_FOUND,
     405: ErrorCode.METHOD_NOT_ALLOWED,
@@ -28,13 +30,21 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     fields = []
     for item in exc.errors():
         location = [str(part) for part in item.get("loc", ()) if part != "body"]
-        fields.append({"field": ".".join(location) or "body", "message": str(item.get("msg"))})
+        message = str(item.get("msg"))
+        if item.get("type") == "union_tag_invalid":
+            # pydantic's message quotes the submitted tag
+            expected = item.get("ctx", {}).get("expected_tags", "")
+            message = f"Input tag must be one of {expected}"
+        fields.append({"field": ".".join(location) or "body", "message": message})
     return {"fields": fields}
 
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(request_id_of(request), exc)
+    response = error_response(request_id_of(request), exc)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -56,7 +66,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     response = error_response(request_id_of(request), error)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    allowed = []
+    for method in _HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:

@@ -28,6 +28,7 @@ from s3api.jobs.schemas import (
 from s3api.jobs.service import JobsService
 from s3api.jobs.states import JobStatus
 from s3api.observability.log_context import bind_item
+from s3api.ratelimit.dependencies import UserWriteRateLimit
 from s3api.users.current import CurrentUser
 
 Jobs = Annotated[JobsService, service_dependency("jobs", JobsService)]
@@ -85,6 +86,7 @@ async def list_(
     status_code=201,
     response_model=Envelope[JobCreated],
     responses=error_responses(402, 403, 422, 429),
+    dependencies=[UserWriteRateLimit],
 )
 async def create(
     request: Request,
@@ -122,10 +124,10 @@ async def execute(
     jobs: Jobs,
     user: CurrentUser,
     job_id: str,
-    payload: Annotated[JobExecute | None, Body()] = None,
+    payload: Annotated[JobExecute, Body()],
 ) -> Envelope[JobQueued]:
     """Queue the job for the GPU side with inline edits or a saved rule."""
-    await jobs.execute_job(user.id, job_id, payload or JobExecute())
+    await jobs.execute_job(user.id, job_id, payload)
     return ok(request, JobQueued(queued=True, status=JobStatus.QUEUED))
 
 

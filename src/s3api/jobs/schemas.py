@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from s3api.common.json_types import JsonInt
 from s3api.common.limits import MAX_ITEMS_PER_JOB
 from s3api.jobs.states import ItemStatus, JobStatus
+from s3api.presets.catalog import PRESETS
 from s3api.presets.edits import ConceptEdit
 from s3api.timeutil import Timestamp
 
@@ -15,9 +17,14 @@ from s3api.timeutil import Timestamp
 class JobCreate(BaseModel):
     """`POST /jobs` body; fields are checked by the service so errors come in API order."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore", json_schema_extra={"required": ["preset", "item_count"]}
+    )
 
-    preset: Any = Field(default=None, json_schema_extra={"type": "string"})
+    preset: Any = Field(
+        default=None,
+        json_schema_extra={"type": "string", "enum": cast(list[JsonValue], sorted(PRESETS))},
+    )
     item_count: Any = Field(
         default=None,
         json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_ITEMS_PER_JOB},
@@ -52,7 +59,18 @@ class UploadConfirmed(BaseModel):
 class JobExecute(BaseModel):
     """`POST /jobs/{id}/execute` body: inline edits or a saved rule."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["rule_id"], "properties": {"rule_id": {"type": "string"}}},
+                {
+                    "required": ["concepts"],
+                    "properties": {"concepts": {"type": "object", "minProperties": 1}},
+                },
+            ]
+        },
+    )
 
     concepts: dict[str, ConceptEdit] | None = Field(default=None, max_length=32)
     protect: list[str] | None = Field(default=None, max_length=32)
@@ -153,7 +171,7 @@ class CallbackBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    idx: StrictInt
+    idx: JsonInt
     status: Literal["done", "failed"]
     output_key: str | None = Field(default=None, max_length=512)
     preview_key: str | None = Field(default=None, max_length=512)

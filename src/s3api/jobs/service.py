@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,12 @@ from s3api.jobs.schemas import (
 )
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import find_preset
-from s3api.presets.edits import check_edits_for_preset, edits_to_json
+from s3api.presets.edits import (
+    AnyConceptEdit,
+    check_edits_for_preset,
+    check_stored_edits,
+    edits_to_json,
+)
 from s3api.rules import repository as rules_repository
 from s3api.settings import Settings
 from s3api.storage.base import ObjectStorage
@@ -69,6 +75,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def _checked_item_count(value: object) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema counts 3.0 as an integer
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ITEMS_PER_JOB:
         raise ApiError(ErrorCode.INVALID_ITEM_COUNT)
     return value
@@ -299,6 +307,7 @@ class JobsService:
     ) -> ExecutionPlan:
         """Edits from the saved rule or the inline body, validated for the job's preset."""
         preset = find_preset(job.preset)
+        concepts: Mapping[str, AnyConceptEdit]
         if payload.rule_id is not None:
             async with self.database.read() as connection:
                 rule = await rules_repository.find_rule(connection, user_id, payload.rule_id)
@@ -309,6 +318,7 @@ class JobsService:
                     ErrorCode.VALIDATION_FAILED,
                     f"Rule is for preset '{rule.preset_id}', the job for '{job.preset}'",
                 )
+            check_stored_edits(rule.concepts, "rule.concepts")
             concepts, protect = rule.concepts, preset.requested_protect(rule.protect)
         else:
             if not payload.concepts:

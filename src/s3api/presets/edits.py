@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, WithJsonSchema
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.presets.catalog import MAX_CUSTOM_CONCEPT_LENGTH, Preset
+from s3api.presets.vocabulary import (
+    COLOUR_NAMES,
+    HEX_COLOUR_PATTERN,
+    TEXTURE_NAMES,
+    TONE_NAMES,
+    check_edit_value,
+)
 
-_VALUE_PATTERN = re.compile(r"^(#[0-9A-Fa-f]{6}|[A-Za-z][A-Za-z0-9_\-]{0,63})$")
+_HEX_COLOUR = re.compile(HEX_COLOUR_PATTERN)
 
 
 class EditAction(StrEnum):
@@ -24,26 +31,119 @@ class EditAction(StrEnum):
     REMOVE = "remove"
 
 
-class ConceptEdit(BaseModel):
-    """One concept's edit: a `#RRGGBB` colour or a style name; no value needed for remove."""
+def _named_or_hex(names: tuple[str, ...], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value in names or _HEX_COLOUR.match(value):
+            return value
+        raise ValueError(f"unknown {what} (use #RRGGBB or one of {', '.join(names)})")
+
+    return check
+
+
+def _named(names: tuple[str, ...], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value in names:
+            return value
+        raise ValueError(f"unknown {what} (use one of {', '.join(names)})")
+
+    return check
+
+
+ColourValue = Annotated[
+    str,
+    AfterValidator(_named_or_hex(COLOUR_NAMES, "colour")),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": HEX_COLOUR_PATTERN},
+                {"type": "string", "enum": list(COLOUR_NAMES)},
+            ]
+        }
+    ),
+]
+ToneValue = Annotated[
+    str,
+    AfterValidator(_named(TONE_NAMES, "tone")),
+    WithJsonSchema({"type": "string", "enum": list(TONE_NAMES)}),
+]
+TextureValue = Annotated[
+    str,
+    AfterValidator(_named(TEXTURE_NAMES, "texture")),
+    WithJsonSchema({"type": "string", "enum": list(TEXTURE_NAMES)}),
+]
+
+
+class RecolorEdit(BaseModel):
+    """Paint the concept a `#RRGGBB` colour or a named palette colour."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["recolor"]
+    value: ColourValue
+
+
+class ToneEdit(BaseModel):
+    """Shift the concept's tone (`warm`, `cool`, ...)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["tone"]
+    value: ToneValue
+
+
+class TextureEdit(BaseModel):
+    """Lay a material (or a palette colour as one) over the concept."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["texture"]
+    value: TextureValue
+
+
+class RemoveEdit(BaseModel):
+    """Remove the concept; a value is allowed and ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: Literal["remove"]
+    value: str | None = Field(default=None, max_length=64)
+
+
+ConceptEdit = Annotated[
+    RecolorEdit | ToneEdit | TextureEdit | RemoveEdit,
+    Discriminator("action"),
+]
+"""One concept's edit as a request sends it: every value is checked against the vocabulary."""
+
+
+class StoredConceptEdit(BaseModel):
+    """One concept's edit as saved; read leniently so rules saved by older versions still load."""
 
     model_config = ConfigDict(extra="ignore")
 
     action: EditAction
     value: str | None = None
 
-    @model_validator(mode="after")
-    def _value_fits_action(self) -> ConceptEdit:
-        if self.value is None:
-            if self.action is not EditAction.REMOVE:
-                raise ValueError(f"'{self.action.value}' needs a value")
-        elif not _VALUE_PATTERN.match(self.value):
-            raise ValueError("value must be a #RRGGBB colour or a name such as oak_a")
-        return self
+
+AnyConceptEdit = RecolorEdit | ToneEdit | TextureEdit | RemoveEdit | StoredConceptEdit
+
+
+def check_stored_edits(concepts: Mapping[str, StoredConceptEdit], field: str) -> None:
+    """Raise `VALIDATION_FAILED` naming each saved edit the worker could not render."""
+    problems = []
+    for name, edit in concepts.items():
+        try:
+            check_edit_value(edit.action.value, edit.value)
+        except ValueError as exc:
+            problems.append({"field": f"{field}.{name}.value", "message": str(exc)})
+    if problems:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED, "Edit values are not valid", {"fields": problems}
+        )
 
 
 def check_edits_for_preset(
-    preset: Preset, concepts: Mapping[str, ConceptEdit], protect: Sequence[str]
+    preset: Preset, concepts: Mapping[str, object], protect: Sequence[str]
 ) -> None:
     """Raise `VALIDATION_FAILED` naming concepts or protect names the preset does not know.
 
@@ -69,8 +169,8 @@ def is_custom_concept(name: str) -> bool:
     return 0 < len(name) <= MAX_CUSTOM_CONCEPT_LENGTH and bool(name.strip()) and name.isprintable()
 
 
-def edits_to_json(concepts: Mapping[str, ConceptEdit]) -> dict[str, dict[str, str | None]]:
+def edits_to_json(concepts: Mapping[str, AnyConceptEdit]) -> dict[str, dict[str, str | None]]:
     """The stored and wire form of the edits."""
     return {
-        name: {"action": edit.action.value, "value": edit.value} for name, edit in concepts.items()
+        name: {"action": str(edit.action), "value": edit.value} for name, edit in concepts.items()
     }

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from s3api.http.deps import service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.ratelimit.dependencies import UserWriteRateLimit
 from s3api.rules.schemas import RuleCreate, RuleDeleted, RuleEnvelope, RuleList, RuleUpdate
 from s3api.rules.service import RulesService
 from s3api.users.current import CurrentUser
@@ -21,7 +22,8 @@ router = APIRouter(prefix="/rules", tags=["rules"], responses=error_responses(40
     "",
     status_code=201,
     response_model=Envelope[RuleEnvelope],
-    responses=error_responses(403),
+    responses=error_responses(403, 429),
+    dependencies=[UserWriteRateLimit],
 )
 async def create(
     request: Request, rules: Rules, user: CurrentUser, payload: RuleCreate
@@ -45,7 +47,12 @@ async def get(
     return ok(request, RuleEnvelope(rule=await rules.get_rule(user.id, rule_id)))
 
 
-@router.put("/{rule_id}", response_model=Envelope[RuleEnvelope], responses=error_responses(404))
+@router.put(
+    "/{rule_id}",
+    response_model=Envelope[RuleEnvelope],
+    responses=error_responses(404, 429),
+    dependencies=[UserWriteRateLimit],
+)
 async def update(
     request: Request, rules: Rules, user: CurrentUser, rule_id: str, payload: RuleUpdate
 ) -> Envelope[RuleEnvelope]:
@@ -54,7 +61,12 @@ async def update(
     return ok(request, RuleEnvelope(rule=rule))
 
 
-@router.delete("/{rule_id}", response_model=Envelope[RuleDeleted], responses=error_responses(404))
+@router.delete(
+    "/{rule_id}",
+    response_model=Envelope[RuleDeleted],
+    responses=error_responses(404, 429),
+    dependencies=[UserWriteRateLimit],
+)
 async def delete(
     request: Request, rules: Rules, user: CurrentUser, rule_id: str
 ) -> Envelope[RuleDeleted]:

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3api.presets.edits import ConceptEdit
+from s3api.presets.catalog import PRESETS
+from s3api.presets.edits import ConceptEdit, StoredConceptEdit
 from s3api.timeutil import Timestamp
 
 RuleName = Annotated[str, Field(min_length=1, max_length=100)]
 ConceptName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
+def _per_preset_names(schema: dict[str, Any]) -> None:
+    """Declare which concept and protect names each preset accepts (checked by the service)."""
+    schema["oneOf"] = [
+        {
+            "properties": {
+                "preset_id": {"const": preset.id},
+                "concepts": {"propertyNames": {"enum": list(preset.concepts)}},
+                "protect": {"items": {"enum": sorted(preset.protectable)}},
+            }
+        }
+        for preset in PRESETS.values()
+    ]
+
+
 class RuleCreate(BaseModel):
     """`POST /rules` body."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_per_preset_names)
 
     name: RuleName
     preset_id: str = Field(min_length=1, max_length=64)
@@ -43,7 +58,7 @@ class RulePublic(BaseModel):
     user_id: str
     name: str
     preset_id: str
-    concepts: dict[str, ConceptEdit]
+    concepts: dict[str, StoredConceptEdit]
     protect: list[str]
     created_at: Timestamp
     updated_at: Timestamp

@@ -14,10 +14,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from s3api.presets.vocabulary import parse_color, parse_material, parse_tone
 from s3api.worker.engine.arrays import Mask, RGBImage, as_u8, mask_bbox, row_chunks, to_u8_mask
 from s3api.worker.engine.edits import ConceptEdit
 from s3api.worker.engine.inpaint import inpaint_region
-from s3api.worker.engine.palette import parse_color, parse_material, parse_tone, rgb_to_lab
+from s3api.worker.engine.palette import rgb_to_lab
 from s3api.worker.engine.texture import material_rgb, render_pattern
 
 Renderer = Callable[[RGBImage, slice], RGBImage]

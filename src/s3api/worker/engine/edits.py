@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast, get_args
 
-from s3api.worker.engine.palette import parse_color, parse_material, parse_tone
+from s3api.presets.vocabulary import parse_color, parse_material, parse_tone
 
 Action = Literal["recolor", "tone", "texture", "remove"]
 ACTIONS: tuple[str, ...] = get_args(Action)

@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from s3api.presets.vocabulary import Material
 from s3api.worker.engine.arrays import RGBImage, as_f32, as_u8
-from s3api.worker.engine.palette import Material
 
 PATTERN_SIDE = 1024
 """Longest image side at which patterns are synthesised."""

@@ -1,0 +1,1 @@
+"""Request rate limits: moving-window budgets in memory or Redis."""
