@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from s3api.context import AppContext
 from s3api.db.models import IdempotencyKey, Job, JobItem, Rule, User
 from s3api.settings import Settings
-from tests.support.factories import ApiClient, SignedIn
+from tests.support.factories import ApiClient
 from tests.support.jobs import data_of, error_of, ledger_of
 from tests.support.object_stores import (
     STORAGE_KINDS,
+    all_keys,
     existing,
     finished_job,
     object_keys,
@@ -37,11 +38,6 @@ def moto_endpoint() -> Iterator[str]:
 def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
     """Every test runs on local storage and on S3."""
     return settings_on_storage(request, tmp_path, database_url)
-
-
-def all_keys(user: SignedIn, job_id: str, item_count: int) -> list[str]:
-    keys = object_keys(user, job_id, item_count)
-    return keys["inputs"] + keys["outputs"] + keys["previews"]
 
 
 async def rows_of(context: AppContext, user_id: str) -> dict[str, int]:

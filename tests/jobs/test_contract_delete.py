@@ -12,9 +12,10 @@ import pytest
 from s3api.context import AppContext
 from s3api.settings import Settings
 from tests.support.factories import ApiClient, SignedIn
-from tests.support.jobs import assert_money_invariants, data_of, error_of, ledger_of
+from tests.support.jobs import WALL_TONE, assert_money_invariants, data_of, error_of, ledger_of
 from tests.support.object_stores import (
     STORAGE_KINDS,
+    all_keys,
     existing,
     finished_job,
     object_keys,
@@ -22,8 +23,6 @@ from tests.support.object_stores import (
     settings_on_storage,
 )
 from tests.support.s3_server import MOTO_BUCKET, moto_s3_server
-
-WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "warm"}}}
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +36,6 @@ def moto_endpoint() -> Iterator[str]:
 def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
     """Every test runs on local storage and on S3."""
     return settings_on_storage(request, tmp_path, database_url)
-
-
-def all_keys(user: SignedIn, job_id: str, item_count: int) -> list[str]:
-    keys = object_keys(user, job_id, item_count)
-    return keys["inputs"] + keys["outputs"] + keys["previews"]
 
 
 async def delete_job(api: ApiClient, user: SignedIn, job_id: str) -> dict[str, Any]:

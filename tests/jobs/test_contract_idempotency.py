@@ -12,11 +12,17 @@ from sqlalchemy import func, select
 from s3api.context import AppContext
 from s3api.db.models import Job
 from tests.support.factories import ApiClient, SignedIn
-from tests.support.jobs import assert_money_invariants, data_of, error_of, ledger_of, pro_user
+from tests.support.jobs import (
+    WALL_TONE,
+    assert_money_invariants,
+    data_of,
+    error_of,
+    ledger_of,
+    pro_user,
+)
 from tests.support.object_stores import finished_job
 
 CREATE = {"preset": "interior", "item_count": 2}
-WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "warm"}}}
 
 
 async def post_with_key(

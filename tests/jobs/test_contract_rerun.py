@@ -9,6 +9,7 @@ import httpx
 from s3api.context import AppContext
 from tests.support.factories import ApiClient, SignedIn
 from tests.support.jobs import (
+    WALL_TONE,
     assert_money_invariants,
     data_of,
     error_of,
@@ -17,8 +18,6 @@ from tests.support.jobs import (
     queue_bodies,
 )
 from tests.support.object_stores import finished_job, object_keys
-
-WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "warm"}}}
 
 
 async def post_rerun(

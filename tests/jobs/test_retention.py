@@ -5,25 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from s3api.context import AppContext
 from s3api.settings import Settings
 from s3api.timeutil import utcnow
-from tests.support.factories import ApiClient, SignedIn
-from tests.support.jobs import data_of, error_of
+from tests.support.factories import ApiClient
+from tests.support.jobs import WALL_TONE, data_of, error_of
 from tests.support.object_stores import (
     STORAGE_KINDS,
+    all_keys,
     existing,
     finished_job,
     object_keys,
     settings_on_storage,
 )
 from tests.support.s3_server import MOTO_BUCKET, moto_s3_server
-
-WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "warm"}}}
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +35,6 @@ def moto_endpoint() -> Iterator[str]:
 def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
     """Every test runs on local storage and on S3, with a 7-day retention."""
     return settings_on_storage(request, tmp_path, database_url, result_retention_days=7)
-
-
-def all_keys(user: SignedIn, job_id: str, item_count: int) -> list[str]:
-    keys = object_keys(user, job_id, item_count)
-    return keys["inputs"] + keys["outputs"] + keys["previews"]
 
 
 async def test_the_sweeper_expires_old_jobs_and_removes_their_objects(

@@ -22,6 +22,7 @@ from tests.support.databases import TEST_CALLBACK_SECRET
 from tests.support.factories import ApiClient, SignedIn
 
 SECRET_HEADERS = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
+WALL_TONE: dict[str, Any] = {"concepts": {"Wall": {"action": "tone", "value": "warm"}}}
 FLOOR_OAK: dict[str, Any] = {"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}}
 
 

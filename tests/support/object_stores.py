@@ -86,3 +86,9 @@ def object_keys(user: SignedIn, job_id: str, item_count: int) -> dict[str, list[
             f"previews/{user.user_id}/{job_id}/{idx}_thumb.jpg" for idx in range(item_count)
         ],
     }
+
+
+def all_keys(user: SignedIn, job_id: str, item_count: int) -> list[str]:
+    """Every object key a job of `item_count` items writes."""
+    keys = object_keys(user, job_id, item_count)
+    return keys["inputs"] + keys["outputs"] + keys["previews"]
