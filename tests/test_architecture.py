@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"ids", "timeutil", "errors", "settings", "logging_setup"},
     {"db", "security"},
     {"http"},
-    {"storage", "queue"},
+    {"storage", "queue", "notify"},
     {"users"},
     {"presets"},
     {"worker"},

@@ -12,9 +12,12 @@ from s3api.account.service import AccountService
 from s3api.auth.service import AuthService
 from s3api.db.engine import Database
 from s3api.delivery.service import DeliveryService
+from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.lifecycle import JobLifecycle, StaleJobPolicy
+from s3api.jobs.live import JobStreamService, StreamSlots
 from s3api.jobs.messages import GPU_JOBS_QUEUE
 from s3api.jobs.service import JobsService
+from s3api.notify.changes import ChangeNotifier
 from s3api.queue.message_queue import MessageQueue
 from s3api.rules.service import RulesService
 from s3api.scheduled import BackgroundDuties
@@ -36,11 +39,14 @@ class AppContext:
     storage: ObjectStorage
     queue: MessageQueue
     limiter: UserLimiter
+    notifier: ChangeNotifier
+    events: JobEventLog
     lifecycle: JobLifecycle
     auth: AuthService
     account: AccountService
     rules: RulesService
     jobs: JobsService
+    job_streams: JobStreamService
     delivery: DeliveryService
     background: BackgroundDuties
 
@@ -56,7 +62,10 @@ class AppContext:
             unstarted_seconds=settings.stale_unstarted_job_seconds,
             running_seconds=settings.stale_running_job_seconds,
         )
-        lifecycle = JobLifecycle(database, limiter, queue, stale)
+        notifier = ChangeNotifier(database)
+        events = JobEventLog(notifier)
+        lifecycle = JobLifecycle(database, limiter, queue, stale, events)
+        jobs = JobsService(database, lifecycle, storage, settings)
         delivery = DeliveryService(
             database, queue, lifecycle, storage, settings.presign_ttl_seconds
         )
@@ -67,11 +76,22 @@ class AppContext:
             storage=storage,
             queue=queue,
             limiter=limiter,
+            notifier=notifier,
+            events=events,
             lifecycle=lifecycle,
             auth=AuthService(database, tokens, limiter),
             account=AccountService(database, limiter),
             rules=RulesService(database, limiter),
-            jobs=JobsService(database, lifecycle, storage, settings),
+            jobs=jobs,
+            job_streams=JobStreamService(
+                database,
+                jobs,
+                storage,
+                notifier,
+                StreamSlots(settings.max_streams_per_user),
+                settings.stream_ping_seconds,
+                settings.presign_ttl_seconds,
+            ),
             delivery=delivery,
             background=BackgroundDuties(delivery, lifecycle, settings.background_interval_seconds),
         )
@@ -86,10 +106,12 @@ class AppContext:
             "account": self.account,
             "rules": self.rules,
             "jobs": self.jobs,
+            "job_streams": self.job_streams,
             "delivery": self.delivery,
         }
 
     async def close(self) -> None:
         """Release pools and clients."""
+        await self.notifier.close()
         await self.storage.close()
         await self.database.dispose()

@@ -30,6 +30,7 @@ class ErrorCode(Enum):
     UPLOAD_INCOMPLETE = (409, "Some inputs are missing or invalid")
     PAYLOAD_TOO_LARGE = (413, "Request body is too large")
     CONCURRENCY_LIMIT = (429, "All concurrent job slots are in use")
+    TOO_MANY_STREAMS = (429, "Too many open event streams")
     INTERNAL_ERROR = (500, "Internal server error")
     UNAVAILABLE = (503, "Service temporarily unavailable")
 

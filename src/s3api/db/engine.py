@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,14 +30,27 @@ class Database:
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **options)
+        self._after_commit: dict[AsyncConnection, list[Callable[[], None]]] = {}
         if self.is_sqlite:
             _configure_sqlite(self.engine)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write unit of work, committed once on success and rolled back on any error."""
-        async with self.engine.connect() as connection, connection.begin():
-            yield connection
+        async with self.engine.connect() as connection:
+            hooks: list[Callable[[], None]] = []
+            self._after_commit[connection] = hooks
+            try:
+                async with connection.begin():
+                    yield connection
+            finally:
+                del self._after_commit[connection]
+            for hook in hooks:
+                hook()
+
+    def after_commit(self, connection: AsyncConnection, hook: Callable[[], None]) -> None:
+        """Run `hook` once the write transaction of `connection` has committed (never on rollback)."""
+        self._after_commit[connection].append(hook)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

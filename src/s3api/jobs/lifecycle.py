@@ -12,7 +12,7 @@ the meantime, the delivery side drops the message instead of handing it out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import new_id
 from s3api.jobs import repository
+from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
 from s3api.queue.message_queue import MessageQueue
@@ -71,6 +72,7 @@ class StaleJobPolicy:
 
 
 MessageBuilder = Callable[[JobRecord, list[ItemRecord], ExecutionPlan], dict[str, Any]]
+JobCreatedHook = Callable[[AsyncConnection, str], Awaitable[None]]
 
 
 class JobLifecycle:
@@ -82,20 +84,34 @@ class JobLifecycle:
         limiter: UserLimiter,
         queue: MessageQueue,
         stale: StaleJobPolicy,
+        events: JobEventLog,
     ) -> None:
         self.database = database
         self.limiter = limiter
         self.queue = queue
         self.stale = stale
+        self.events = events
 
-    async def create_job(self, user_id: str, preset: str, item_count: int) -> JobRecord:
-        """Reserve credits and a concurrency slot and create the job with its items, atomically."""
+    async def create_job(
+        self,
+        user_id: str,
+        preset: str,
+        item_count: int,
+        on_created: JobCreatedHook | None = None,
+    ) -> JobRecord:
+        """Reserve credits and a concurrency slot and create the job with its items, atomically.
+
+        `on_created` writes what belongs to the new job (its webhook) in the same transaction.
+        """
         job_id = new_id()
         async with self.database.transaction() as connection:
             user = await self.limiter.lock_user(connection, user_id)
             active = await repository.count_active_jobs(connection, user_id)
             await self.limiter.reserve_for_job(connection, user, job_id, item_count, active)
             await repository.insert_job(connection, job_id, user_id, preset, item_count, utcnow())
+            if on_created is not None:
+                await on_created(connection, job_id)
+            await self.events.record(connection, job_id)
             job = await repository.find_job(connection, job_id)
         assert job is not None
         return job
@@ -105,6 +121,7 @@ class JobLifecycle:
         async with self.database.transaction() as connection:
             await self._lock_owned(connection, user_id, job_id)
             await self._transition(connection, job_id, JobStatus.UPLOADED)
+            await self.events.record(connection, job_id)
 
     async def queue_job(
         self,
@@ -129,6 +146,7 @@ class JobLifecycle:
                 output_template=plan.output_template,
             )
             await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
+            await self.events.record(connection, job_id)
 
     async def record_item_result(self, job_id: str, result: ItemResult) -> ItemResultOutcome:
         """Record the first result of an item; settle when it was the last one."""
@@ -156,6 +174,12 @@ class JobLifecycle:
             await repository.set_item_counts(connection, job_id, done, failed, utcnow())
             if new_status in TERMINAL:
                 await self._settle(connection, job, done)
+            await self.events.record(
+                connection,
+                job_id,
+                item_indexes=[result.idx],
+                status_changed=new_status is not status,
+            )
         return ItemResultOutcome(processed=True, duplicate=False, job_status=new_status)
 
     async def cancel_job(self, user_id: str, job_id: str) -> int:
@@ -163,7 +187,9 @@ class JobLifecycle:
         async with self.database.transaction() as connection:
             job = await self._lock_owned(connection, user_id, job_id)
             await self._transition(connection, job_id, JobStatus.CANCELED)
-            return await self._settle(connection, job, job.done_items)
+            refunded = await self._settle(connection, job, job.done_items)
+            await self.events.record(connection, job_id)
+            return refunded
 
     async def fail_job(self, connection: AsyncConnection, job_id: str, reason: str) -> bool:
         """`queued | running → failed` inside the caller's transaction; False if not allowed."""
@@ -174,11 +200,17 @@ class JobLifecycle:
         await self._transition(
             connection, job_id, JobStatus.FAILED, error=reason[: repository.MAX_ERROR_LENGTH]
         )
+        pending = [
+            item.idx
+            for item in await repository.find_items(connection, job_id)
+            if item.status is ItemStatus.PENDING
+        ]
         await repository.fail_pending_items(connection, job_id, reason, now)
         await repository.set_item_counts(
             connection, job_id, job.done_items, job.total_items - job.done_items, now
         )
         await self._settle(connection, job, job.done_items)
+        await self.events.record(connection, job_id, item_indexes=pending)
         return True
 
     async def sweep_stale_jobs(self, now: datetime | None = None, limit: int = 100) -> int:
@@ -211,6 +243,7 @@ class JobLifecycle:
                     connection, job_id, JobStatus.CANCELED, error="never started; canceled"
                 )
                 await self._settle(connection, job, job.done_items)
+                await self.events.record(connection, job_id)
                 return 1
             if (
                 job.status in (JobStatus.QUEUED, JobStatus.RUNNING)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Header, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from s3api.http.deps import GpuSecret, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.jobs.live import JobStreamService, StreamEvent, parse_last_event_id
 from s3api.jobs.schemas import (
     CallbackBody,
     CallbackOutcome,
@@ -22,9 +26,10 @@ from s3api.jobs.schemas import (
 )
 from s3api.jobs.service import JobsService
 from s3api.jobs.states import JobStatus
-from s3api.users.current import CurrentUser
+from s3api.users.current import CurrentUser, StreamUser
 
 Jobs = Annotated[JobsService, service_dependency("jobs", JobsService)]
+Streams = Annotated[JobStreamService, service_dependency("job_streams", JobStreamService)]
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=error_responses(400, 401))
 
@@ -115,3 +120,36 @@ async def cancel(
 ) -> Envelope[JobCanceled]:
     """Cancel a job that has not finished and refund every item not done."""
     return ok(request, await jobs.cancel_job(user.id, job_id))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The job's live events"},
+        **error_responses(404, 429),
+    },
+)
+async def events(
+    streams: Streams,
+    user: StreamUser,
+    job_id: str,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> EventSourceResponse:
+    """Server-sent events: `snapshot`, then `item`, `status` and a closing `end`.
+
+    `?access_token=` stands in for the Authorization header (browser `EventSource`);
+    `Last-Event-ID` resumes after that event.
+    """
+    stream = await streams.open_stream(user.id, job_id, parse_last_event_id(last_event_id))
+    return EventSourceResponse(
+        _server_sent(stream),
+        ping=streams.ping_seconds,
+        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _server_sent(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for event in stream:
+        yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=str(event.id))
