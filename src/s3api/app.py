@@ -32,6 +32,7 @@ from s3api.presets.routes import router as presets_router
 from s3api.rules.routes import router as rules_router
 from s3api.settings import Settings
 from s3api.storage.factory import local_object_router
+from s3api.webhooks.dispatcher import run_webhook_dispatcher
 
 logger = logging.getLogger("s3api")
 
@@ -56,6 +57,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         tasks = []
         if settings.run_background:
             tasks.append(asyncio.create_task(context.background.run_forever(stop)))
+            webhooks = run_webhook_dispatcher(
+                context.database,
+                context.webhook_queue,
+                context.jobs,
+                context.webhook_secrets,
+                context.webhook_policy,
+                stop,
+            )
+            tasks.append(asyncio.create_task(webhooks))
         if push_target is not None:
             tasks.append(
                 asyncio.create_task(run_dispatcher(context.delivery, settings, push_target, stop))

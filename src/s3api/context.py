@@ -27,6 +27,9 @@ from s3api.storage.base import ObjectStorage
 from s3api.storage.factory import build_storage
 from s3api.users.limits import UserLimiter
 from s3api.users.plans import PlanPolicy
+from s3api.webhooks.dispatcher import WebhookPolicy
+from s3api.webhooks.outbox import WEBHOOKS_QUEUE, WebhookOutbox
+from s3api.webhooks.secrets import WebhookSecretService
 
 
 @dataclass
@@ -47,6 +50,9 @@ class AppContext:
     rules: RulesService
     jobs: JobsService
     job_streams: JobStreamService
+    webhook_policy: WebhookPolicy
+    webhook_queue: MessageQueue
+    webhook_secrets: WebhookSecretService
     delivery: DeliveryService
     background: BackgroundDuties
 
@@ -64,6 +70,9 @@ class AppContext:
         )
         notifier = ChangeNotifier(database)
         events = JobEventLog(notifier)
+        webhook_policy = WebhookPolicy.from_settings(settings)
+        webhook_queue = MessageQueue(WEBHOOKS_QUEUE, max_deliveries=webhook_policy.max_deliveries)
+        events.subscribers.append(WebhookOutbox(webhook_queue))
         lifecycle = JobLifecycle(database, limiter, queue, stale, events)
         jobs = JobsService(database, lifecycle, storage, settings)
         delivery = DeliveryService(
@@ -92,6 +101,9 @@ class AppContext:
                 settings.stream_ping_seconds,
                 settings.presign_ttl_seconds,
             ),
+            webhook_policy=webhook_policy,
+            webhook_queue=webhook_queue,
+            webhook_secrets=WebhookSecretService(database),
             delivery=delivery,
             background=BackgroundDuties(delivery, lifecycle, settings.background_interval_seconds),
         )
@@ -107,6 +119,7 @@ class AppContext:
             "rules": self.rules,
             "jobs": self.jobs,
             "job_streams": self.job_streams,
+            "webhook_secrets": self.webhook_secrets,
             "delivery": self.delivery,
         }
 

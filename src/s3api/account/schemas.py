@@ -16,3 +16,9 @@ class AccountState(BaseModel):
     max_rule_slots: int
     max_concurrency: int
     max_items_per_job: int
+
+
+class WebhookSecretPublic(BaseModel):
+    """The caller's webhook signing secret, `whsec_<base64>` (Standard Webhooks)."""
+
+    secret: str

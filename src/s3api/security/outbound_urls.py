@@ -65,9 +65,9 @@ async def check_outbound_url(url: str, *, is_production: bool) -> None:
     try:
         answers = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise UnsafeUrlError("host does not resolve") from exc
+        raise UnsafeUrlError("does not resolve") from exc
     if not answers or not all(is_public_address(str(answer[4][0])) for answer in answers):
-        raise UnsafeUrlError("host resolves to a private, loopback or link-local address")
+        raise UnsafeUrlError("resolves to a private, loopback or link-local address")
 
 
 async def checked_webhook_url(url: str, *, is_production: bool) -> str:
