@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fastapi import FastAPI, Request, Response
 from standardwebhooks.webhooks import Webhook
 
 from s3api.context import AppContext
@@ -82,3 +85,36 @@ def verified_payloads(secret: str, requests: list[RecordedRequest]) -> list[dict
         verifier.verify(request.body, headers)
         payloads.append({"webhook-id": headers["webhook-id"], **json.loads(request.body)})
     return payloads
+
+
+@dataclass
+class WaitingReceiver:
+    """A webhook receiver answering from a script, that a test can wait on without sleeping."""
+
+    script: list[int]
+    requests: list[RecordedRequest] = field(default_factory=list)
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def app(self) -> FastAPI:
+        """Records every POST and answers the next scripted status (then 200)."""
+        application = FastAPI()
+
+        @application.post("/{path:path}")
+        async def receive(request: Request, path: str) -> Response:
+            body = await request.body()
+            with self._arrived:
+                self.requests.append(
+                    RecordedRequest(request.method, "/" + path, dict(request.headers), body)
+                )
+                status = self.script.pop(0) if self.script else 200
+                self._arrived.notify_all()
+            return Response(status_code=status)
+
+        return application
+
+    def wait_for(self, count: int, timeout_seconds: float) -> list[RecordedRequest]:
+        """The first `count` requests, once they have arrived (fails after the timeout)."""
+        with self._arrived:
+            arrived = self._arrived.wait_for(lambda: len(self.requests) >= count, timeout_seconds)
+            assert arrived, f"{len(self.requests)} of {count} webhook requests arrived"
+            return list(self.requests[:count])
