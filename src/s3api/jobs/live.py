@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +64,21 @@ class StreamSlots:
         self.released.set()
 
 
+@dataclass
+class OpenedStream:
+    """A stream's events and the release of its slot, which whoever serves it must call."""
+
+    events: AsyncIterator[StreamEvent]
+    _release: Callable[[], None]
+    _released: bool = False
+
+    def release(self) -> None:
+        """Give the slot back, once, however the response ended."""
+        if not self._released:
+            self._released = True
+            self._release()
+
+
 def parse_last_event_id(value: str | None) -> int | None:
     """The `Last-Event-ID` a client resumes after, or None for a fresh stream."""
     if value is None or not value.strip():
@@ -101,40 +116,40 @@ class JobStreamService:
 
     async def open_stream(
         self, user_id: str, job_id: str, last_event_id: int | None
-    ) -> AsyncIterator[StreamEvent]:
-        """Check the job is the caller's and a slot is free, then return the event iterator."""
+    ) -> OpenedStream:
+        """Check the job is the caller's and take a slot; the caller releases it at the end."""
         async with self.database.read() as connection:
             job = await repository.find_job(connection, job_id, user_id=user_id)
         if job is None:
             raise ApiError(ErrorCode.JOB_NOT_FOUND)
         self.slots.take(user_id)
-        return self._events(user_id, job_id, last_event_id)
+        return OpenedStream(
+            self._events(user_id, job_id, last_event_id),
+            lambda: self.slots.give_back(user_id),
+        )
 
     async def _events(
         self, user_id: str, job_id: str, last_event_id: int | None
     ) -> AsyncIterator[StreamEvent]:
-        try:
-            async with self.notifier.watch(job_id) as changed:
-                if last_event_id is None:
-                    cursor, ended = await self._snapshot_cursor(job_id)
-                    snapshot = await self.jobs.job_detail(user_id, job_id)
-                    yield StreamEvent(cursor - ended, SNAPSHOT, snapshot.model_dump(mode="json"))
-                    cursor -= ended
-                else:
-                    cursor = last_event_id
-                while True:
-                    changed.clear()
-                    async with self.database.read() as connection:
-                        events = await events_after(connection, job_id, cursor)
-                    for event in events:
-                        yield await self._stream_event(user_id, job_id, event)
-                        cursor = event.seq
-                        if event.kind is EventKind.END:
-                            return
-                    with suppress(TimeoutError):
-                        await asyncio.wait_for(changed.wait(), timeout=self.ping_seconds)
-        finally:
-            self.slots.give_back(user_id)
+        async with self.notifier.watch(job_id) as changed:
+            if last_event_id is None:
+                cursor, ended = await self._snapshot_cursor(job_id)
+                snapshot = await self.jobs.job_detail(user_id, job_id)
+                yield StreamEvent(cursor - ended, SNAPSHOT, snapshot.model_dump(mode="json"))
+                cursor -= ended
+            else:
+                cursor = last_event_id
+            while True:
+                changed.clear()
+                async with self.database.read() as connection:
+                    events = await events_after(connection, job_id, cursor)
+                for event in events:
+                    yield await self._stream_event(user_id, job_id, event)
+                    cursor = event.seq
+                    if event.kind is EventKind.END:
+                        return
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), timeout=self.ping_seconds)
 
     async def _snapshot_cursor(self, job_id: str) -> tuple[int, int]:
         """The last event id, and 1 when that event is `end` (replayed right after the snapshot)."""

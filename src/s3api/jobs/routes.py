@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
 from s3api.http.deps import GpuSecret, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
-from s3api.jobs.live import JobStreamService, StreamEvent, parse_last_event_id
+from s3api.jobs.live import JobStreamService, OpenedStream, StreamEvent, parse_last_event_id
 from s3api.jobs.schemas import (
     CallbackBody,
     CallbackOutcome,
@@ -142,12 +143,27 @@ async def events(
     `Last-Event-ID` resumes after that event.
     """
     stream = await streams.open_stream(user.id, job_id, parse_last_event_id(last_event_id))
-    return EventSourceResponse(
-        _server_sent(stream),
+    return _JobEventResponse(
+        stream,
+        _server_sent(stream.events),
         ping=streams.ping_seconds,
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+class _JobEventResponse(EventSourceResponse):
+    """Releases the stream's slot however the response ends, even before its first event."""
+
+    def __init__(self, stream: OpenedStream, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.stream.release()
 
 
 async def _server_sent(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
