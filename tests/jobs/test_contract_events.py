@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy
 from httpx_sse import ServerSentEvent, aconnect_sse
 
 from s3api.app import create_app
@@ -263,4 +264,49 @@ async def test_idle_stream_sends_ping_comments(settings: Settings, tmp_path: Pat
                         break
             assert lines[-1] == ": ping"
     finally:
+        await app.state.context.close()
+
+
+async def test_a_stream_reads_its_job_only_when_that_job_changes(
+    settings: Settings, tmp_path: Path
+) -> None:
+    quiet = await _limited_app_url(settings, tmp_path, stream_ping_seconds=600)
+    app = create_app(quiet, migrate=False)
+    reads: list[str] = []
+
+    def count_event_reads(
+        _connection: Any, _cursor: Any, statement: str, parameters: Any, *_: Any
+    ) -> None:
+        if "job_events.seq >" in statement:
+            reads.append(str(parameters))
+
+    engine = app.state.context.database.engine.sync_engine
+    sqlalchemy.event.listen(engine, "before_cursor_execute", count_event_reads)
+    try:
+        async with (
+            served(app) as url,
+            httpx.AsyncClient(base_url=url, timeout=10) as client,
+            # uploads go to the public base URL, http://testserver: through the ASGI stack
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            ) as direct,
+        ):
+            api = ApiClient(direct, TEST_CALLBACK_SECRET)
+            watcher, busy = await api.sign_in(), await api.sign_in()
+            watched = (await api.queued_job(watcher, item_count=1))["job_id"]
+            other = (await api.queued_job(busy, item_count=3))["job_id"]
+            async with aconnect_sse(
+                client, "GET", f"/jobs/{watched}/events", headers=watcher.headers
+            ) as source:
+                events = source.aiter_sse()
+                assert (await anext(events)).event == "snapshot"
+                for idx in range(3):
+                    assert (await api.callback(other, busy.user_id, idx)).status_code == 200
+                assert (await api.callback(watched, watcher.user_id, 0)).status_code == 200
+                assert (await anext(events)).event == "item"
+        watched_reads = [parameters for parameters in reads if watched in parameters]
+        # the snapshot's tail, the first look after it, and one read after the one change
+        assert len(watched_reads) == 3, watched_reads
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", count_event_reads)
         await app.state.context.close()
