@@ -9,6 +9,7 @@ from s3api.context import AppContext
 from s3api.jobs import webhook_subscriptions
 from s3api.jobs.webhook_subscriptions import WebhookEvent
 from tests.support.factories import ApiClient
+from tests.support.foundation import assert_timestamp
 from tests.support.webhooks import (
     dispatcher_for,
     finish_items,
@@ -50,7 +51,7 @@ async def test_job_completed_arrives_once_per_job_after_two_failed_attempts(
     assert completed["data"]["job_id"] == job_id
     assert completed["data"]["status"] == "done"
     assert len(completed["data"]["download_urls"]) == 2
-    assert completed["timestamp"].endswith("Z") or "+00:00" in completed["timestamp"]
+    assert_timestamp(completed["timestamp"])
     job = await api.job(user, job_id)
     assert job["webhook"]["last_status"] == "delivered"
     assert job["webhook"]["last_response_code"] == 200

@@ -12,7 +12,7 @@ from s3api.jobs.event_log import EventKind, RecordedEvent
 from s3api.jobs.repository import JobRecord
 from s3api.jobs.webhook_subscriptions import WebhookEvent
 from s3api.queue.message_queue import MessageQueue
-from s3api.timeutil import utcnow
+from s3api.timeutil import format_timestamp, utcnow
 
 WEBHOOKS_QUEUE = "webhooks"
 
@@ -36,7 +36,7 @@ class WebhookOutbox:
                 "job_id": job.id,
                 "user_id": job.user_id,
                 "url": subscription.url,
-                "timestamp": utcnow().isoformat(),
+                "timestamp": format_timestamp(utcnow()),
             }
             if event.kind is EventKind.ITEM and WebhookEvent.ITEM_COMPLETED in subscription.events:
                 idx = int(event.data["idx"])
