@@ -41,6 +41,7 @@ from s3api.presets.routes import router as presets_router
 from s3api.rules.routes import router as rules_router
 from s3api.settings import Settings
 from s3api.storage.factory import local_object_router
+from s3api.webhooks.dispatcher import run_webhook_dispatcher
 from s3api.worker.engine.registry import ImageEngine
 
 logger = logging.getLogger("s3api")
@@ -89,6 +90,16 @@ def create_app(
         duties: list[Coroutine[Any, Any, None]] = []
         if settings.run_background:
             duties.append(context.background.run_forever(stop))
+            duties.append(
+                run_webhook_dispatcher(
+                    context.database,
+                    context.webhook_queue,
+                    context.jobs,
+                    context.webhook_secrets,
+                    context.webhook_policy,
+                    stop,
+                )
+            )
         if push_target is not None:
             duties.append(run_dispatcher(context.delivery, settings, push_target, stop))
         elif settings.runs_embedded_worker:

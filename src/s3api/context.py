@@ -12,10 +12,13 @@ from s3api.account.service import AccountService
 from s3api.auth.service import AuthService
 from s3api.db.engine import Database
 from s3api.delivery.service import DeliveryService
+from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.lifecycle import JobLifecycle, StaleJobPolicy
+from s3api.jobs.live import JobStreamService, StreamSlots
 from s3api.jobs.messages import GPU_JOBS_QUEUE
 from s3api.jobs.retention import JobRetention
 from s3api.jobs.service import JobsService
+from s3api.notify.changes import ChangeNotifier
 from s3api.queue.message_queue import MessageQueue
 from s3api.ratelimit.budget import RateLimits
 from s3api.rules.service import RulesService
@@ -26,6 +29,9 @@ from s3api.storage.base import ObjectStorage
 from s3api.storage.factory import build_storage
 from s3api.users.limits import UserLimiter
 from s3api.users.plans import PlanPolicy
+from s3api.webhooks.dispatcher import WebhookPolicy
+from s3api.webhooks.outbox import WEBHOOKS_QUEUE, WebhookOutbox
+from s3api.webhooks.secrets import WebhookSecretService
 
 
 @dataclass
@@ -38,12 +44,18 @@ class AppContext:
     storage: ObjectStorage
     queue: MessageQueue
     limiter: UserLimiter
+    notifier: ChangeNotifier
+    events: JobEventLog
     lifecycle: JobLifecycle
     retention: JobRetention
     auth: AuthService
     account: AccountService
     rules: RulesService
     jobs: JobsService
+    job_streams: JobStreamService
+    webhook_policy: WebhookPolicy
+    webhook_queue: MessageQueue
+    webhook_secrets: WebhookSecretService
     delivery: DeliveryService
     background: BackgroundDuties
     rate_limits: RateLimits
@@ -60,7 +72,13 @@ class AppContext:
             unstarted_seconds=settings.stale_unstarted_job_seconds,
             running_seconds=settings.stale_running_job_seconds,
         )
-        lifecycle = JobLifecycle(database, limiter, queue, stale)
+        notifier = ChangeNotifier(database)
+        events = JobEventLog(notifier)
+        webhook_policy = WebhookPolicy.from_settings(settings)
+        webhook_queue = MessageQueue(WEBHOOKS_QUEUE, max_deliveries=webhook_policy.max_deliveries)
+        events.subscribers.append(WebhookOutbox(webhook_queue))
+        lifecycle = JobLifecycle(database, limiter, queue, stale, events)
+        jobs = JobsService(database, lifecycle, storage, settings)
         delivery = DeliveryService(
             database, queue, lifecycle, storage, settings.presign_ttl_seconds
         )
@@ -72,12 +90,26 @@ class AppContext:
             storage=storage,
             queue=queue,
             limiter=limiter,
+            notifier=notifier,
+            events=events,
             lifecycle=lifecycle,
             retention=retention,
             auth=AuthService(database, tokens, limiter, settings.device_hash_key),
             account=AccountService(database, limiter, lifecycle, storage),
             rules=RulesService(database, limiter),
-            jobs=JobsService(database, lifecycle, storage, settings),
+            jobs=jobs,
+            job_streams=JobStreamService(
+                database,
+                jobs,
+                storage,
+                notifier,
+                StreamSlots(settings.max_streams_per_user),
+                settings.stream_ping_seconds,
+                settings.presign_ttl_seconds,
+            ),
+            webhook_policy=webhook_policy,
+            webhook_queue=webhook_queue,
+            webhook_secrets=WebhookSecretService(database),
             delivery=delivery,
             background=BackgroundDuties(
                 delivery, lifecycle, retention, settings.background_interval_seconds
@@ -97,12 +129,15 @@ class AppContext:
             "account": self.account,
             "rules": self.rules,
             "jobs": self.jobs,
+            "job_streams": self.job_streams,
+            "webhook_secrets": self.webhook_secrets,
             "delivery": self.delivery,
             "rate_limits": self.rate_limits,
         }
 
     async def close(self) -> None:
         """Release pools and clients."""
+        await self.notifier.close()
         await self.storage.close()
         await self.rate_limits.close()
         await self.database.dispose()

@@ -33,6 +33,7 @@ class ErrorCode(Enum):
     IDEMPOTENCY_KEY_REUSED = (422, "This Idempotency-Key was used with another request")
     CONCURRENCY_LIMIT = (429, "All concurrent job slots are in use")
     RATE_LIMITED = (429, "Too many requests: retry after the time in Retry-After")
+    TOO_MANY_STREAMS = (429, "Too many open event streams")
     INTERNAL_ERROR = (500, "Internal server error")
     UNAVAILABLE = (503, "Service temporarily unavailable")
 

@@ -131,6 +131,15 @@ class Settings(BaseSettings):
     worker_gpu_batch: int = Field(default=8, ge=1, le=64)
     worker_compile: bool = False
 
+    max_streams_per_user: int = Field(default=5, ge=1)
+    stream_ping_seconds: float = Field(default=15.0, gt=0)
+    webhook_retry_delays: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0, 1800.0]
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    webhook_concurrency: int = Field(default=20, ge=1, le=200)
+
     @model_validator(mode="before")
     @classmethod
     def _split_lists(cls, values: dict[str, object]) -> dict[str, object]:
@@ -138,6 +147,9 @@ class Settings(BaseSettings):
             raw = values.get(name)
             if isinstance(raw, str):
                 values[name] = [item.strip() for item in raw.split(",") if item.strip()]
+        delays = values.get("webhook_retry_delays")
+        if isinstance(delays, str):
+            values["webhook_retry_delays"] = [item.strip() for item in delays.split(",") if item]
         return values
 
     @field_validator("anon_signup_rate", "user_write_rate")

@@ -24,3 +24,9 @@ class AccountDeleted(BaseModel):
     """`DELETE /me` answer."""
 
     deleted: bool
+
+
+class WebhookSecretPublic(BaseModel):
+    """The caller's webhook signing secret, `whsec_<base64>` (Standard Webhooks)."""
+
+    secret: str

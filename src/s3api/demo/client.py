@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
+from httpx_sse import ServerSentEvent, connect_sse
 from pydantic import BaseModel, ValidationError
 
 from s3api.account.schemas import AccountState
@@ -15,6 +17,8 @@ from s3api.presets.schemas import PresetDetail
 from s3api.rules.schemas import RuleEnvelope, RuleList, RulePublic
 
 REQUEST_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# A stream is quiet between events (pings keep it open): no read timeout.
+STREAM_TIMEOUT = httpx.Timeout(30.0, connect=10.0, read=None)
 UPLOAD_HEADERS = {"Content-Type": "application/octet-stream"}
 JSON_HEADERS = {"Content-Type": "application/json"}
 
@@ -159,6 +163,23 @@ class ApiClient:
     def job(self, job_id: str) -> JobDetail:
         """`GET /jobs/{id}`."""
         return self._parsed(JobEnvelope, self._call("GET", f"/jobs/{job_id}"), "job").job
+
+    def job_events(self, job_id: str) -> Iterator[ServerSentEvent]:
+        """`GET /jobs/{id}/events`: the job's server-sent events until the server closes."""
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
+        url = f"{self.base_url}/jobs/{job_id}/events"
+        try:
+            with connect_sse(
+                self._http, "GET", url, headers=headers, timeout=STREAM_TIMEOUT
+            ) as source:
+                if source.response.is_error:
+                    source.response.read()
+                    raise _envelope_error(source.response)
+                yield from source.iter_sse()
+        except httpx.TransportError as exc:
+            raise DemoError(
+                "SERVER_UNREACHABLE", f"lost the event stream of job {job_id} ({exc})"
+            ) from exc
 
     def cancel(self, job_id: str) -> None:
         """`POST /jobs/{id}/cancel`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
@@ -11,15 +12,14 @@ from typing import Protocol
 
 from s3api.auth.schemas import AnonSession
 from s3api.demo.client import ApiClient, DemoError
+from s3api.demo.follow import start_following
 from s3api.demo.photos import PhotoFolder, write_sample_photos
 from s3api.jobs.schemas import JobCreated, JobDetail
-from s3api.jobs.states import TERMINAL
 from s3api.presets.schemas import PresetDetail
 from s3api.rules.schemas import RulePublic
 
 DEFAULT_SAMPLE_COUNT = 3
 DEFAULT_OUTPUT_ROOT = Path("demo-output")
-POLL_INTERVAL_SECONDS = 0.5
 DEMO_RULE_CONCEPTS: dict[str, dict[str, dict[str, str]]] = {
     "interior": {
         "Floor": {"action": "recolor", "value": "oak_a"},
@@ -36,7 +36,7 @@ class Reporter(Protocol):
         """A line about a step just taken."""
 
     def tracking(self, total_items: int) -> AbstractContextManager[Callable[[JobDetail], None]]:
-        """A live progress display; the callable is given every polled job state."""
+        """A live progress display; the callable is given every state the job streams."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,6 @@ class DemoOptions:
     out: Path | None
     timeout_seconds: float
     device_hash: str | None
-    poll_interval_seconds: float = POLL_INTERVAL_SECONDS
 
 
 @dataclass
@@ -114,17 +113,24 @@ def choose_item_count(options: DemoOptions, max_items: int, credits: int) -> int
 def wait_for_job(
     client: ApiClient, job_id: str, options: DemoOptions, on_poll: Callable[[JobDetail], None]
 ) -> tuple[JobDetail, bool]:
-    """Poll until the job is terminal or the timeout passes (then cancel it); True if canceled."""
+    """Follow the job's event stream until it ends or the timeout passes (then cancel it).
+
+    Returns the final job (read once more for its download URLs) and True if canceled.
+    """
     deadline = time.monotonic() + options.timeout_seconds
-    while True:
-        state = client.job(job_id)
-        on_poll(state)
-        if state.status in TERMINAL:
-            return state, False
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    updates = start_following(client, job_id)
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            update = updates.get(timeout=remaining)
+        except queue.Empty:
             break
-        time.sleep(min(options.poll_interval_seconds, remaining))
+        if isinstance(update, DemoError):
+            raise update
+        if update is None:
+            state = client.job(job_id)
+            on_poll(state)
+            return state, False
+        on_poll(update)
     is_canceled = True
     try:
         client.cancel(job_id)

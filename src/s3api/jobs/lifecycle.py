@@ -23,6 +23,7 @@ from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import new_id
 from s3api.jobs import repository
+from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.idempotency import Answer, IdempotencyKeys, IdempotentCall
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
@@ -75,6 +76,7 @@ class StaleJobPolicy:
 
 
 MessageBuilder = Callable[[JobRecord, list[ItemRecord], ExecutionPlan], dict[str, Any]]
+JobCreatedHook = Callable[[AsyncConnection, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -110,27 +112,43 @@ class JobLifecycle:
         limiter: UserLimiter,
         queue: MessageQueue,
         stale: StaleJobPolicy,
+        events: JobEventLog,
         idempotency: IdempotencyKeys | None = None,
     ) -> None:
         self.database = database
         self.limiter = limiter
         self.queue = queue
         self.stale = stale
+        self.events = events
         self.idempotency = idempotency or IdempotencyKeys()
 
-    async def create_job(self, user_id: str, preset: str, item_count: int) -> JobRecord:
-        """Reserve credits and a concurrency slot and create the job with its items, atomically."""
+    async def create_job(
+        self,
+        user_id: str,
+        preset: str,
+        item_count: int,
+        on_created: JobCreatedHook | None = None,
+    ) -> JobRecord:
+        """Reserve credits and a concurrency slot and create the job with its items, atomically.
+
+        `on_created` writes what belongs to the new job (its webhook) in the same transaction.
+        """
         async with self.database.transaction() as connection:
             user = await self.limiter.lock_user(connection, user_id)
-            return await _create(self.limiter, connection, user, preset, item_count)
+            return await self._create(connection, user, preset, item_count, on_created)
 
     async def create_job_replying(
-        self, user_id: str, preset: str, item_count: int, reply: Reply
+        self,
+        user_id: str,
+        preset: str,
+        item_count: int,
+        reply: Reply,
+        on_created: JobCreatedHook | None = None,
     ) -> Answer:
         """`create_job`, answered once per idempotency key."""
 
         async def make(connection: AsyncConnection, user: UserRecord) -> JobRecord:
-            return await _create(self.limiter, connection, user, preset, item_count)
+            return await self._create(connection, user, preset, item_count, on_created)
 
         return await self._answer_once(user_id, reply, make)
 
@@ -219,6 +237,7 @@ class JobLifecycle:
         async with self.database.transaction() as connection:
             await self._lock_owned(connection, user_id, job_id)
             await self._transition(connection, job_id, JobStatus.UPLOADED)
+            await self.events.record(connection, job_id)
 
     async def queue_job(
         self,
@@ -243,6 +262,7 @@ class JobLifecycle:
                 output_template=plan.output_template,
             )
             await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
+            await self.events.record(connection, job_id)
 
     async def record_item_result(self, job_id: str, result: ItemResult) -> ItemResultOutcome:
         """Record the first result of an item; settle when it was the last one."""
@@ -271,6 +291,12 @@ class JobLifecycle:
             await repository.set_item_counts(connection, job_id, done, failed, utcnow())
             if new_status in TERMINAL:
                 await self._settle(connection, job, done)
+            await self.events.record(
+                connection,
+                job_id,
+                item_indexes=[result.idx],
+                status_changed=new_status is not status,
+            )
         return ItemResultOutcome(processed=True, duplicate=False, job_status=new_status)
 
     async def cancel_job(self, user_id: str, job_id: str) -> int:
@@ -278,7 +304,9 @@ class JobLifecycle:
         async with self.database.transaction() as connection:
             job = await self._lock_owned(connection, user_id, job_id)
             await self._transition(connection, job_id, JobStatus.CANCELED)
-            return await self._settle(connection, job, job.done_items)
+            refunded = await self._settle(connection, job, job.done_items)
+            await self.events.record(connection, job_id)
+            return refunded
 
     async def fail_job(self, connection: AsyncConnection, job_id: str, reason: str) -> bool:
         """`queued | running → failed` inside the caller's transaction; False if not allowed."""
@@ -289,13 +317,18 @@ class JobLifecycle:
         await self._transition(
             connection, job_id, JobStatus.FAILED, error=reason[: repository.MAX_ERROR_LENGTH]
         )
+        pending = [
+            item.idx
+            for item in await repository.find_items(connection, job_id)
+            if item.status is ItemStatus.PENDING
+        ]
         await repository.fail_pending_items(connection, job_id, reason, now)
-        pending = job.total_items - job.done_items - job.failed_items
-        metrics.count_items_finished(connection, ItemStatus.FAILED.value, pending)
+        metrics.count_items_finished(connection, ItemStatus.FAILED.value, len(pending))
         await repository.set_item_counts(
             connection, job_id, job.done_items, job.total_items - job.done_items, now
         )
         await self._settle(connection, job, job.done_items)
+        await self.events.record(connection, job_id, item_indexes=pending)
         return True
 
     async def sweep_stale_jobs(self, now: datetime | None = None, limit: int = 100) -> int:
@@ -328,6 +361,7 @@ class JobLifecycle:
                     connection, job_id, JobStatus.CANCELED, error="never started; canceled"
                 )
                 await self._settle(connection, job, job.done_items)
+                await self.events.record(connection, job_id)
                 return 1
             if (
                 job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -349,6 +383,27 @@ class JobLifecycle:
             if reply.call is not None:
                 await self.idempotency.remember(connection, user_id, reply.call, answer)
             return answer
+
+    async def _create(
+        self,
+        connection: AsyncConnection,
+        user: UserRecord,
+        preset: str,
+        item_count: int,
+        on_created: JobCreatedHook | None,
+    ) -> JobRecord:
+        """Reserve for and insert a `created` job; the caller holds the user's lock."""
+        job_id = new_id()
+        active = await repository.count_active_jobs(connection, user.id)
+        await self.limiter.reserve_for_job(connection, user, job_id, item_count, active)
+        await repository.insert_job(connection, job_id, user.id, preset, item_count, utcnow())
+        metrics.count_job_created(connection)
+        if on_created is not None:
+            await on_created(connection, job_id)
+        await self.events.record(connection, job_id)
+        job = await repository.find_job(connection, job_id)
+        assert job is not None
+        return job
 
     async def _rerun(
         self, connection: AsyncConnection, user: UserRecord, rerun: Rerun
@@ -393,6 +448,7 @@ class JobLifecycle:
             output_template=plan.output_template,
         )
         metrics.count_job_created(connection)
+        await self.events.record(connection, job_id)
         job = await repository.find_job(connection, job_id)
         assert job is not None
         items = await repository.find_items(connection, job_id)
@@ -424,24 +480,6 @@ class JobLifecycle:
             return 0
         await self.limiter.refund_for_job(connection, job.user_id, job.id, refund)
         return refund
-
-
-async def _create(
-    limiter: UserLimiter,
-    connection: AsyncConnection,
-    user: UserRecord,
-    preset: str,
-    item_count: int,
-) -> JobRecord:
-    """Reserve for and insert a `created` job; the caller holds the user's lock."""
-    job_id = new_id()
-    active = await repository.count_active_jobs(connection, user.id)
-    await limiter.reserve_for_job(connection, user, job_id, item_count, active)
-    await repository.insert_job(connection, job_id, user.id, preset, item_count, utcnow())
-    metrics.count_job_created(connection)
-    job = await repository.find_job(connection, job_id)
-    assert job is not None
-    return job
 
 
 async def _unshared_object_keys(connection: AsyncConnection, job_id: str) -> list[str]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import JSONResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
 from s3api.http.deps import GpuSecret, JobLogContext, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.jobs.idempotency import MAX_IDEMPOTENCY_KEY_LENGTH, Answer, IdempotentCall
+from s3api.jobs.live import JobStreamService, OpenedStream, StreamEvent, parse_last_event_id
 from s3api.jobs.schemas import (
     CallbackBody,
     CallbackOutcome,
@@ -29,9 +34,10 @@ from s3api.jobs.service import JobsService
 from s3api.jobs.states import JobStatus
 from s3api.observability.log_context import bind_item
 from s3api.ratelimit.dependencies import UserWriteRateLimit
-from s3api.users.current import CurrentUser
+from s3api.users.current import CurrentUser, StreamUser
 
 Jobs = Annotated[JobsService, service_dependency("jobs", JobsService)]
+Streams = Annotated[JobStreamService, service_dependency("job_streams", JobStreamService)]
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -190,3 +196,51 @@ async def delete(
 ) -> Envelope[JobDeleted]:
     """Delete a finished job with its results, previews and the inputs no other job reads."""
     return ok(request, await jobs.delete_job(user.id, job_id))
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "The job's live events"},
+        **error_responses(404, 429),
+    },
+)
+async def events(
+    streams: Streams,
+    user: StreamUser,
+    job_id: str,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> EventSourceResponse:
+    """Server-sent events: `snapshot`, then `item`, `status` and a closing `end`.
+
+    `?access_token=` stands in for the Authorization header (browser `EventSource`);
+    `Last-Event-ID` resumes after that event.
+    """
+    stream = await streams.open_stream(user.id, job_id, parse_last_event_id(last_event_id))
+    return _JobEventResponse(
+        stream,
+        _server_sent(stream.events),
+        ping=streams.ping_seconds,
+        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+class _JobEventResponse(EventSourceResponse):
+    """Releases the stream's slot however the response ends, even before its first event."""
+
+    def __init__(self, stream: OpenedStream, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.stream.release()
+
+
+async def _server_sent(stream: AsyncIterator[StreamEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for event in stream:
+        yield ServerSentEvent(data=json.dumps(event.data), event=event.event, id=str(event.id))

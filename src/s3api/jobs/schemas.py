@@ -29,6 +29,16 @@ class JobCreate(BaseModel):
         default=None,
         json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_ITEMS_PER_JOB},
     )
+    webhook_url: Any = Field(
+        default=None,
+        description="Called when the job ends (https in production)",
+        json_schema_extra={"type": "string", "maxLength": 2048},
+    )
+    webhook_events: Any = Field(
+        default=None,
+        description='Subset of ["job.completed", "item.completed"]; default ["job.completed"]',
+        json_schema_extra={"type": "array", "items": {"type": "string"}},
+    )
 
 
 class UploadUrl(BaseModel):
@@ -141,6 +151,18 @@ class DownloadUrl(BaseModel):
     preview_url: str
 
 
+class WebhookState(BaseModel):
+    """The job's webhook and how its last delivery went."""
+
+    url: str
+    events: list[str]
+    last_status: str | None
+    last_attempt_at: Timestamp | None
+    last_response_code: int | None
+    last_error: str | None
+    attempts: int
+
+
 class JobDetail(BaseModel):
     """`GET /jobs/{id}` job object."""
 
@@ -158,6 +180,7 @@ class JobDetail(BaseModel):
     expired: bool = False
     created_at: Timestamp
     updated_at: Timestamp
+    webhook: WebhookState | None = None
 
 
 class JobEnvelope(BaseModel):

@@ -9,13 +9,22 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from s3api.common.limits import MAX_ITEMS_PER_JOB
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import is_uuid
-from s3api.jobs import repository
+from s3api.jobs import repository, webhook_subscriptions
 from s3api.jobs.idempotency import Answer, IdempotentCall
-from s3api.jobs.lifecycle import ExecutionPlan, ItemResult, JobLifecycle, Reply, Rerun
+from s3api.jobs.lifecycle import (
+    ExecutionPlan,
+    ItemResult,
+    JobCreatedHook,
+    JobLifecycle,
+    Reply,
+    Rerun,
+)
 from s3api.jobs.messages import gpu_message_builder
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.schemas import (
@@ -34,8 +43,10 @@ from s3api.jobs.schemas import (
     JobSummary,
     Progress,
     UploadUrl,
+    WebhookState,
 )
 from s3api.jobs.states import ItemStatus, JobStatus
+from s3api.jobs.webhook_subscriptions import WebhookEvent, WebhookSubscription
 from s3api.presets.catalog import find_preset
 from s3api.presets.edits import (
     AnyConceptEdit,
@@ -44,6 +55,7 @@ from s3api.presets.edits import (
     edits_to_json,
 )
 from s3api.rules import repository as rules_repository
+from s3api.security.outbound_urls import checked_webhook_url
 from s3api.settings import Settings
 from s3api.storage.base import ObjectStorage
 from s3api.storage.keys import ObjectKeys
@@ -82,6 +94,36 @@ def _checked_item_count(value: object) -> int:
     return value
 
 
+def _checked_webhook_events(value: object) -> list[WebhookEvent]:
+    """A non-empty subset of the webhook events; `["job.completed"]` when not given."""
+    if value is None:
+        return [WebhookEvent.JOB_COMPLETED]
+    allowed = [event.value for event in WebhookEvent]
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(name, str) and name in allowed for name in value)
+    ):
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            f"webhook_events must be a non-empty subset of {allowed}",
+            {"field": "webhook_events", "allowed": allowed},
+        )
+    return [event for event in WebhookEvent if event.value in value]
+
+
+def _webhook_state(webhook: WebhookSubscription) -> WebhookState:
+    return WebhookState(
+        url=webhook.url,
+        events=[event.value for event in webhook.events],
+        last_status=None if webhook.last_status is None else webhook.last_status.value,
+        last_attempt_at=webhook.last_attempt_at,
+        last_response_code=webhook.last_response_code,
+        last_error=webhook.last_error,
+        attempts=webhook.attempts,
+    )
+
+
 class JobsService:
     """Endpoints 9–15: each call validates, then makes one lifecycle transition."""
 
@@ -98,6 +140,7 @@ class JobsService:
         self.presign_ttl_seconds = settings.presign_ttl_seconds
         self.max_upload_bytes = settings.max_upload_bytes
         self.public_base_url = settings.resolved_public_base_url
+        self.is_production = settings.is_production
         self.build_message = gpu_message_builder(
             self.public_base_url, settings.queue_batch_concurrency
         )
@@ -141,7 +184,10 @@ class JobsService:
             return created.model_dump(mode="json")
 
         reply = Reply(status_code=201, render=render, call=call)
-        return await self.lifecycle.create_job_replying(user_id, preset.id, item_count, reply)
+        on_created = await self._webhook_of(payload)
+        return await self.lifecycle.create_job_replying(
+            user_id, preset.id, item_count, reply, on_created
+        )
 
     async def rerun_job(
         self, user_id: str, job_id: str, payload: JobRerun, call: IdempotentCall | None = None
@@ -232,6 +278,7 @@ class JobsService:
             if job is None:
                 raise ApiError(ErrorCode.JOB_NOT_FOUND)
             items = await repository.find_items(connection, job_id)
+            webhook = await webhook_subscriptions.find_subscription(connection, job_id)
         ttl = self.presign_ttl_seconds
         expired = job.expired_at is not None
         done = [] if expired else [item for item in items if item.status is ItemStatus.DONE]
@@ -258,6 +305,7 @@ class JobsService:
             expired=expired,
             created_at=job.created_at,
             updated_at=job.updated_at,
+            webhook=None if webhook is None else _webhook_state(webhook),
         )
 
     async def record_callback(self, job_id: str, body: CallbackBody) -> CallbackOutcome:
@@ -283,6 +331,28 @@ class JobsService:
         """Cancel and refund every item not done."""
         refunded = await self.lifecycle.cancel_job(user_id, job_id)
         return JobCanceled(canceled=True, status=JobStatus.CANCELED, refunded=refunded)
+
+    async def _webhook_of(self, payload: JobCreate) -> JobCreatedHook | None:
+        """The checked `webhook_url` and `webhook_events`, as a write for the job's transaction."""
+        if payload.webhook_url is None:
+            if payload.webhook_events is not None:
+                raise ApiError(
+                    ErrorCode.VALIDATION_FAILED,
+                    "webhook_events needs a webhook_url",
+                    {"field": "webhook_events"},
+                )
+            return None
+        if not isinstance(payload.webhook_url, str):
+            raise ApiError(
+                ErrorCode.VALIDATION_FAILED, "webhook_url must be a URL", {"field": "webhook_url"}
+            )
+        url = await checked_webhook_url(payload.webhook_url, is_production=self.is_production)
+        events = _checked_webhook_events(payload.webhook_events)
+
+        async def subscribe(connection: AsyncConnection, job_id: str) -> None:
+            await webhook_subscriptions.insert_subscription(connection, job_id, url, events)
+
+        return subscribe
 
     async def _owned_job(self, user_id: str, job_id: str) -> JobRecord:
         async with self.database.read() as connection:

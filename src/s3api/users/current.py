@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
@@ -23,9 +23,24 @@ async def get_current_user(
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(ErrorCode.AUTH_REQUIRED)
+    return await _user_of_token(request, token.strip())
+
+
+async def get_stream_user(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    access_token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> UserRecord:
+    """As `get_current_user`, or `?access_token=` for a browser `EventSource` (no headers)."""
+    if authorization or not access_token:
+        return await get_current_user(request, authorization)
+    return await _user_of_token(request, access_token.strip())
+
+
+async def _user_of_token(request: Request, token: str) -> UserRecord:
     tokens: TokenIssuer = request.app.state.tokens
     database: Database = request.app.state.database
-    user_id = tokens.verify(token.strip())
+    user_id = tokens.verify(token)
     async with database.read() as connection:
         user = await find_user(connection, user_id)
     if user is None:
@@ -35,3 +50,4 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[UserRecord, Depends(get_current_user)]
+StreamUser = Annotated[UserRecord, Depends(get_stream_user)]

@@ -1,0 +1,175 @@
+"""`GET /jobs/{id}/events`: a job's live stream, replayed from the event log.
+
+A stream waits on its job's change notification and reads only that job's new events when
+woken, so an idle stream costs no query; a re-read every ping interval
+covers a notification connection that was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from s3api.db.engine import Database
+from s3api.errors import ApiError, ErrorCode
+from s3api.jobs import repository
+from s3api.jobs.event_log import EventKind, RecordedEvent, events_after, last_seq
+from s3api.jobs.service import JobsService
+from s3api.jobs.states import ItemStatus
+from s3api.notify.changes import ChangeNotifier
+from s3api.storage.base import ObjectStorage
+from s3api.storage.keys import ObjectKeys
+
+SNAPSHOT = "snapshot"
+MAX_EVENT_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One server-sent event: its `id:`, `event:` name and JSON `data:`."""
+
+    id: int
+    event: str
+    data: dict[str, Any]
+
+
+class StreamSlots:
+    """Open streams per user in this process, capped at `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = Counter[str]()
+        # set whenever a stream closes, so a waiter can re-check without polling
+        self.released = asyncio.Event()
+
+    def take(self, user_id: str) -> None:
+        """Count one more stream for `user_id`, or refuse with 429."""
+        if self.open[user_id] >= self.limit:
+            raise ApiError(
+                ErrorCode.TOO_MANY_STREAMS,
+                f"At most {self.limit} event streams may be open at once",
+                {"max_streams": self.limit},
+            )
+        self.open[user_id] += 1
+
+    def give_back(self, user_id: str) -> None:
+        """One stream of `user_id` closed."""
+        self.open[user_id] -= 1
+        if self.open[user_id] <= 0:
+            del self.open[user_id]
+        self.released.set()
+
+
+@dataclass
+class OpenedStream:
+    """A stream's events and the release of its slot, which whoever serves it must call."""
+
+    events: AsyncIterator[StreamEvent]
+    _release: Callable[[], None]
+    _released: bool = False
+
+    def release(self) -> None:
+        """Give the slot back, once, however the response ended."""
+        if not self._released:
+            self._released = True
+            self._release()
+
+
+def parse_last_event_id(value: str | None) -> int | None:
+    """The `Last-Event-ID` a client resumes after, or None for a fresh stream."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if not text.isdigit() or int(text) > MAX_EVENT_ID:
+        raise ApiError(
+            ErrorCode.VALIDATION_FAILED,
+            "Last-Event-ID must be an event id from this stream",
+            {"field": "Last-Event-ID"},
+        )
+    return int(text)
+
+
+class JobStreamService:
+    """Opens streams: ownership and the per-user cap are checked before the first byte."""
+
+    def __init__(
+        self,
+        database: Database,
+        jobs: JobsService,
+        storage: ObjectStorage,
+        notifier: ChangeNotifier,
+        slots: StreamSlots,
+        ping_seconds: float,
+        presign_ttl_seconds: int,
+    ) -> None:
+        self.database = database
+        self.jobs = jobs
+        self.storage = storage
+        self.notifier = notifier
+        self.slots = slots
+        self.ping_seconds = ping_seconds
+        self.presign_ttl_seconds = presign_ttl_seconds
+
+    async def open_stream(
+        self, user_id: str, job_id: str, last_event_id: int | None
+    ) -> OpenedStream:
+        """Check the job is the caller's and take a slot; the caller releases it at the end."""
+        async with self.database.read() as connection:
+            job = await repository.find_job(connection, job_id, user_id=user_id)
+        if job is None:
+            raise ApiError(ErrorCode.JOB_NOT_FOUND)
+        self.slots.take(user_id)
+        return OpenedStream(
+            self._events(user_id, job_id, last_event_id),
+            lambda: self.slots.give_back(user_id),
+        )
+
+    async def _events(
+        self, user_id: str, job_id: str, last_event_id: int | None
+    ) -> AsyncIterator[StreamEvent]:
+        async with self.notifier.watch(job_id) as changed:
+            if last_event_id is None:
+                cursor, ended = await self._snapshot_cursor(job_id)
+                snapshot = await self.jobs.job_detail(user_id, job_id)
+                yield StreamEvent(cursor - ended, SNAPSHOT, snapshot.model_dump(mode="json"))
+                cursor -= ended
+            else:
+                cursor = last_event_id
+            while True:
+                changed.clear()
+                async with self.database.read() as connection:
+                    events = await events_after(connection, job_id, cursor)
+                for event in events:
+                    yield await self._stream_event(user_id, job_id, event)
+                    cursor = event.seq
+                    if event.kind is EventKind.END:
+                        return
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), timeout=self.ping_seconds)
+
+    async def _snapshot_cursor(self, job_id: str) -> tuple[int, int]:
+        """The last event id, and 1 when that event is `end` (replayed right after the snapshot)."""
+        async with self.database.read() as connection:
+            cursor = await last_seq(connection, job_id)
+            tail = await events_after(connection, job_id, cursor - 1) if cursor else []
+        ended = int(bool(tail) and tail[-1].kind is EventKind.END)
+        return cursor, ended
+
+    async def _stream_event(self, user_id: str, job_id: str, event: RecordedEvent) -> StreamEvent:
+        """Item events get freshly signed URLs, as in `GET /jobs/{id}`."""
+        data = dict(event.data)
+        if event.kind is EventKind.ITEM:
+            data["output_url"] = data["preview_url"] = None
+            if data["status"] == ItemStatus.DONE.value:
+                idx = int(data["idx"])
+                ttl = self.presign_ttl_seconds
+                output_url, preview_url = await asyncio.gather(
+                    self.storage.presign_get(ObjectKeys.output(user_id, job_id, idx), ttl),
+                    self.storage.presign_get(ObjectKeys.preview(user_id, job_id, idx), ttl),
+                )
+                data["output_url"], data["preview_url"] = output_url, preview_url
+        return StreamEvent(event.seq, event.kind.value, data)

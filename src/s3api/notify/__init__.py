@@ -1,0 +1,1 @@
+"""Cross-process wake-ups: which subject changed, never what changed."""

@@ -1,0 +1,1 @@
+"""Signed webhooks: per-user secrets, the outbox written with job events, and delivery."""

@@ -1,0 +1,51 @@
+"""The webhook outbox: a queue message per delivery, written with the event it announces."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from s3api.jobs import webhook_subscriptions
+from s3api.jobs.event_log import EventKind, RecordedEvent
+from s3api.jobs.repository import JobRecord
+from s3api.jobs.webhook_subscriptions import WebhookEvent
+from s3api.queue.message_queue import MessageQueue
+from s3api.timeutil import format_timestamp, utcnow
+
+WEBHOOKS_QUEUE = "webhooks"
+
+
+class WebhookOutbox:
+    """Subscribes to the job event log; queues `job.completed` and `item.completed`."""
+
+    def __init__(self, queue: MessageQueue) -> None:
+        self.queue = queue
+
+    async def job_events_recorded(
+        self, connection: AsyncConnection, job: JobRecord, events: Sequence[RecordedEvent]
+    ) -> None:
+        """One message per event the job's webhook asked for, in the caller's transaction."""
+        subscription = await webhook_subscriptions.find_subscription(connection, job.id)
+        if subscription is None:
+            return
+        queued = False
+        for event in events:
+            body: dict[str, Any] = {
+                "job_id": job.id,
+                "user_id": job.user_id,
+                "url": subscription.url,
+                "timestamp": format_timestamp(utcnow()),
+            }
+            if event.kind is EventKind.ITEM and WebhookEvent.ITEM_COMPLETED in subscription.events:
+                idx = int(event.data["idx"])
+                body |= {"type": WebhookEvent.ITEM_COMPLETED.value, "idx": idx}
+                await self.queue.enqueue(connection, f"{job.id}:item:{idx}", body)
+                queued = True
+            elif event.kind is EventKind.END and WebhookEvent.JOB_COMPLETED in subscription.events:
+                body["type"] = WebhookEvent.JOB_COMPLETED.value
+                await self.queue.enqueue(connection, f"{job.id}:job", body)
+                queued = True
+        if queued:
+            await webhook_subscriptions.mark_pending(connection, job.id)
