@@ -131,7 +131,7 @@ def _request_schema(spec: dict[str, Any], path: str, method: str) -> dict[str, A
 def test_job_create_declares_its_presets_and_item_count_bounds(spec: dict[str, Any]) -> None:
     schema = _request_schema(spec, "/jobs", "post")
     assert set(schema["required"]) == {"preset", "item_count"}
-    assert schema["properties"]["preset"]["enum"] == ["interior", "seller"]
+    assert sorted(schema["properties"]["preset"]["enum"]) == ["custom", "interior", "seller"]
     item_count = schema["properties"]["item_count"]
     assert (item_count["type"], item_count["minimum"], item_count["maximum"]) == (
         "integer",
@@ -147,7 +147,8 @@ def test_rule_create_declares_each_presets_concept_and_protect_names(
         branch["properties"]["preset_id"]["const"]: branch["properties"]
         for branch in _request_schema(spec, "/rules", "post")["oneOf"]
     }
-    assert set(branches) == {"interior", "seller"}
+    assert set(branches) == {"interior", "seller", "custom"}
+    assert branches["custom"]["concepts"]["propertyNames"]["maxLength"] == 60
     assert "Wall" in branches["interior"]["concepts"]["propertyNames"]["enum"]
     assert "Logo" not in branches["interior"]["concepts"]["propertyNames"]["enum"]
     assert "Glass_highlight" in branches["interior"]["protect"]["items"]["enum"]

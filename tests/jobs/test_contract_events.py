@@ -166,6 +166,10 @@ async def test_last_event_id_resumes_after_that_event_without_loss_or_repeat(
     assert [(event.id, event.event) for event in again] == [
         (event.id, event.event) for event in resumed[2:]
     ]
+    after_end = await sse.get(
+        f"/jobs/{job_id}/events", headers={**user.headers, "Last-Event-ID": resumed[-1].id}
+    )
+    assert (after_end.status_code, after_end.content) == (204, b"")
 
 
 async def test_access_token_query_authenticates_and_is_never_logged(

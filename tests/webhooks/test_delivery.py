@@ -87,6 +87,29 @@ async def test_a_receiver_that_always_fails_is_dead_lettered_and_called_no_more(
     assert job["webhook"]["last_error"] == "receiver answered 500"
 
 
+async def test_a_pending_webhook_of_a_deleted_job_is_dropped_without_a_call(
+    api: ApiClient, context: AppContext
+) -> None:
+    clock = freeze_webhook_clock(context)
+    user = await api.sign_in()
+    with scripted_endpoint([500]) as (receiver, url):
+        job_id = await job_with_webhook(api, user, url)
+        await finish_items(api, user, job_id, 2)
+        async with dispatcher_for(context) as dispatcher:
+            assert await dispatcher.deliver_pending() == 1
+            deleted = await api.http.delete(f"/jobs/{job_id}", headers=user.headers)
+            assert deleted.status_code == 200, deleted.text
+            clock.advance(3600)
+            assert await dispatcher.deliver_pending() == 1
+            clock.advance(3600)
+            assert await dispatcher.deliver_pending() == 0
+        calls = len(receiver.requests)
+    assert calls == 1
+    async with context.database.read() as connection:
+        assert await context.webhook_queue.dead_letters(connection, 10) == []
+        assert await context.webhook_queue.lease(connection, 10, 30) == []
+
+
 async def test_item_completed_is_sent_for_each_item_with_signed_urls(
     api: ApiClient, context: AppContext
 ) -> None:

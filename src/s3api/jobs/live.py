@@ -19,7 +19,7 @@ from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import repository
 from s3api.jobs.event_log import EventKind, RecordedEvent, events_after, last_seq
 from s3api.jobs.service import JobsService
-from s3api.jobs.states import ItemStatus
+from s3api.jobs.states import TERMINAL, ItemStatus
 from s3api.notify.changes import ChangeNotifier
 from s3api.storage.base import ObjectStorage
 from s3api.storage.keys import ObjectKeys
@@ -116,12 +116,20 @@ class JobStreamService:
 
     async def open_stream(
         self, user_id: str, job_id: str, last_event_id: int | None
-    ) -> OpenedStream:
-        """Check the job is the caller's and take a slot; the caller releases it at the end."""
+    ) -> OpenedStream | None:
+        """Check the job is the caller's and take a slot; the caller releases it at the end.
+
+        None when the client resumes at or after the job's `end`: there is nothing left to
+        send, and the route answers 204, which stops an `EventSource` from reconnecting.
+        """
         async with self.database.read() as connection:
             job = await repository.find_job(connection, job_id, user_id=user_id)
-        if job is None:
-            raise ApiError(ErrorCode.JOB_NOT_FOUND)
+            if job is None:
+                raise ApiError(ErrorCode.JOB_NOT_FOUND)
+            if last_event_id is not None and job.status in TERMINAL:
+                cursor = await last_seq(connection, job_id)
+                if cursor <= last_event_id:
+                    return None
         self.slots.take(user_id)
         return OpenedStream(
             self._events(user_id, job_id, last_event_id),

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
@@ -203,6 +203,7 @@ async def delete(
     response_class=EventSourceResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "The job's live events"},
+        204: {"description": "Resumed at or after the job's `end`: nothing more to send"},
         **error_responses(404, 429),
     },
 )
@@ -211,13 +212,15 @@ async def events(
     user: StreamUser,
     job_id: str,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
-) -> EventSourceResponse:
+) -> Response:
     """Server-sent events: `snapshot`, then `item`, `status` and a closing `end`.
 
     `?access_token=` stands in for the Authorization header (browser `EventSource`);
     `Last-Event-ID` resumes after that event.
     """
     stream = await streams.open_stream(user.id, job_id, parse_last_event_id(last_event_id))
+    if stream is None:
+        return Response(status_code=204)
     return _JobEventResponse(
         stream,
         _server_sent(stream.events),

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3api.presets.catalog import PRESETS
+from s3api.presets.catalog import MAX_CUSTOM_CONCEPT_LENGTH, PRESETS, Preset
 from s3api.presets.edits import ConceptEdit, StoredConceptEdit
 from s3api.timeutil import Timestamp
 
@@ -14,18 +14,29 @@ RuleName = Annotated[str, Field(min_length=1, max_length=100)]
 ConceptName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
+def _names_of(preset: Preset) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The concept-name and protect-name schemas of one preset."""
+    if preset.free_concepts:
+        phrase = {"type": "string", "minLength": 1, "maxLength": MAX_CUSTOM_CONCEPT_LENGTH}
+        return phrase, phrase
+    return {"enum": list(preset.concepts)}, {"enum": sorted(preset.protectable)}
+
+
 def _per_preset_names(schema: dict[str, Any]) -> None:
     """Declare which concept and protect names each preset accepts (checked by the service)."""
-    schema["oneOf"] = [
-        {
-            "properties": {
-                "preset_id": {"const": preset.id},
-                "concepts": {"propertyNames": {"enum": list(preset.concepts)}},
-                "protect": {"items": {"enum": sorted(preset.protectable)}},
+    branches = []
+    for preset in PRESETS.values():
+        concept_names, protect_names = _names_of(preset)
+        branches.append(
+            {
+                "properties": {
+                    "preset_id": {"const": preset.id},
+                    "concepts": {"propertyNames": concept_names},
+                    "protect": {"items": protect_names},
+                }
             }
-        }
-        for preset in PRESETS.values()
-    ]
+        )
+    schema["oneOf"] = branches
 
 
 class RuleCreate(BaseModel):

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from s3api.db.engine import Database
+from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import webhook_subscriptions
 from s3api.jobs.service import JobsService
 from s3api.jobs.webhook_subscriptions import DeliveryStatus, WebhookEvent
@@ -134,7 +135,13 @@ class WebhookDispatcher:
         code: int | None = None
         try:
             error: str | None = None
-            payload = await self._payload(body)
+            try:
+                payload = await self._payload(body)
+            except ApiError as exc:
+                if exc.code is not ErrorCode.JOB_NOT_FOUND:
+                    raise
+                await self._drop(message)
+                return
             await check_outbound_url(body["url"], is_production=self.policy.is_production)
             content = json.dumps(payload, separators=(",", ":"))
             secret = await self.secrets.secret_for(body["user_id"])
@@ -179,6 +186,12 @@ class WebhookDispatcher:
                 "preview_url": links[0]["preview_url"] if links else None,
             }
         return {"type": body["type"], "timestamp": body["timestamp"], "data": data}
+
+    async def _drop(self, message: LeasedMessage) -> None:
+        """The job (or its account) was deleted: nothing is left to announce."""
+        async with self.database.transaction() as connection:
+            await self.queue.ack(connection, message.lease_id)
+        logger.info("webhook %s dropped: job %s was deleted", message.id, message.body["job_id"])
 
     async def _record_outcome(
         self, message: LeasedMessage, code: int | None, error: str | None
