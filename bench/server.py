@@ -15,18 +15,32 @@ from pathlib import Path
 import httpx
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nobody listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
+def wait_until_healthy(url: str, seconds: float = 60) -> None:
+    """Poll `url` until it answers 200."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"benchmark server did not start: {url}")
+
+
 @contextmanager
 def spawned_server(
-    workdir: Path, database_url: str | None, extra_env: dict[str, str]
+    workdir: Path, database_url: str | None, extra_env: dict[str, str], *, workers: int = 1
 ) -> Iterator[tuple[str, str]]:
     """A server on a free port; yields its base URL and callback secret."""
-    port = _free_port()
+    port = free_port()
     secret = secrets.token_urlsafe(32)
     environment = {
         **os.environ,
@@ -38,21 +52,21 @@ def spawned_server(
     if database_url:
         environment["DATABASE_URL"] = database_url
     process = subprocess.Popen(
-        [sys.executable, "-m", "s3api", "serve", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "s3api",
+            "serve",
+            "--port",
+            str(port),
+            *(["--workers", str(workers)] if workers > 1 else []),
+        ],
         env=environment,
         cwd=workdir,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("benchmark server did not start")
+        wait_until_healthy(f"{base_url}/health")
         yield base_url, secret
     finally:
         process.terminate()
