@@ -20,12 +20,7 @@ from s3api.dispatch.target import PushTarget
 from s3api.health.routes import router as health_router
 from s3api.http.body_rules import refuse_nul_characters
 from s3api.http.handlers import install_exception_handlers
-from s3api.http.middleware import (
-    BufferedBodyMiddleware,
-    EnvelopeCORSMiddleware,
-    RequestContextMiddleware,
-    UnexpectedErrorMiddleware,
-)
+from s3api.http.middleware import ApiEdgeMiddleware, BodyLimit, CorsPolicy
 from s3api.http.openapi import install_openapi
 from s3api.jobs.routes import router as jobs_router
 from s3api.presets.routes import router as presets_router
@@ -101,20 +96,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     object_router = local_object_router(context.storage)
     if object_router is not None:
         app.include_router(object_router)
-    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
-        BufferedBodyMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        exempt_prefixes=(OBJECT_ROUTES_PREFIX,),
-        rules=(refuse_nul_characters,),
+        ApiEdgeMiddleware,
+        cors=CorsPolicy(
+            allow_origins=settings.cors_origins,
+            allow_origin_regex=LOCALHOST_ORIGIN,
+            expose_headers=["X-Request-ID"],
+        ),
+        body=BodyLimit(
+            max_body_bytes=settings.max_body_bytes,
+            exempt_prefixes=(OBJECT_ROUTES_PREFIX,),
+            rules=(refuse_nul_characters,),
+        ),
     )
-    app.add_middleware(
-        EnvelopeCORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_origin_regex=LOCALHOST_ORIGIN,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["X-Request-ID"],
-    )
-    app.add_middleware(RequestContextMiddleware)
     return app

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from s3api.http.handlers import install_exception_handlers
-from s3api.http.middleware import RequestContextMiddleware
+from s3api.http.middleware import ApiEdgeMiddleware
 from s3api.storage.local import LocalStorage
 from s3api.storage.routes import build_local_object_router
 from tests.support.storage import (
@@ -44,7 +44,7 @@ class ServedStorage:
 def _app_for(storage: LocalStorage) -> FastAPI:
     app = FastAPI()
     install_exception_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ApiEdgeMiddleware)
     app.include_router(build_local_object_router(storage))
     return app
 

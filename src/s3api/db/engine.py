@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+# execution options read by the SQLite `begin` listener
+READ_ONLY_OPTION = "s3api_read_only"
+NO_BEGIN_OPTION = "s3api_no_begin"
 
 
 class Database:
     """One engine per process; every use case runs in `transaction()` or `read()`.
 
     On SQLite a write transaction starts with `BEGIN IMMEDIATE`, so concurrent writers queue
-    on the database lock instead of failing on upgrade; on PostgreSQL services take row locks
-    (`FOR UPDATE`) and use guarded `UPDATE`s.
+    on the database lock instead of failing on upgrade. Inside one process writers first queue
+    on an asyncio lock, so they wait their turn without ever sleeping in SQLite's busy handler
+    (which polls in growing steps); only writers of other processes still meet it there.
+    Reads and the health check never take either lock (WAL readers run beside the writer).
+    On PostgreSQL services take row locks (`FOR UPDATE`) and use guarded `UPDATE`s.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
@@ -32,25 +39,59 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+        self._writer_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._pings: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+
+    def writer_lock(self) -> asyncio.Lock:
+        """The running loop's SQLite writer lock (one per loop: a lock belongs to its loop)."""
+        loop = asyncio.get_running_loop()
+        lock = self._writer_locks.get(loop)
+        if lock is None:
+            lock = self._writer_locks[loop] = asyncio.Lock()
+        return lock
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write unit of work, committed once on success and rolled back on any error."""
-        async with self.engine.connect() as connection, connection.begin():
+        if not self.is_sqlite:
+            async with self.engine.connect() as connection, connection.begin():
+                yield connection
+            return
+        async with (
+            self.writer_lock(),
+            self.engine.connect() as connection,
+            connection.begin(),
+        ):
             yield connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only snapshot that takes no write lock on SQLite."""
         async with self.engine.connect() as connection:
-            await connection.execution_options(s3api_read_only=True)
+            await connection.execution_options(**{READ_ONLY_OPTION: True})
+            async with connection.begin():
+                yield connection
+
+    @asynccontextmanager
+    async def read_one(self) -> AsyncIterator[AsyncConnection]:
+        """For a single statement, which is its own snapshot: on SQLite no `BEGIN` is sent."""
+        async with self.engine.connect() as connection:
+            await connection.execution_options(**{READ_ONLY_OPTION: True, NO_BEGIN_OPTION: True})
             async with connection.begin():
                 yield connection
 
     async def ping(self) -> None:
-        """Raise if the database cannot be reached."""
-        async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        """Raise if the database cannot be reached; takes no lock. Concurrent callers share
+        the one ping in flight, so a burst of health checks costs one round trip."""
+        loop = asyncio.get_running_loop()
+        in_flight = self._pings.get(loop)
+        if in_flight is None or in_flight.done():
+            in_flight = self._pings[loop] = loop.create_task(self._ping_once())
+        await asyncio.shield(in_flight)
+
+    async def _ping_once(self) -> None:
+        async with self.read_one() as connection:
+            await connection.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
@@ -72,5 +113,9 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        read_only = connection.get_execution_options().get("s3api_read_only", False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get(NO_BEGIN_OPTION, False):
+            return  # autocommit: the one statement that follows is its own transaction
+        connection.exec_driver_sql(
+            "BEGIN" if options.get(READ_ONLY_OPTION, False) else "BEGIN IMMEDIATE"
+        )

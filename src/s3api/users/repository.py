@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import BillingEvent, User
@@ -31,16 +31,19 @@ class UserRecord:
     credits: int
 
 
+# built once: the token check runs this on every authenticated request
+_FIND_USER = select(User.id, User.plan, User.credits).where(User.id == bindparam("user_id"))
+_FIND_USER_FOR_UPDATE = _FIND_USER.with_for_update()
+
+
 async def find_user(
     connection: AsyncConnection, user_id: str, *, lock: bool = False
 ) -> UserRecord | None:
     """The user, optionally locked for the rest of the transaction (`FOR UPDATE`)."""
     if not is_uuid(user_id):
         return None
-    query = select(User.id, User.plan, User.credits).where(User.id == user_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await connection.execute(query)).first()
+    query = _FIND_USER_FOR_UPDATE if lock else _FIND_USER
+    row = (await connection.execute(query, {"user_id": user_id})).first()
     if row is None:
         return None
     return UserRecord(id=row.id, plan=Plan.parse(row.plan), credits=row.credits)
