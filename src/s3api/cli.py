@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from typing import Annotated, Any
@@ -33,12 +34,49 @@ def _settings(**overrides: Any) -> Settings:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8787, help="Port to listen on (the mobile client uses 8787)."),
+    workers: int = typer.Option(
+        1, min=1, help="Processes serving the port; the background duties run in one of them."
+    ),
 ) -> None:
     """Run the API with the background duties (and, by default, the embedded worker)."""
-    from s3api.app import create_app
+    from s3api.app import HOST_DUTIES_LOCK_ENV, create_app
 
     settings = _settings(host=host, port=port)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+        return
+    from s3api.db.engine import Database
+    from s3api.db.migrate import upgrade_to_head
+
+    database = Database(settings.resolved_database_url)
+    if database.is_sqlite:
+
+        async def _migrate() -> None:
+            try:
+                await upgrade_to_head(database)
+            finally:
+                await database.dispose()
+
+        asyncio.run(_migrate())
+    # the worker processes read their settings from the environment: hand them what the
+    # command line decided, and the development secrets `prepare()` has just kept
+    os.environ.update(
+        HOST=host,
+        PORT=str(port),
+        S3API_DATA_DIR=str(settings.s3api_data_dir),
+        JWT_SECRET=settings.jwt_key,
+        GPU_CALLBACK_SECRET=settings.callback_secret,
+        **{HOST_DUTIES_LOCK_ENV: str(settings.s3api_data_dir.resolve() / "host-duties.lock")},
+    )
+    uvicorn.run(
+        "s3api.app:create_app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()

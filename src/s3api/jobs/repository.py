@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, func, insert, or_, select, update
+from sqlalchemy import ScalarSelect, SQLColumnExpression, and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import Job, JobItem
@@ -146,7 +146,7 @@ async def count_active_jobs(connection: AsyncConnection, user_id: str) -> int:
     return int((await connection.execute(query)).scalar_one())
 
 
-def active_jobs_of(user_id: ColumnElement[str]) -> ScalarSelect[int]:
+def active_jobs_of(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
     """`count_active_jobs` as a subquery, so another statement can carry it in the same
     round trip."""
     return (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, delete, func, insert, select, update
+from sqlalchemy import Row, ScalarSelect, SQLColumnExpression, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import Rule
@@ -39,7 +39,7 @@ async def count_rules(connection: AsyncConnection, user_id: str) -> int:
     return int((await connection.execute(query)).scalar_one())
 
 
-def rule_slots_in_use(user_id: ColumnElement[str]) -> ScalarSelect[int]:
+def rule_slots_in_use(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
     """`count_rules` as a subquery, so another statement can carry it in the same round trip."""
     return select(func.count()).select_from(Rule).where(Rule.user_id == user_id).scalar_subquery()
 
