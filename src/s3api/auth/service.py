@@ -31,9 +31,11 @@ class AuthService:
             if is_new:
                 credits = self.limiter.plans.limits(DEFAULT_PLAN).credits_at_signup
                 await self.limiter.grant_credits(connection, user_id, credits, "sign-up")
-            plan = (
-                await connection.execute(select(User.plan).where(User.id == user_id))
-            ).scalar_one()
+                plan = DEFAULT_PLAN.value
+            else:
+                plan = (
+                    await connection.execute(select(User.plan).where(User.id == user_id))
+                ).scalar_one()
         return AnonSession(
             user_id=user_id, token=self.tokens.issue(user_id), plan=plan, is_new=is_new
         )

@@ -80,9 +80,15 @@ class Database:
 
     @asynccontextmanager
     async def read_one(self) -> AsyncIterator[AsyncConnection]:
-        """For a single statement, which is its own snapshot: on SQLite no `BEGIN` is sent."""
+        """For a single statement, which is its own snapshot: no `BEGIN` and `COMMIT` around
+        it (on PostgreSQL two round trips saved)."""
         async with self.engine.connect() as connection:
-            await connection.execution_options(**{READ_ONLY_OPTION: True, NO_BEGIN_OPTION: True})
+            if self.is_sqlite:
+                await connection.execution_options(
+                    **{READ_ONLY_OPTION: True, NO_BEGIN_OPTION: True}
+                )
+            else:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
             async with connection.begin():
                 yield connection
 

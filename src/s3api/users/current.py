@@ -12,12 +12,13 @@ from s3api.security.tokens import TokenIssuer
 from s3api.users.repository import UserRecord, find_user
 
 
-def get_token_user_id(
+async def get_token_user_id(
     request: Request,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str:
     """The user id a valid Bearer token names; whether that user still exists is for the
-    caller to check (a route that reads the user row anyway checks it there, in one read)."""
+    caller to check (a route that reads the user row anyway checks it there, in one read).
+    Async, though it awaits nothing: FastAPI would run a plain `def` in a worker thread."""
     if not authorization:
         raise ApiError(ErrorCode.AUTH_REQUIRED)
     scheme, _, token = authorization.partition(" ")
