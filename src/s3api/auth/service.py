@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -14,6 +16,20 @@ from s3api.security.tokens import TokenIssuer
 from s3api.timeutil import utcnow
 from s3api.users.limits import UserLimiter
 from s3api.users.plans import DEFAULT_PLAN
+
+
+def _insert_user(dialect_insert: Any) -> Any:
+    """`INSERT … ON CONFLICT (device_hash) DO NOTHING RETURNING id`, built once per dialect."""
+    users = User.__table__
+    return (
+        dialect_insert(users)
+        .on_conflict_do_nothing(index_elements=[users.c.device_hash])
+        .returning(users.c.id)
+    )
+
+
+_INSERT_USER_SQLITE = _insert_user(sqlite.insert)
+_INSERT_USER_POSTGRESQL = _insert_user(postgresql.insert)
 
 
 class AuthService:
@@ -53,14 +69,8 @@ class AuthService:
             "created_at": now,
             "updated_at": now,
         }
-        dialect = sqlite if self.database.is_sqlite else postgresql
-        statement = (
-            dialect.insert(User)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[User.device_hash])
-            .returning(User.id)
-        )
-        inserted = (await connection.execute(statement)).scalar_one_or_none()
+        statement = _INSERT_USER_SQLITE if self.database.is_sqlite else _INSERT_USER_POSTGRESQL
+        inserted = (await connection.execute(statement, values)).scalar_one_or_none()
         if inserted is not None:
             return inserted, True
         existing = await connection.execute(select(User.id).where(User.device_hash == device_hash))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import BillingEvent, User
@@ -49,6 +50,19 @@ async def find_user(
     return UserRecord(id=row.id, plan=Plan.parse(row.plan), credits=row.credits)
 
 
+# built once: every sign-up, job and refund moves credits
+_USERS = cast(Table, User.__table__)
+_INSERT_BILLING_EVENT = insert(cast(Table, BillingEvent.__table__))
+_ADD_CREDITS = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("target_user"))
+    .values(
+        credits=_USERS.c.credits + bindparam("amount_added"),
+        updated_at=bindparam("changed_at"),
+    )
+)
+
+
 async def set_plan(connection: AsyncConnection, user_id: str, plan: Plan) -> None:
     """Move the user to another plan."""
     await connection.execute(
@@ -67,16 +81,17 @@ async def move_credits(
     """One ledger row and the matching balance change, so credits = Σ billing events."""
     now = utcnow()
     await connection.execute(
-        insert(BillingEvent).values(
-            id=new_id(),
-            user_id=user_id,
-            job_id=job_id,
-            kind=kind.value,
-            amount=amount,
-            reason=reason,
-            created_at=now,
-        )
+        _INSERT_BILLING_EVENT,
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "job_id": job_id,
+            "kind": kind.value,
+            "amount": amount,
+            "reason": reason,
+            "created_at": now,
+        },
     )
     await connection.execute(
-        update(User).where(User.id == user_id).values(credits=User.credits + amount, updated_at=now)
+        _ADD_CREDITS, {"target_user": user_id, "amount_added": amount, "changed_at": now}
     )
