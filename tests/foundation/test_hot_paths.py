@@ -17,7 +17,8 @@ from tests.support.foundation import assert_error, assert_ok, rule_body
 
 @contextmanager
 def recorded_statements(context: AppContext) -> Iterator[list[str]]:
-    """Every SQL statement the app sends while the block runs (transaction control aside)."""
+    """Every SQL statement the app sends while the block runs (transaction control aside),
+    through SQLAlchemy or straight to the driver."""
     statements: list[str] = []
 
     def record(*args: Any) -> None:
@@ -27,10 +28,12 @@ def recorded_statements(context: AppContext) -> Iterator[list[str]]:
 
     engine = context.database.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
+    context.database.on_driver_statement = lambda statement: record(None, None, statement)
     try:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        context.database.on_driver_statement = None
 
 
 async def test_me_is_one_statement(api: ApiClient, context: AppContext) -> None:

@@ -39,18 +39,18 @@ class AccountService:
         statement; `None` when the user no longer exists."""
         if not is_uuid(user_id):
             return None
-        async with self.database.read_one() as connection:
-            row = (await connection.execute(_ACCOUNT_ROW, {"user_id": user_id})).first()
+        row = await self.database.fetch_row(_ACCOUNT_ROW, {"user_id": user_id})
         if row is None:
             return None
-        user = UserRecord(id=row.id, plan=Plan.parse(row.plan), credits=row.credits)
+        found_id, plan, credits, rule_slots, concurrent_jobs = row
+        user = UserRecord(id=found_id, plan=Plan.parse(plan), credits=int(credits))
         limits = self.limiter.limits_for(user)
         return AccountState(
             user_id=user.id,
             plan=user.plan.value,
             credits=user.credits,
-            rule_slots=row.rule_slots,
-            concurrent_jobs=row.concurrent_jobs,
+            rule_slots=int(rule_slots),
+            concurrent_jobs=int(concurrent_jobs),
             max_rule_slots=limits.max_rule_slots,
             max_concurrency=limits.max_concurrency,
             max_items_per_job=limits.max_items_per_job,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 # execution options read by the SQLite `begin` listener
@@ -47,6 +49,9 @@ class Database:
             _configure_sqlite(self.engine, busy_timeout_seconds)
         self._writer_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
         self._pings: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._compiled: dict[int, tuple[ClauseElement, str, tuple[str, ...], dict[str, Any]]] = {}
+        # called with the SQL of each `fetch_row`, which bypasses SQLAlchemy's cursor events
+        self.on_driver_statement: Callable[[str], None] | None = None
 
     def writer_lock(self) -> asyncio.Lock:
         """The running loop's SQLite writer lock (one per loop: a lock belongs to its loop)."""
@@ -91,6 +96,42 @@ class Database:
                 await connection.execution_options(isolation_level="AUTOCOMMIT")
             async with connection.begin():
                 yield connection
+
+    async def fetch_row(
+        self, statement: ClauseElement, params: dict[str, Any]
+    ) -> Sequence[Any] | None:
+        """The first row of a single-statement read, sent straight to the driver: compiled
+        once per statement, no transaction, one call into the driver (aiosqlite's thread or
+        asyncpg) instead of SQLAlchemy's cursor round trips. Values come back as the driver
+        gives them, so use it for plain text and integer columns."""
+        sql, names, fixed = self._compiled_form(statement, params)
+        values = {**fixed, **params}
+        arguments = [values[name] for name in names]
+        if self.on_driver_statement is not None:
+            self.on_driver_statement(sql)
+        async with self.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            if self.is_sqlite:
+                rows = await driver.execute_fetchall(sql, arguments)
+                return tuple(rows[0]) if rows else None
+            record = await driver.fetchrow(sql, *arguments)
+            return None if record is None else tuple(record)
+
+    def _compiled_form(
+        self, statement: ClauseElement, params: dict[str, Any]
+    ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        """SQL, parameter order and the statement's own values (expanded `IN` lists), worked
+        out on first use; the caller's parameters only fill the open slots."""
+        cached = self._compiled.get(id(statement))
+        if cached is not None and cached[0] is statement:
+            return cached[1], cached[2], cached[3]
+        compiled = cast(SQLCompiler, statement.compile(dialect=self.engine.dialect))
+        expanded = compiled.construct_expanded_state(params)
+        names = tuple(expanded.positiontup or ())
+        fixed = {name: value for name, value in expanded.parameters.items() if name not in params}
+        self._compiled[id(statement)] = (statement, expanded.statement, names, fixed)
+        return expanded.statement, names, fixed
 
     async def ping(self) -> None:
         """Raise if the database cannot be reached; takes no lock. Concurrent callers share

@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.security.tokens import TokenIssuer
-from s3api.users.repository import UserRecord, find_user
+from s3api.users.repository import UserRecord, fetch_user
 
 
 async def get_token_user_id(
@@ -34,8 +34,7 @@ async def get_current_user(
     """The user of the Bearer token; its plan and credits are read from the database on every
     request, in one indexed read, so a deleted user's token is refused at once."""
     database: Database = request.app.state.database
-    async with database.read_one() as connection:
-        user = await find_user(connection, user_id)
+    user = await fetch_user(database, user_id)
     if user is None:
         raise ApiError(ErrorCode.AUTH_INVALID_TOKEN)
     return user

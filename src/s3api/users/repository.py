@@ -9,6 +9,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.db.engine import Database
 from s3api.db.models import BillingEvent, User
 from s3api.ids import is_uuid, new_id
 from s3api.timeutil import utcnow
@@ -61,6 +62,17 @@ _ADD_CREDITS = (
         updated_at=bindparam("changed_at"),
     )
 )
+
+
+async def fetch_user(database: Database, user_id: str) -> UserRecord | None:
+    """`find_user` outside any transaction, in one call into the driver (the token check)."""
+    if not is_uuid(user_id):
+        return None
+    row = await database.fetch_row(_FIND_USER, {"user_id": user_id})
+    if row is None:
+        return None
+    user_id_found, plan, credits = row
+    return UserRecord(id=user_id_found, plan=Plan.parse(plan), credits=int(credits))
 
 
 async def set_plan(connection: AsyncConnection, user_id: str, plan: Plan) -> None:
