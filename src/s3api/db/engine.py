@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import event
@@ -47,8 +50,13 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_seconds)
-        self._writer_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-        self._pings: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        # per event loop, without keeping a closed loop alive
+        self._writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._pings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._compiled: dict[int, tuple[ClauseElement, str, tuple[str, ...], dict[str, Any]]] = {}
         # called with the SQL of each `fetch_row`, which bypasses SQLAlchemy's cursor events
         self.on_driver_statement: Callable[[str], None] | None = None
@@ -138,8 +146,10 @@ class Database:
         the one ping in flight, so a burst of health checks costs one round trip."""
         loop = asyncio.get_running_loop()
         in_flight = self._pings.get(loop)
-        if in_flight is None or in_flight.done():
+        if in_flight is None:
             in_flight = self._pings[loop] = loop.create_task(self._ping_once())
+            # forget it once done: a kept failure would hold its connection past the loop
+            in_flight.add_done_callback(lambda _done: self._pings.pop(loop, None))
         await asyncio.shield(in_flight)
 
     async def _ping_once(self) -> None:
@@ -153,6 +163,18 @@ class Database:
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_seconds: float) -> None:
     """WAL, foreign keys and explicit BEGIN so SQLite gives us real write transactions."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _refuse_missing_directory(
+        _dialect: Any, _record: Any, cargs: tuple[Any, ...], _cparams: dict[str, Any]
+    ) -> None:
+        # sqlite3 would fail too, but only on aiosqlite's thread, whose clean-up then races
+        # the end of the event loop; refuse before that thread starts
+        filename = str(cargs[0]) if cargs else ""
+        if filename and not filename.startswith(("file:", ":memory:")):
+            directory = Path(filename).parent
+            if not directory.is_dir():
+                raise sqlite3.OperationalError("unable to open database file")
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
