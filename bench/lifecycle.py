@@ -59,15 +59,25 @@ class Recorder:
 
 
 async def run_client(
-    base_url: str, secret: str, jobs: int, items: int, image: bytes, recorder: Recorder
+    base_url: str,
+    secret: str,
+    jobs: int,
+    items: int,
+    image: bytes,
+    recorder: Recorder,
+    *,
+    until: float | None = None,
 ) -> int:
-    """One user's jobs, one after the other (a free plan has one concurrent job)."""
+    """One user's jobs, one after the other (a free plan has one concurrent job), stopping
+    after `jobs` or when `time.perf_counter()` passes `until`."""
     async with httpx.AsyncClient(timeout=60) as client:
         signed = await recorder.call(client, "POST /auth/anon", "POST", f"{base_url}/auth/anon")
         headers = {"Authorization": f"Bearer {signed.json()['data']['token']}"}
         user_id = signed.json()["data"]["user_id"]
         completed = 0
         for _ in range(jobs):
+            if until is not None and time.perf_counter() >= until:
+                break
             created = await recorder.call(
                 client,
                 "POST /jobs",

@@ -18,18 +18,40 @@ import httpx
 READY_TIMEOUT_SECONDS = 60.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nobody listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
+def wait_until_healthy(url: str, seconds: float = 60) -> None:
+    """Poll `url` until it answers 200."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"benchmark server did not start: {url}")
+
+
 class BenchServer:
     """`python -m s3api serve` on a free port, which can be killed and started again."""
 
-    def __init__(self, workdir: Path, database_url: str | None, extra_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        database_url: str | None,
+        extra_env: dict[str, str],
+        *,
+        workers: int = 1,
+    ) -> None:
         self.workdir = workdir
-        self.port = _free_port()
+        self.workers = workers
+        self.port = free_port()
         self.secret = secrets.token_urlsafe(32)
         self.environment = {
             **os.environ,
@@ -60,7 +82,15 @@ class BenchServer:
     def start(self) -> None:
         """Start the process and wait until `/health` answers 200."""
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "s3api", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "s3api",
+                "serve",
+                "--port",
+                str(self.port),
+                *(["--workers", str(self.workers)] if self.workers > 1 else []),
+            ],
             env=self.environment,
             cwd=self.workdir,
         )
@@ -91,10 +121,10 @@ class BenchServer:
 
 @contextmanager
 def running_bench_server(
-    workdir: Path, database_url: str | None, extra_env: dict[str, str]
+    workdir: Path, database_url: str | None, extra_env: dict[str, str], *, workers: int = 1
 ) -> Iterator[BenchServer]:
     """A started server that is stopped when the block ends."""
-    server = BenchServer(workdir, database_url, extra_env)
+    server = BenchServer(workdir, database_url, extra_env, workers=workers)
     try:
         server.start()
         yield server
@@ -104,8 +134,8 @@ def running_bench_server(
 
 @contextmanager
 def spawned_server(
-    workdir: Path, database_url: str | None, extra_env: dict[str, str]
+    workdir: Path, database_url: str | None, extra_env: dict[str, str], *, workers: int = 1
 ) -> Iterator[tuple[str, str]]:
     """A server on a free port; yields its base URL and callback secret."""
-    with running_bench_server(workdir, database_url, extra_env) as server:
+    with running_bench_server(workdir, database_url, extra_env, workers=workers) as server:
         yield server.base_url, server.secret

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from s3api.account.routes import router as account_router
 from s3api.auth.routes import router as auth_router
+from s3api.common.host_lock import HostLock
 from s3api.context import AppContext
 from s3api.db.readiness import (
     DatabaseUnreachableError,
@@ -29,14 +32,10 @@ from s3api.health.metrics_routes import router as metrics_router
 from s3api.health.routes import router as health_router
 from s3api.http.body_rules import refuse_nul_characters
 from s3api.http.handlers import install_exception_handlers
-from s3api.http.middleware import (
-    BufferedBodyMiddleware,
-    EnvelopeCORSMiddleware,
-    RequestContextMiddleware,
-    UnexpectedErrorMiddleware,
-)
+from s3api.http.middleware import ApiEdgeMiddleware, BodyLimit, CorsPolicy
 from s3api.http.openapi import install_openapi
 from s3api.jobs.routes import router as jobs_router
+from s3api.logging_setup import configure_logging
 from s3api.presets.routes import router as presets_router
 from s3api.rules.routes import router as rules_router
 from s3api.settings import Settings
@@ -50,6 +49,23 @@ LOCALHOST_ORIGIN = r"^http://(localhost|127\.0\.0\.1)(:\d+)?$"
 OBJECT_ROUTES_PREFIX = "/objects/"
 # background tasks get this long to finish their step (e.g. an in-flight push) on shutdown
 SHUTDOWN_GRACE_SECONDS = 10.0
+# set by `s3api serve --workers N` for its worker processes: the lock that elects the one
+# process running the background duties, the embedded worker and the push dispatcher
+HOST_DUTIES_LOCK_ENV = "S3API_HOST_DUTIES_LOCK"
+# how often a process without the duties checks whether their holder has gone
+HOST_DUTIES_RETRY_SECONDS = 5.0
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one `s3api serve --workers N` process: settings from the environment, the
+    database already migrated (SQLite) or checked (PostgreSQL) by the parent, the
+    once-per-host duties behind the lock."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    lock_path = os.environ.get(HOST_DUTIES_LOCK_ENV)
+    return create_app(
+        settings, migrate=False, host_duties_lock=Path(lock_path) if lock_path else None
+    )
 
 
 def create_app(
@@ -58,17 +74,24 @@ def create_app(
     migrate: bool | None = None,
     worker_engine: ImageEngine | None = None,
     stop_server: Callable[[], None] | None = None,
+    host_duties_lock: Path | None = None,
 ) -> FastAPI:
     """Build the API. `migrate` defaults to on for the embedded SQLite database;
     `worker_engine` is the embedded worker's image engine, if already built.
 
     On a database schema behind this version's migrations the app records the reason in
     `app.state.refused`, starts none of its duties and calls `stop_server`.
+
+    With `host_duties_lock`, every process waits for its database on its own (its health
+    answers 503 meanwhile), but only the process holding that lock runs the background
+    duties, the webhook dispatcher and the embedded worker or push dispatcher; another
+    takes over when it exits.
     """
     settings = (settings or Settings()).prepare()
     push_target = PushTarget.from_settings(settings)
     context = AppContext.build(settings)
     should_migrate = context.database.is_sqlite if migrate is None else migrate
+    duties_lock = HostLock(host_duties_lock) if host_duties_lock is not None else None
 
     def refuse_to_serve(reason: str) -> None:
         logger.error("%s", reason)
@@ -87,6 +110,15 @@ def create_app(
                 refuse_to_serve(str(exc))
                 return
             logger.info("database is ready")
+        if duties_lock is not None and not await _elected(duties_lock, stop):
+            return
+        for outcome in await asyncio.gather(*host_duties(stop), return_exceptions=True):
+            if isinstance(outcome, Exception):
+                logger.error("background duty failed", exc_info=outcome)
+
+    def host_duties(stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        """What runs once per host: the background duties (retention included), the webhook
+        dispatcher, and the embedded worker or the push dispatcher."""
         duties: list[Coroutine[Any, Any, None]] = []
         if settings.run_background:
             duties.append(context.background.run_forever(stop))
@@ -104,9 +136,7 @@ def create_app(
             duties.append(run_dispatcher(context.delivery, settings, push_target, stop))
         elif settings.runs_embedded_worker:
             duties.append(run_embedded_worker(settings, context.delivery, stop, worker_engine))
-        for outcome in await asyncio.gather(*duties, return_exceptions=True):
-            if isinstance(outcome, Exception):
-                logger.error("background duty failed", exc_info=outcome)
+        return duties
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -119,6 +149,10 @@ def create_app(
         except SchemaOutOfDateError as exc:
             refuse_to_serve(str(exc))
             stop.set()  # no duty starts
+        if duties_lock is not None and ready and not stop.is_set():
+            # decided before serving when the database is ready, else once it is; retried
+            # while the lock is elsewhere
+            duties_lock.try_acquire()
         duties = asyncio.create_task(run_duties(stop, ready))
         try:
             yield
@@ -129,6 +163,8 @@ def create_app(
                 duties.cancel()
             with suppress(asyncio.CancelledError):
                 await duties
+            if duties_lock is not None:
+                duties_lock.release()
             await context.close()
 
     # Swagger UI and ReDoc assets come from the installed package: /docs works offline
@@ -141,6 +177,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.context = context
+    app.state.host_duties_lock = duties_lock
     for name, collaborator in context.state_entries().items():
         setattr(app.state, name, collaborator)
     app.state.refused = None
@@ -160,22 +197,29 @@ def create_app(
     object_router = local_object_router(context.storage)
     if object_router is not None:
         app.include_router(object_router)
-    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
-        BufferedBodyMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        exempt_prefixes=(OBJECT_ROUTES_PREFIX,),
-        rules=(refuse_nul_characters,),
+        ApiEdgeMiddleware,
+        cors=CorsPolicy(
+            allow_origins=settings.cors_origins,
+            allow_origin_regex=LOCALHOST_ORIGIN,
+            expose_headers=["X-Request-ID"],
+        ),
+        body=BodyLimit(
+            max_body_bytes=settings.max_body_bytes,
+            exempt_prefixes=(OBJECT_ROUTES_PREFIX,),
+            rules=(refuse_nul_characters,),
+        ),
     )
-    app.add_middleware(
-        EnvelopeCORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_origin_regex=LOCALHOST_ORIGIN,
-        allow_methods=["*"],
-        allow_headers=["*"],
-        expose_headers=["X-Request-ID"],
-    )
-    app.add_middleware(RequestContextMiddleware)
     # the client address comes from X-Forwarded-For only when the peer is a trusted proxy
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
+
+
+async def _elected(lock: HostLock, stop: asyncio.Event) -> bool:
+    """Wait until this process holds `lock` (True) or `stop` is set (False)."""
+    while not lock.try_acquire():
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=HOST_DUTIES_RETRY_SECONDS)
+        if stop.is_set():
+            return False
+    return True

@@ -57,12 +57,11 @@ def serve(
     timeout_keep_alive: int | None = typer.Option(
         None, help="Close idle keep-alive connections after this many seconds [default: 5]."
     ),
+    workers: int = typer.Option(
+        1, min=1, help="Processes serving the port; the once-per-host duties run in one of them."
+    ),
 ) -> None:
     """Run the API with the background duties (and, by default, the embedded worker)."""
-    from s3api.app import create_app
-    from s3api.delivery.embedded_worker import embedded_worker_settings
-    from s3api.worker.engine.registry import ImageEngine, build_engine
-
     settings = _settings(
         host=host,
         port=port,
@@ -70,6 +69,17 @@ def serve(
         timeout_keep_alive=timeout_keep_alive,
     )
     _refuse_an_out_of_date_schema(settings)
+    if workers == 1:
+        _serve_in_this_process(settings)
+    else:
+        _serve_in_worker_processes(settings, workers)
+
+
+def _serve_in_this_process(settings: Settings) -> None:
+    from s3api.app import create_app
+    from s3api.delivery.embedded_worker import embedded_worker_settings
+    from s3api.worker.engine.registry import ImageEngine, build_engine
+
     engine: ImageEngine | None = None
     if settings.runs_embedded_worker:
         # Built before listening, so a bad engine setup stops `serve` with one clear line.
@@ -91,6 +101,52 @@ def serve(
     )
     if application.state.refused is not None:
         raise typer.Exit(code=1)
+
+
+def _serve_in_worker_processes(settings: Settings, workers: int) -> None:
+    """`workers` processes on one port; the one holding the host lock runs the duties (and
+    builds the embedded worker's engine when it takes them)."""
+    from s3api.app import HOST_DUTIES_LOCK_ENV
+    from s3api.db.engine import Database
+    from s3api.db.migrate import upgrade_to_head
+
+    database = Database(settings.resolved_database_url)
+    if database.is_sqlite:
+
+        async def _migrate() -> None:
+            try:
+                await upgrade_to_head(database)
+            finally:
+                await database.dispose()
+
+        asyncio.run(_migrate())
+    # the worker processes read their settings from the environment: hand them what the
+    # command line decided, and the development secrets `prepare()` has just kept
+    os.environ.update(
+        HOST=settings.host,
+        PORT=str(settings.port),
+        TIMEOUT_KEEP_ALIVE=str(settings.timeout_keep_alive),
+        S3API_DATA_DIR=str(settings.s3api_data_dir),
+        JWT_SECRET=settings.jwt_key,
+        GPU_CALLBACK_SECRET=settings.callback_secret,
+        DEVICE_HASH_SECRET=settings.device_hash_key,
+        **{HOST_DUTIES_LOCK_ENV: str(settings.s3api_data_dir.resolve() / "host-duties.lock")},
+    )
+    if settings.limit_concurrency is not None:
+        os.environ["LIMIT_CONCURRENCY"] = str(settings.limit_concurrency)
+    uvicorn.run(
+        "s3api.app:create_app_from_environment",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_keep_alive=settings.timeout_keep_alive,
+        log_config=None,
+        access_log=False,
+        # proxy headers are applied by the app itself, trusting only FORWARDED_ALLOW_IPS
+        proxy_headers=False,
+    )
 
 
 def _refuse_an_out_of_date_schema(settings: Settings) -> None:

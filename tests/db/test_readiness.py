@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from s3api.app import create_app
 from s3api.cli import app as cli
+from s3api.common.host_lock import HostLock
 from s3api.context import AppContext
 from s3api.db.engine import Database
 from s3api.db.readiness import (
@@ -240,6 +241,39 @@ async def test_the_app_refuses_a_never_migrated_postgres_and_stops_the_server(
     async with application.router.lifespan_context(application):
         pass
     assert stopped == [True]
+    assert "s3api migrate" in application.state.refused
+
+
+async def test_a_process_waiting_for_its_database_leaves_the_host_duties_to_others(
+    tmp_path: Path,
+) -> None:
+    lock_path = tmp_path / "host-duties.lock"
+    application = create_app(
+        make_settings(tmp_path / "data", CLOSED_PORT_URL, run_background=True),
+        host_duties_lock=lock_path,
+    )
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    other_process = HostLock(lock_path)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        assert_error(await client.get("/health"), 503, "UNAVAILABLE")
+        assert not application.state.host_duties_lock.held
+        assert other_process.try_acquire()
+    other_process.release()
+    assert application.state.refused is None
+
+
+async def test_a_process_refusing_an_out_of_date_schema_takes_no_host_duties(
+    unmigrated_postgres_url: str, tmp_path: Path
+) -> None:
+    application = create_app(
+        make_settings(tmp_path / "data", unmigrated_postgres_url, run_background=True),
+        host_duties_lock=tmp_path / "host-duties.lock",
+    )
+    async with application.router.lifespan_context(application):
+        assert not application.state.host_duties_lock.held
     assert "s3api migrate" in application.state.refused
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
+from s3api.app import HOST_DUTIES_LOCK_ENV
 from s3api.cli import app
 
 EXPECTED_TABLES = {
@@ -171,3 +173,40 @@ def test_serve_defaults_leave_concurrency_unlimited_and_keep_alive_at_5_seconds(
     [options] = calls
     assert options["limit_concurrency"] is None
     assert options["timeout_keep_alive"] == 5
+
+
+def test_serve_with_workers_hands_the_same_limits_to_every_process(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the command hands its settings to the worker processes through the environment
+    for name in (
+        "HOST",
+        "PORT",
+        "TIMEOUT_KEEP_ALIVE",
+        "LIMIT_CONCURRENCY",
+        "S3API_DATA_DIR",
+        "JWT_SECRET",
+        "GPU_CALLBACK_SECRET",
+        "DEVICE_HASH_SECRET",
+        HOST_DUTIES_LOCK_ENV,
+    ):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    calls: list[tuple[Any, dict[str, Any]]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda target, **options: calls.append((target, options)))
+    result = runner.invoke(
+        app,
+        ["serve", "--workers", "2", "--limit-concurrency", "50", "--timeout-keep-alive", "7"],
+        env={"S3API_DATA_DIR": str(tmp_path)},
+    )
+    assert result.exit_code == 0, result.output
+    [(target, options)] = calls
+    assert target == "s3api.app:create_app_from_environment"
+    assert options["factory"] is True
+    assert options["workers"] == 2
+    assert options["limit_concurrency"] == 50
+    assert options["timeout_keep_alive"] == 7
+    assert options["proxy_headers"] is False
+    assert os.environ["LIMIT_CONCURRENCY"] == "50"
+    assert os.environ["TIMEOUT_KEEP_ALIVE"] == "7"
+    assert os.environ[HOST_DUTIES_LOCK_ENV] == str(tmp_path.resolve() / "host-duties.lock")

@@ -12,6 +12,8 @@ from typing import Any
 import jwt
 import pytest
 
+from s3api.errors import ApiError, ErrorCode
+from s3api.security.tokens import TokenIssuer
 from tests.support.databases import TEST_SECRET
 from tests.support.factories import ApiClient
 from tests.support.foundation import assert_error, assert_ok
@@ -186,3 +188,26 @@ async def test_earlier_token_stays_valid_after_the_device_signs_in_again(api: Ap
     second = await api.sign_in("dev-token-0123456789")
     for user in (first, second):
         assert (await api.me(user))["user_id"] == first.user_id
+
+
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    clock = {"now": datetime.now(UTC)}
+    issuer = TokenIssuer("k" * 32, ttl_seconds=60, now=lambda: clock["now"])
+    token = issuer.issue("user-1")
+    assert issuer.verify(token) == "user-1"
+    assert issuer.verify(token) == "user-1"  # answered from memory
+    clock["now"] += timedelta(seconds=61)
+    with pytest.raises(ApiError) as refused:
+        issuer.verify(token)
+    assert refused.value.code is ErrorCode.AUTH_EXPIRED_TOKEN
+    with pytest.raises(ApiError):
+        issuer.verify(token)
+
+
+def test_a_remembered_token_does_not_vouch_for_a_tampered_one() -> None:
+    issuer = TokenIssuer("k" * 32, ttl_seconds=60)
+    token = issuer.issue("user-1")
+    assert issuer.verify(token) == "user-1"
+    with pytest.raises(ApiError) as refused:
+        issuer.verify(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    assert refused.value.code is ErrorCode.AUTH_INVALID_TOKEN

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Scope
 
 from s3api.http.handlers import install_exception_handlers
-from s3api.http.middleware import RequestContextMiddleware, UnexpectedErrorMiddleware
+from s3api.http.middleware import ApiEdgeMiddleware
 from s3api.storage.local import LocalStorage
 from s3api.storage.routes import build_local_object_router
 from tests.support.storage import (
@@ -46,7 +46,7 @@ class ServedStorage:
 def _app_for(storage: LocalStorage) -> FastAPI:
     app = FastAPI()
     install_exception_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ApiEdgeMiddleware)
     app.include_router(build_local_object_router(storage))
     return app
 
@@ -189,7 +189,7 @@ async def test_an_upload_the_client_aborts_is_logged_at_info_and_leaves_no_objec
 ) -> None:
     storage = make_local_storage(tmp_path / "objects", "http://testserver")
     app = _app_for(storage)
-    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(ApiEdgeMiddleware)
     url = urlsplit(await storage.presign_put(KEY, 600))
     incoming: list[Message] = [
         {"type": "http.request", "body": b"x" * 1000, "more_body": True},

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Request
 
 from s3api.account.schemas import AccountDeleted, AccountState, WebhookSecretPublic
 from s3api.account.service import AccountService
+from s3api.errors import ApiError, ErrorCode
 from s3api.http.deps import service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
-from s3api.users.current import CurrentUser
+from s3api.users.current import CurrentUser, TokenUserId
 from s3api.webhooks.secrets import WebhookSecretService
 
 Account = Annotated[AccountService, service_dependency("account", AccountService)]
@@ -22,9 +23,13 @@ router = APIRouter(tags=["users"], responses=error_responses(401))
 
 
 @router.get("/me", response_model=Envelope[AccountState])
-async def me(request: Request, account: Account, user: CurrentUser) -> Envelope[AccountState]:
-    """The caller's plan, credits and slots in use."""
-    return ok(request, await account.account_state(user))
+async def me(request: Request, account: Account, user_id: TokenUserId) -> Envelope[AccountState]:
+    """The caller's plan, credits and slots in use; the token check and the state are one
+    read."""
+    state = await account.account_state_of(user_id)
+    if state is None:
+        raise ApiError(ErrorCode.AUTH_INVALID_TOKEN)
+    return ok(request, state)
 
 
 @router.delete("/me", response_model=Envelope[AccountDeleted])

@@ -3,11 +3,14 @@ deleting an account with everything it stored."""
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.account.schemas import AccountDeleted, AccountState
 from s3api.db.engine import Database
+from s3api.db.models import User
 from s3api.errors import ApiError, ErrorCode
+from s3api.ids import is_uuid
 from s3api.jobs import repository as jobs_repository
 from s3api.jobs.lifecycle import JobLifecycle
 from s3api.rules import repository as rules_repository
@@ -16,6 +19,15 @@ from s3api.users import repository as users_repository
 from s3api.users.limits import UserLimiter
 from s3api.users.plans import Plan
 from s3api.users.repository import UserRecord
+
+# `GET /me` in one statement (one snapshot, one round trip), built once
+_ACCOUNT_ROW = select(
+    User.id,
+    User.plan,
+    User.credits,
+    rules_repository.rule_slots_in_use(User.id).label("rule_slots"),
+    jobs_repository.active_jobs_of(User.id).label("concurrent_jobs"),
+).where(User.id == bindparam("user_id"))
 
 
 class AccountService:
@@ -33,10 +45,27 @@ class AccountService:
         self.lifecycle = lifecycle
         self.storage = storage
 
-    async def account_state(self, user: UserRecord) -> AccountState:
-        """Credits, rule slots in use and active jobs of `user`, from one snapshot."""
-        async with self.database.read() as connection:
-            return await self._state(connection, user)
+    async def account_state_of(self, user_id: str) -> AccountState | None:
+        """Credits, rule slots in use and active jobs of a verified token's user, read in one
+        statement; `None` when the user no longer exists."""
+        if not is_uuid(user_id):
+            return None
+        row = await self.database.fetch_row(_ACCOUNT_ROW, {"user_id": user_id})
+        if row is None:
+            return None
+        found_id, plan, credits, rule_slots, concurrent_jobs = row
+        user = UserRecord(id=found_id, plan=Plan.parse(plan), credits=int(credits))
+        limits = self.limiter.limits_for(user)
+        return AccountState(
+            user_id=user.id,
+            plan=user.plan.value,
+            credits=user.credits,
+            rule_slots=int(rule_slots),
+            concurrent_jobs=int(concurrent_jobs),
+            max_rule_slots=limits.max_rule_slots,
+            max_concurrency=limits.max_concurrency,
+            max_items_per_job=limits.max_items_per_job,
+        )
 
     async def grant_credits(
         self, user_id: str, amount: int, plan: Plan | None, reason: str

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,6 +17,20 @@ from s3api.security.tokens import TokenIssuer
 from s3api.timeutil import utcnow
 from s3api.users.limits import UserLimiter
 from s3api.users.plans import DEFAULT_PLAN, Plan
+
+
+def _insert_user(dialect_insert: Any) -> Any:
+    """`INSERT … ON CONFLICT (device_hash) DO NOTHING RETURNING id`, built once per dialect."""
+    users = User.__table__
+    return (
+        dialect_insert(users)
+        .on_conflict_do_nothing(index_elements=[users.c.device_hash])
+        .returning(users.c.id)
+    )
+
+
+_INSERT_USER_SQLITE = _insert_user(sqlite.insert)
+_INSERT_USER_POSTGRESQL = _insert_user(postgresql.insert)
 
 
 class AuthService:
@@ -46,9 +62,11 @@ class AuthService:
             if is_new:
                 credits = self.limiter.plans.limits(DEFAULT_PLAN).credits_at_signup
                 await self.limiter.grant_credits(connection, user_id, credits, "sign-up")
-            plan = (
-                await connection.execute(select(User.plan).where(User.id == user_id))
-            ).scalar_one()
+                plan = DEFAULT_PLAN.value
+            else:
+                plan = (
+                    await connection.execute(select(User.plan).where(User.id == user_id))
+                ).scalar_one()
         return AnonSession(
             user_id=user_id,
             token=self.tokens.issue(user_id),
@@ -69,14 +87,8 @@ class AuthService:
             "created_at": now,
             "updated_at": now,
         }
-        dialect = sqlite if self.database.is_sqlite else postgresql
-        statement = (
-            dialect.insert(User)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[User.device_hash])
-            .returning(User.id)
-        )
-        inserted = (await connection.execute(statement)).scalar_one_or_none()
+        statement = _INSERT_USER_SQLITE if self.database.is_sqlite else _INSERT_USER_POSTGRESQL
+        inserted = (await connection.execute(statement, values)).scalar_one_or_none()
         if inserted is not None:
             return inserted, True
         existing = await connection.execute(select(User.id).where(User.device_hash == keyed_hash))

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+import asyncio
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any, cast
 
 import aiosqlite
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 _AFTER_COMMIT = "s3api_after_commit"
@@ -17,37 +23,71 @@ _AFTER_COMMIT = "s3api_after_commit"
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 # A failed connect's worker thread only has to run aiosqlite's no-op close before it ends.
 SQLITE_WORKER_STOP_SECONDS = 5.0
+# execution options read by the SQLite `begin` listener
+READ_ONLY_OPTION = "s3api_read_only"
+NO_BEGIN_OPTION = "s3api_no_begin"
 
 
 class Database:
     """One engine per process; every use case runs in `transaction()` or `read()`.
 
     On SQLite a write transaction starts with `BEGIN IMMEDIATE`, so concurrent writers queue
-    on the database lock instead of failing on upgrade; on PostgreSQL services take row locks
-    (`FOR UPDATE`) and use guarded `UPDATE`s.
+    on the database lock instead of failing on upgrade. Inside one process writers first queue
+    on an asyncio lock, so they wait their turn without ever sleeping in SQLite's busy handler
+    (which polls in growing steps); only writers of other processes still meet it there.
+    Reads and the health check never take either lock (WAL readers run beside the writer).
+    On PostgreSQL services take row locks (`FOR UPDATE`) and use guarded `UPDATE`s.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_SECONDS,
+    ) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            options["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
+            options["connect_args"] = {"timeout": busy_timeout_seconds}
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
             options["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, busy_timeout_seconds)
+        # per event loop, without keeping a closed loop alive
+        self._writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._pings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._compiled: dict[int, tuple[ClauseElement, str, tuple[str, ...], dict[str, Any]]] = {}
+        # called with the SQL of each `fetch_row`, which bypasses SQLAlchemy's cursor events
+        self.on_driver_statement: Callable[[str], None] | None = None
+
+    def writer_lock(self) -> asyncio.Lock:
+        """The running loop's SQLite writer lock (one per loop: a lock belongs to its loop)."""
+        loop = asyncio.get_running_loop()
+        lock = self._writer_locks.get(loop)
+        if lock is None:
+            lock = self._writer_locks[loop] = asyncio.Lock()
+        return lock
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write unit of work, committed once on success and rolled back on any error.
 
-        Callbacks registered with `after_commit` run once the commit succeeded; a rollback
-        drops them.
+        On SQLite the process's writers first queue on the writer lock. Callbacks registered
+        with `after_commit` run once the commit succeeded (and the writer lock is released);
+        a rollback drops them.
         """
-        async with self.engine.connect() as connection:
+        async with AsyncExitStack() as stack:
+            if self.is_sqlite:
+                await stack.enter_async_context(self.writer_lock())
+            connection = await stack.enter_async_context(self.engine.connect())
             try:
                 async with connection.begin():
                     yield connection
@@ -60,14 +100,74 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only snapshot that takes no write lock on SQLite."""
         async with self.engine.connect() as connection:
-            await connection.execution_options(s3api_read_only=True)
+            await connection.execution_options(**{READ_ONLY_OPTION: True})
             async with connection.begin():
                 yield connection
 
-    async def ping(self) -> None:
-        """Raise if the database cannot be reached."""
+    @asynccontextmanager
+    async def read_one(self) -> AsyncIterator[AsyncConnection]:
+        """For a single statement, which is its own snapshot: no `BEGIN` and `COMMIT` around
+        it (on PostgreSQL two round trips saved)."""
         async with self.engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+            if self.is_sqlite:
+                await connection.execution_options(
+                    **{READ_ONLY_OPTION: True, NO_BEGIN_OPTION: True}
+                )
+            else:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
+            async with connection.begin():
+                yield connection
+
+    async def fetch_row(
+        self, statement: ClauseElement, params: dict[str, Any]
+    ) -> Sequence[Any] | None:
+        """The first row of a single-statement read, sent straight to the driver: compiled
+        once per statement, no transaction, one call into the driver (aiosqlite's thread or
+        asyncpg) instead of SQLAlchemy's cursor round trips. Values come back as the driver
+        gives them, so use it for plain text and integer columns."""
+        sql, names, fixed = self._compiled_form(statement, params)
+        values = {**fixed, **params}
+        arguments = [values[name] for name in names]
+        if self.on_driver_statement is not None:
+            self.on_driver_statement(sql)
+        async with self.engine.connect() as connection:
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            if self.is_sqlite:
+                rows = await driver.execute_fetchall(sql, arguments)
+                return tuple(rows[0]) if rows else None
+            record = await driver.fetchrow(sql, *arguments)
+            return None if record is None else tuple(record)
+
+    def _compiled_form(
+        self, statement: ClauseElement, params: dict[str, Any]
+    ) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        """SQL, parameter order and the statement's own values (expanded `IN` lists), worked
+        out on first use; the caller's parameters only fill the open slots."""
+        cached = self._compiled.get(id(statement))
+        if cached is not None and cached[0] is statement:
+            return cached[1], cached[2], cached[3]
+        compiled = cast(SQLCompiler, statement.compile(dialect=self.engine.dialect))
+        expanded = compiled.construct_expanded_state(params)
+        names = tuple(expanded.positiontup or ())
+        fixed = {name: value for name, value in expanded.parameters.items() if name not in params}
+        self._compiled[id(statement)] = (statement, expanded.statement, names, fixed)
+        return expanded.statement, names, fixed
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached; takes no lock. Concurrent callers share
+        the one ping in flight, so a burst of health checks costs one round trip."""
+        loop = asyncio.get_running_loop()
+        in_flight = self._pings.get(loop)
+        if in_flight is None:
+            in_flight = self._pings[loop] = loop.create_task(self._ping_once())
+            # forget it once done: a kept failure would hold its connection past the loop
+            in_flight.add_done_callback(lambda _done: self._pings.pop(loop, None))
+        await asyncio.shield(in_flight)
+
+    async def _ping_once(self) -> None:
+        async with self.read_one() as connection:
+            await connection.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
@@ -96,8 +196,20 @@ async def _open_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
         raise
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_seconds: float) -> None:
     """WAL, foreign keys and explicit BEGIN so SQLite gives us real write transactions."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _refuse_missing_directory(
+        _dialect: Any, _record: Any, cargs: tuple[Any, ...], _cparams: dict[str, Any]
+    ) -> None:
+        # sqlite3 would fail too, but only on aiosqlite's thread; refuse before that thread
+        # starts (the next listener still joins the thread of any other failed connect)
+        filename = str(cargs[0]) if cargs else ""
+        if filename and not filename.startswith(("file:", ":memory:")):
+            directory = Path(filename).parent
+            if not directory.is_dir():
+                raise sqlite3.OperationalError("unable to open database file")
 
     @event.listens_for(engine.sync_engine, "do_connect")
     def _do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
@@ -110,10 +222,14 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_seconds * 1000)}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        read_only = connection.get_execution_options().get("s3api_read_only", False)
-        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        options = connection.get_execution_options()
+        if options.get(NO_BEGIN_OPTION, False):
+            return  # autocommit: the one statement that follows is its own transaction
+        connection.exec_driver_sql(
+            "BEGIN" if options.get(READ_ONLY_OPTION, False) else "BEGIN IMMEDIATE"
+        )

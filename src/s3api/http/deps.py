@@ -19,7 +19,8 @@ ServiceT = TypeVar("ServiceT")
 def service_dependency(name: str, _kind: type[ServiceT]) -> Any:
     """A dependency returning the collaborator `create_app` stored as `app.state.<name>`."""
 
-    def get(request: Request) -> ServiceT:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hop per request
+    async def get(request: Request) -> ServiceT:
         return cast(ServiceT, getattr(request.app.state, name))
 
     return Depends(get)

@@ -55,13 +55,18 @@ def request_id_of(request: Request) -> str:
 
 
 def make_meta(request_id: str, **extra: Any) -> Meta:
-    """Meta block stamped now."""
-    return Meta(request_id=request_id, timestamp=format_timestamp(utcnow()), **extra)
+    """Meta block stamped now; built without validation (the fields are ours and typed)."""
+    return Meta.model_construct(
+        request_id=request_id, timestamp=format_timestamp(utcnow()), **extra
+    )
 
 
 def ok(request: Request, data: DataT, **meta_extra: Any) -> Envelope[DataT]:
-    """Wrap a route's result in the success envelope."""
-    return Envelope[DataT](data=data, meta=make_meta(request_id_of(request), **meta_extra))
+    """Wrap a route's result in the success envelope. Built without validation: the route's
+    response model validates it once on the way out, and that check is the one we keep."""
+    return Envelope[DataT].model_construct(
+        success=True, data=data, error=None, meta=make_meta(request_id_of(request), **meta_extra)
+    )
 
 
 def error_response(request_id: str, error: ApiError) -> JSONResponse:

@@ -90,7 +90,7 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
 
 def install_exception_handlers(app: FastAPI) -> None:
     """Register the handlers that turn known exceptions into the envelope; anything else
-    reaches `UnexpectedErrorMiddleware`, the one last-resort handler."""
+    reaches `ApiEdgeMiddleware`, the one last-resort handler."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,12 +1,19 @@
-"""Pure ASGI middleware: request ids, access log lines, request metrics and the body limit."""
+"""The one pure ASGI middleware in front of the routes.
+
+Request ids (with the log context), the access log line, the request metrics, CORS, the
+request-body limit and body rules, and the last-resort error handler used to be stacked
+layers, each wrapping `send` and re-reading the headers; here they are one pass over the
+request headers and one `send` wrapper.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
@@ -24,112 +31,188 @@ error_logger = logging.getLogger("s3api.errors")
 _QUIET_ACCESS_LOG = "quiet_access_log"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
+BodyRule = Callable[[bytes], None]
 
-class RequestContextMiddleware:
-    """Gives every request an id, echoes it in `X-Request-ID`, logs one line per request
-    and counts it in the request metrics."""
 
-    def __init__(self, app: ASGIApp) -> None:
+@dataclass(frozen=True)
+class CorsPolicy:
+    """Which browser origins may call the API (Starlette's CORS rules)."""
+
+    allow_origins: Sequence[str]
+    allow_origin_regex: str | None
+    expose_headers: Sequence[str]
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """JSON bodies are read up front: refused over `max_body_bytes`, checked by `rules`."""
+
+    max_body_bytes: int
+    exempt_prefixes: tuple[str, ...]
+    rules: tuple[BodyRule, ...] = ()
+
+
+@dataclass
+class _RequestHeaders:
+    """The request headers this middleware looks at, found in one pass."""
+
+    request_id: str | None = None
+    origin: bool = False
+    preflight_method: bool = False
+    content_length: int | None = None
+
+
+def _read_headers(scope: Scope) -> _RequestHeaders:
+    found = _RequestHeaders()
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            found.request_id = candidate if _CLIENT_REQUEST_ID.match(candidate) else None
+        elif name == b"origin":
+            found.origin = True
+        elif name == b"access-control-request-method":
+            found.preflight_method = True
+        elif name == b"content-length":
+            try:
+                found.content_length = int(value)
+            except ValueError:
+                found.content_length = None
+    return found
+
+
+def _new_request_id() -> str:
+    return os.urandom(16).hex()
+
+
+def _request_id_of(scope: Scope) -> str:
+    """The id the middleware stored in the scope."""
+    return str(scope.get("state", {}).get("request_id", ""))
+
+
+def _log_access(scope: Scope, request_id: str, status: int, seconds: float) -> None:
+    quiet = scope["state"].get(_QUIET_ACCESS_LOG, False)
+    access_logger.log(
+        logging.DEBUG if quiet else logging.INFO,
+        "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
+        request_id,
+        scope["method"],
+        scope["path"],
+        status,
+        seconds * 1000,
+        # separate fields for JSON log lines
+        extra={
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+        },
+    )
+
+
+class ApiEdgeMiddleware:
+    """Per request: an id (a well-formed incoming `X-Request-ID`, else a new one) echoed in
+    `X-Request-ID` and bound to the log context; one access log line and the request
+    metrics; CORS, with a refused preflight answered in the error
+    envelope; the JSON body limit (413 by header and while streaming) and body rules; and an
+    unexpected exception turned into the 500 envelope, still carrying CORS headers so that
+    browsers can read it."""
+
+    def __init__(
+        self, app: ASGIApp, *, cors: CorsPolicy | None = None, body: BodyLimit | None = None
+    ) -> None:
         self.app = app
+        self.body = body
+        self.cors = (
+            None
+            if cors is None
+            else CORSMiddleware(
+                app,
+                allow_origins=cors.allow_origins,
+                allow_origin_regex=cors.allow_origin_regex,
+                allow_methods=["*"],
+                allow_headers=["*"],
+                expose_headers=cors.expose_headers,
+            )
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        found = _read_headers(scope)
+        request_id = found.request_id or _new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        request_id_header = (b"x-request-id", request_id.encode())
+        cors = self.cors
+        request_headers = Headers(scope=scope) if cors is not None and found.origin else None
+        # a preflight answer carries its own CORS headers
+        preflight = request_headers is not None and _is_preflight(scope, found)
+        status = 500
+        response_started = False
 
-        async def send_with_request_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() != b"x-request-id"
-                ]
-                headers.append((b"x-request-id", request_id.encode()))
-                message["headers"] = headers
-            await send(message)
+        async def edge_send(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] != "http.response.start":
+                await send(message)
+                return
+            status = message["status"]
+            response_started = True
+            headers = [
+                (name, value)
+                for name, value in message.get("headers", [])
+                if name.lower() != b"x-request-id"
+            ]
+            headers.append(request_id_header)
+            message["headers"] = headers
+            if cors is None or preflight:
+                await send(message)
+            elif request_headers is None and not any(n.lower() == b"vary" for n, _ in headers):
+                headers.append((b"vary", b"Origin"))
+                await send(message)
+            else:
+                await cors.send(message, send, request_headers or Headers(scope=scope))
 
         with request_log_context(request_id):
             try:
-                await self.app(scope, receive, send_with_request_id)
+                if preflight:
+                    assert cors is not None
+                    assert request_headers is not None
+                    response = cors.preflight_response(request_headers=request_headers)
+                    if response.status_code >= 400:
+                        refused = ApiError(ErrorCode.VALIDATION_FAILED, "CORS preflight refused")
+                        response = error_response(request_id, refused)
+                    await response(scope, receive, edge_send)
+                elif self.body is not None and not scope["path"].startswith(
+                    self.body.exempt_prefixes
+                ):
+                    await self._with_buffered_body(scope, receive, edge_send, found, request_id)
+                else:
+                    await self.app(scope, receive, edge_send)
+            except Exception:
+                error_logger.exception("unhandled error request_id=%s", request_id)
+                if response_started:
+                    raise
+                await error_response(request_id, ApiError(ErrorCode.INTERNAL_ERROR))(
+                    scope, receive, edge_send
+                )
             finally:
                 seconds = time.perf_counter() - started
-                status = status_holder["status"]
                 observe_http_request(scope, status, seconds)
-                quiet = scope["state"].get(_QUIET_ACCESS_LOG, False)
-                access_logger.log(
-                    logging.DEBUG if quiet else logging.INFO,
-                    "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
-                    request_id,
-                    scope["method"],
-                    scope["path"],
-                    status,
-                    seconds * 1000,
-                    # separate fields for JSON log lines
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 1),
-                    },
-                )
+                _log_access(scope, request_id, status, seconds)
 
-
-def log_access_at_debug(request: Request) -> None:
-    """Keep this request's access line out of INFO logs (e.g. an idle worker's empty polls)."""
-    request.scope["state"][_QUIET_ACCESS_LOG] = True
-
-
-def _request_id_of(scope: Scope) -> str:
-    """The id `RequestContextMiddleware` stored in the scope."""
-    return str(scope.get("state", {}).get("request_id", ""))
-
-
-def _incoming_request_id(scope: Scope) -> str | None:
-    """Reuse a well-formed id sent by a proxy or client so logs join up across hops."""
-    for name, value in scope.get("headers", []):
-        if name == b"x-request-id":
-            candidate = value.decode("latin-1")
-            return candidate if _CLIENT_REQUEST_ID.match(candidate) else None
-    return None
-
-
-BodyRule = Callable[[bytes], None]
-
-
-class BufferedBodyMiddleware:
-    """Reads a JSON body once, refusing it with 413 over the limit (by header and while
-    streaming), checks it against the body rules, then replays it to the application."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_body_bytes: int,
-        exempt_prefixes: tuple[str, ...],
-        rules: tuple[BodyRule, ...] = (),
+    async def _with_buffered_body(
+        self, scope: Scope, receive: Receive, send: Send, found: _RequestHeaders, request_id: str
     ) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.exempt_prefixes = exempt_prefixes
-        self.rules = rules
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt_prefixes):
-            await self.app(scope, receive, send)
-            return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            request_id = _request_id_of(scope)
+        """Read the (small, JSON) body up front so an oversized one is refused here with 413,
+        before any route or body parser sees it, then replay it to the application."""
+        assert self.body is not None
+        limit = self.body.max_body_bytes
+        if found.content_length is not None and found.content_length > limit:
             await error_response(request_id, ApiError(ErrorCode.PAYLOAD_TOO_LARGE))(
                 scope, receive, send
             )
             return
-        # Read the (small, JSON) body up front so an oversized one is refused here with 413,
-        # before any route or body parser sees it, then replay it to the application.
         chunks: list[bytes] = []
         received = 0
         while True:
@@ -139,8 +222,7 @@ class BufferedBodyMiddleware:
                 return
             chunk = message.get("body", b"")
             received += len(chunk)
-            if received > self.max_body_bytes:
-                request_id = _request_id_of(scope)
+            if received > limit:
                 response = error_response(request_id, ApiError(ErrorCode.PAYLOAD_TOO_LARGE))
                 await response(scope, receive, send)
                 return
@@ -149,16 +231,25 @@ class BufferedBodyMiddleware:
                 break
         body = b"".join(chunks)
         try:
-            for rule in self.rules:
+            for rule in self.body.rules:
                 rule(body)
         except ApiError as refused:
-            await error_response(_request_id_of(scope), refused)(scope, receive, send)
+            await error_response(request_id, refused)(scope, receive, send)
             return
         await self.app(
             scope,
             _replay([{"type": "http.request", "body": body, "more_body": False}], receive),
             send,
         )
+
+
+def log_access_at_debug(request: Request) -> None:
+    """Keep this request's access line out of INFO logs (e.g. an idle worker's empty polls)."""
+    request.scope["state"][_QUIET_ACCESS_LOG] = True
+
+
+def _is_preflight(scope: Scope, found: _RequestHeaders) -> bool:
+    return scope["method"] == "OPTIONS" and found.origin and found.preflight_method
 
 
 def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
@@ -173,60 +264,3 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-class EnvelopeCORSMiddleware(CORSMiddleware):
-    """Starlette's CORS, but a refused preflight answers the error envelope, not plain text."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "OPTIONS":
-            headers = Headers(scope=scope)
-            if "origin" in headers and "access-control-request-method" in headers:
-                response = self.preflight_response(request_headers=headers)
-                if response.status_code >= 400:
-                    request_id = _request_id_of(scope)
-                    refused = ApiError(ErrorCode.VALIDATION_FAILED, "CORS preflight refused")
-                    response = error_response(request_id, refused)
-                await response(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-
-class UnexpectedErrorMiddleware:
-    """Turns an unexpected exception into the 500 envelope inside CORS, so browsers can read it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            request_id = _request_id_of(scope)
-            error_logger.exception("unhandled error request_id=%s", request_id)
-            if started:
-                raise
-            await error_response(request_id, ApiError(ErrorCode.INTERNAL_ERROR))(
-                scope, receive, send
-            )

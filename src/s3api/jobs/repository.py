@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ScalarSelect,
+    SQLColumnExpression,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import Job, JobItem
@@ -148,6 +158,17 @@ async def count_active_jobs(connection: AsyncConnection, user_id: str) -> int:
         .where(Job.user_id == user_id, Job.status.in_([s.value for s in ACTIVE]))
     )
     return int((await connection.execute(query)).scalar_one())
+
+
+def active_jobs_of(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
+    """`count_active_jobs` as a subquery, so another statement can carry it in the same
+    round trip."""
+    return (
+        select(func.count())
+        .select_from(Job)
+        .where(Job.user_id == user_id, Job.status.in_([s.value for s in ACTIVE]))
+        .scalar_subquery()
+    )
 
 
 async def statuses_of(connection: AsyncConnection, job_ids: Sequence[str]) -> dict[str, JobStatus]:

@@ -10,21 +10,22 @@ from s3api.presets.schemas import OutputTemplatePublic, PresetDetail, PresetSumm
 from s3api.users.current import CurrentUser
 
 router = APIRouter(prefix="/presets", tags=["presets"], responses=error_responses(401))
+# the catalog is fixed: its summaries are built once
+_SUMMARIES = [
+    PresetSummary(
+        id=preset.id,
+        name=preset.name,
+        concept_count=len(preset.concepts),
+        description=preset.description,
+    )
+    for preset in PRESETS.values()
+]
 
 
 @router.get("", response_model=Envelope[list[PresetSummary]])
 async def list_presets(request: Request, _user: CurrentUser) -> Envelope[list[PresetSummary]]:
     """Every preset with its concept count."""
-    summaries = [
-        PresetSummary(
-            id=preset.id,
-            name=preset.name,
-            concept_count=len(preset.concepts),
-            description=preset.description,
-        )
-        for preset in PRESETS.values()
-    ]
-    return ok(request, summaries)
+    return ok(request, _SUMMARIES)
 
 
 @router.get("/{preset_id}", response_model=Envelope[PresetDetail], responses=error_responses(404))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, ScalarSelect, SQLColumnExpression, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import Rule
@@ -37,6 +37,11 @@ async def count_rules(connection: AsyncConnection, user_id: str) -> int:
     """How many rule slots the user has in use."""
     query = select(func.count()).select_from(Rule).where(Rule.user_id == user_id)
     return int((await connection.execute(query)).scalar_one())
+
+
+def rule_slots_in_use(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
+    """`count_rules` as a subquery, so another statement can carry it in the same round trip."""
+    return select(func.count()).select_from(Rule).where(Rule.user_id == user_id).scalar_subquery()
 
 
 async def list_rules(connection: AsyncConnection, user_id: str) -> list[RulePublic]:

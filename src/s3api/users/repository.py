@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.db.engine import Database
 from s3api.db.models import BillingEvent, User
 from s3api.ids import is_uuid, new_id
 from s3api.observability import metrics
@@ -32,19 +34,46 @@ class UserRecord:
     credits: int
 
 
+# built once: the token check runs this on every authenticated request
+_FIND_USER = select(User.id, User.plan, User.credits).where(User.id == bindparam("user_id"))
+_FIND_USER_FOR_UPDATE = _FIND_USER.with_for_update()
+
+
 async def find_user(
     connection: AsyncConnection, user_id: str, *, lock: bool = False
 ) -> UserRecord | None:
     """The user, optionally locked for the rest of the transaction (`FOR UPDATE`)."""
     if not is_uuid(user_id):
         return None
-    query = select(User.id, User.plan, User.credits).where(User.id == user_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await connection.execute(query)).first()
+    query = _FIND_USER_FOR_UPDATE if lock else _FIND_USER
+    row = (await connection.execute(query, {"user_id": user_id})).first()
     if row is None:
         return None
     return UserRecord(id=row.id, plan=Plan.parse(row.plan), credits=row.credits)
+
+
+# built once: every sign-up, job and refund moves credits
+_USERS = cast(Table, User.__table__)
+_INSERT_BILLING_EVENT = insert(cast(Table, BillingEvent.__table__))
+_ADD_CREDITS = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("target_user"))
+    .values(
+        credits=_USERS.c.credits + bindparam("amount_added"),
+        updated_at=bindparam("changed_at"),
+    )
+)
+
+
+async def fetch_user(database: Database, user_id: str) -> UserRecord | None:
+    """`find_user` outside any transaction, in one call into the driver (the token check)."""
+    if not is_uuid(user_id):
+        return None
+    row = await database.fetch_row(_FIND_USER, {"user_id": user_id})
+    if row is None:
+        return None
+    user_id_found, plan, credits = row
+    return UserRecord(id=user_id_found, plan=Plan.parse(plan), credits=int(credits))
 
 
 async def set_plan(connection: AsyncConnection, user_id: str, plan: Plan) -> None:
@@ -65,18 +94,19 @@ async def move_credits(
     """One ledger row and the matching balance change, so credits = Σ billing events."""
     now = utcnow()
     await connection.execute(
-        insert(BillingEvent).values(
-            id=new_id(),
-            user_id=user_id,
-            job_id=job_id,
-            kind=kind.value,
-            amount=amount,
-            reason=reason,
-            created_at=now,
-        )
+        _INSERT_BILLING_EVENT,
+        {
+            "id": new_id(),
+            "user_id": user_id,
+            "job_id": job_id,
+            "kind": kind.value,
+            "amount": amount,
+            "reason": reason,
+            "created_at": now,
+        },
     )
     await connection.execute(
-        update(User).where(User.id == user_id).values(credits=User.credits + amount, updated_at=now)
+        _ADD_CREDITS, {"target_user": user_id, "amount_added": amount, "changed_at": now}
     )
     metrics.count_credits_moved(connection, kind.value, amount)
 
