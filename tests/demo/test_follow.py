@@ -22,12 +22,12 @@ async def _next(updates: queue.Queue[JobUpdate]) -> JobUpdate:
 async def test_each_streamed_event_becomes_a_job_state_until_the_end(
     app: FastAPI, api: ApiClient
 ) -> None:
-    user = await api.sign_in("follow-device")
+    user = await api.sign_in("follow-device-0123456789")
     job_id = (await api.queued_job(user, item_count=2))["job_id"]
     async with served(app) as base_url:
         with DemoClient(base_url) as demo_client:
             # the same device signs in as the same user; off the loop, which serves the app
-            session = await asyncio.to_thread(demo_client.sign_in, "follow-device")
+            session = await asyncio.to_thread(demo_client.sign_in, "follow-device-0123456789")
             assert session.user_id == user.user_id
             updates = start_following(demo_client, job_id)
             snapshot = await _next(updates)

@@ -13,12 +13,19 @@ from s3api.presets.catalog import PRESETS
 from s3api.presets.edits import ConceptEdit
 from s3api.timeutil import Timestamp
 
+# what the service accepts in development: an http(s) URL naming a host (production: https)
+WEBHOOK_URL_PATTERN = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,4})?(/[!-~]*)?$"
+
 
 class JobCreate(BaseModel):
     """`POST /jobs` body; fields are checked by the service so errors come in API order."""
 
     model_config = ConfigDict(
-        extra="ignore", json_schema_extra={"required": ["preset", "item_count"]}
+        extra="ignore",
+        json_schema_extra={
+            "required": ["preset", "item_count"],
+            "dependentRequired": {"webhook_events": ["webhook_url"]},
+        },
     )
 
     preset: Any = Field(
@@ -32,12 +39,20 @@ class JobCreate(BaseModel):
     webhook_url: Any = Field(
         default=None,
         description="Called when the job ends (https in production)",
-        json_schema_extra={"type": "string", "maxLength": 2048},
+        json_schema_extra={
+            "type": "string",
+            "maxLength": 2048,
+            "pattern": WEBHOOK_URL_PATTERN,
+        },
     )
     webhook_events: Any = Field(
         default=None,
         description='Subset of ["job.completed", "item.completed"]; default ["job.completed"]',
-        json_schema_extra={"type": "array", "items": {"type": "string"}},
+        json_schema_extra={
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "enum": ["job.completed", "item.completed"]},
+        },
     )
 
 
