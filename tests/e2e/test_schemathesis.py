@@ -87,7 +87,10 @@ def run_schemathesis(server: ServerProcess, tmp_path: Path, *arguments: str) -> 
         "false",
         *arguments,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    # run in the test's own directory: schemathesis keeps a cache in its working directory
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-3000:]
 
 
