@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from s3api.worker.api_client import RetryPolicy, WorkerApiClient
-from s3api.worker.engine import Engine
+from s3api.worker.engine import Engine, EngineResult
 from s3api.worker.messages import WorkMessage
 from s3api.worker.processing import MessageProcessor
 
@@ -70,3 +72,31 @@ def message(count: int, batch_concurrency: int = 4, **changes: Any) -> WorkMessa
 def processor(fake: FakeApi, engine: Any = None, max_concurrency: int = 4) -> MessageProcessor:
     client = WorkerApiClient("http://api", "secret", FAST, transport=httpx.MockTransport(fake))
     return MessageProcessor(client, engine or Engine(), max_concurrency)
+
+
+class RendezvousEngine:
+    """Each call waits until `parties` calls run at once; records calls and the most seen."""
+
+    def __init__(self, parties: int) -> None:
+        self.barrier = threading.Barrier(parties, timeout=20)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.most_running = 0
+        self.calls = 0
+
+    def process(
+        self,
+        input_bytes: bytes,
+        concepts: Mapping[str, Mapping[str, str | None]],
+        protect: Sequence[str],
+    ) -> EngineResult:
+        with self.lock:
+            self.calls += 1
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            self.barrier.wait()
+        finally:
+            with self.lock:
+                self.running -= 1
+        return EngineResult(b"\x89PNG result", b"\xff\xd8\xff preview", 4, 3)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import threading
-from collections.abc import Mapping, Sequence
 
 import httpx
 import pytest
@@ -13,12 +11,12 @@ from PIL import Image
 
 from s3api.worker import processing
 from s3api.worker.api_client import WorkerApiClient
-from s3api.worker.engine import Engine, EngineResult, decode_image
+from s3api.worker.engine import Engine, decode_image
 from s3api.worker.engine.codec import image_size, reduction_factor
 from s3api.worker.memory import PixelBudget, release_memory
 from s3api.worker.processing import MessageProcessor
 from s3api.worker.settings import WorkerSettings
-from tests.support.processing import FAST, FakeApi, message
+from tests.support.processing import FAST, FakeApi, RendezvousEngine, message
 
 
 def png_of(width: int, height: int) -> bytes:
@@ -33,36 +31,8 @@ def jpeg_of(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-class CountingEngine:
-    """Records how many calls overlap; each waits for `parties` before finishing."""
-
-    def __init__(self, parties: int) -> None:
-        self.barrier = threading.Barrier(parties, timeout=20)
-        self.lock = threading.Lock()
-        self.running = 0
-        self.most_running = 0
-        self.calls = 0
-
-    def process(
-        self,
-        input_bytes: bytes,
-        concepts: Mapping[str, Mapping[str, str | None]],
-        protect: Sequence[str],
-    ) -> EngineResult:
-        with self.lock:
-            self.calls += 1
-            self.running += 1
-            self.most_running = max(self.most_running, self.running)
-        try:
-            self.barrier.wait()
-        finally:
-            with self.lock:
-                self.running -= 1
-        return EngineResult(b"\x89PNG result", b"\xff\xd8\xff preview", 4, 3)
-
-
 def processor_with(
-    fake: FakeApi, engine: CountingEngine, *, max_input_pixels: int, pixel_budget: int
+    fake: FakeApi, engine: RendezvousEngine, *, max_input_pixels: int, pixel_budget: int
 ) -> MessageProcessor:
     client = WorkerApiClient("http://api", "secret", FAST, transport=httpx.MockTransport(fake))
     return MessageProcessor(
@@ -71,7 +41,7 @@ def processor_with(
 
 
 async def test_an_input_over_the_megapixel_limit_fails_with_the_reason_before_decoding() -> None:
-    engine = CountingEngine(parties=1)
+    engine = RendezvousEngine(parties=1)
     fake = FakeApi(inputs={0: png_of(300, 200), 1: png_of(100, 100)})
     summary = await processor_with(
         fake, engine, max_input_pixels=50_000, pixel_budget=10**6
@@ -85,7 +55,7 @@ async def test_an_input_over_the_megapixel_limit_fails_with_the_reason_before_de
 
 
 async def test_large_items_queue_on_the_pixel_budget_instead_of_running_together() -> None:
-    engine = CountingEngine(parties=1)
+    engine = RendezvousEngine(parties=1)
     fake = FakeApi(inputs={idx: png_of(300, 200) for idx in range(3)})
     summary = await processor_with(
         fake, engine, max_input_pixels=10**6, pixel_budget=100_000
@@ -95,7 +65,7 @@ async def test_large_items_queue_on_the_pixel_budget_instead_of_running_together
 
 
 async def test_small_items_share_the_pixel_budget_and_run_together() -> None:
-    engine = CountingEngine(parties=3)
+    engine = RendezvousEngine(parties=3)
     fake = FakeApi(inputs={idx: png_of(100, 100) for idx in range(3)})
     summary = await processor_with(
         fake, engine, max_input_pixels=10**6, pixel_budget=100_000
@@ -112,7 +82,7 @@ async def test_memory_is_given_back_after_a_large_item_only(
     monkeypatch.setattr(processing, "release_memory", lambda: released.append(True))
     fake = FakeApi(inputs={0: png_of(300, 200), 1: png_of(100, 100)})
     processor = processor_with(
-        fake, CountingEngine(parties=1), max_input_pixels=10**6, pixel_budget=10**6
+        fake, RendezvousEngine(parties=1), max_input_pixels=10**6, pixel_budget=10**6
     )
     await processor.process(message(2, batch_concurrency=1), attempt=1)
     assert released == [True]

@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
-from s3api.worker.engine import Engine, EngineResult, ImageDecodeError, decode_image
-from tests.support.processing import FAST, FakeApi, message, processor
+from s3api.worker.engine import Engine, ImageDecodeError, decode_image
+from tests.support.processing import FAST, FakeApi, RendezvousEngine, message, processor
 from tests.support.worker import CORRUPT_JPEG, room_jpegs
-
-
-class RendezvousEngine:
-    """Each call waits until `parties` calls run at once, and records the most seen."""
-
-    def __init__(self, parties: int) -> None:
-        self.barrier = threading.Barrier(parties, timeout=20)
-        self.lock = threading.Lock()
-        self.running = 0
-        self.most_running = 0
-
-    def process(
-        self,
-        input_bytes: bytes,
-        concepts: Mapping[str, Mapping[str, str | None]],
-        protect: Sequence[str],
-    ) -> EngineResult:
-        with self.lock:
-            self.running += 1
-            self.most_running = max(self.most_running, self.running)
-        try:
-            self.barrier.wait()
-        finally:
-            with self.lock:
-                self.running -= 1
-        return EngineResult(b"\x89PNG result", b"\xff\xd8\xff preview", 4, 3)
 
 
 async def test_items_run_in_parallel_up_to_the_message_batch_concurrency() -> None:
