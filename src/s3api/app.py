@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from s3api.account.routes import router as account_router
 from s3api.auth.routes import router as auth_router
+from s3api.common.heap import freeze_startup_heap
 from s3api.common.host_lock import HostLock
 from s3api.context import AppContext
 from s3api.db.readiness import (
@@ -34,6 +35,7 @@ from s3api.http.body_rules import refuse_nul_characters
 from s3api.http.handlers import install_exception_handlers
 from s3api.http.middleware import ApiEdgeMiddleware, BodyLimit, CorsPolicy
 from s3api.http.openapi import install_openapi
+from s3api.http.stack import fold_middleware_stack
 from s3api.jobs.routes import router as jobs_router
 from s3api.logging_setup import configure_logging
 from s3api.presets.routes import router as presets_router
@@ -63,9 +65,11 @@ def create_app_from_environment() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     lock_path = os.environ.get(HOST_DUTIES_LOCK_ENV)
-    return create_app(
+    app = create_app(
         settings, migrate=False, host_duties_lock=Path(lock_path) if lock_path else None
     )
+    freeze_startup_heap()
+    return app
 
 
 def create_app(
@@ -212,6 +216,7 @@ def create_app(
     )
     # the client address comes from X-Forwarded-For only when the peer is a trusted proxy
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    fold_middleware_stack(app)
     return app
 
 

@@ -13,6 +13,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from s3api.common.errors import ConfigurationError
+from s3api.common.heap import freeze_startup_heap
 from s3api.demo.command import demo
 from s3api.logging_setup import configure_logging
 from s3api.settings import Settings
@@ -88,6 +89,7 @@ def _serve_in_this_process(settings: Settings) -> None:
         except ConfigurationError as exc:
             raise _refuse(str(exc)) from exc
     application = create_app(settings, worker_engine=engine, stop_server=_stop_this_server)
+    freeze_startup_heap()
     uvicorn.run(
         application,
         host=settings.host,

@@ -23,7 +23,14 @@ def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with milliseconds and a `Z` suffix, as the client parses it."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    elif moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return f"{moment.replace(tzinfo=None).isoformat(timespec='milliseconds')}Z"
+
+
+def timestamp_now() -> str:
+    """`format_timestamp(utcnow())`, the stamp of every answer's meta block."""
+    return format_timestamp(utcnow())
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]

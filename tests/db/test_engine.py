@@ -1,35 +1,25 @@
-"""The database engine leaves no driver thread running once a call has returned."""
+"""The database engine: SQLite connections open cleanly or fail cleanly, and PostgreSQL
+health checks share one round trip."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from s3api.db.engine import Database
 from tests.support.foundation import sqlite_url
 
 
-def _sqlite_worker_threads() -> set[threading.Thread]:
-    return {
-        thread
-        for thread in threading.enumerate()
-        if "_connection_worker_thread" in thread.name and thread.is_alive()
-    }
-
-
-async def test_a_failed_sqlite_connect_has_stopped_its_worker_thread(tmp_path: Path) -> None:
-    # aiosqlite's worker thread of a failed connect later resolves a future on this loop;
-    # were it still running when a test's loop closes it dies with "Event loop is closed"
-    before = _sqlite_worker_threads()
+async def test_a_missing_sqlite_directory_fails_every_connect(tmp_path: Path) -> None:
     database = Database(sqlite_url(tmp_path / "missing" / "directory" / "s3api.db"))
     try:
         for _ in range(5):
             with pytest.raises(OperationalError):
                 await database.ping()
-            assert _sqlite_worker_threads() - before == set()
     finally:
         await database.dispose()
 
@@ -43,3 +33,18 @@ async def test_a_working_sqlite_database_still_connects(tmp_path: Path) -> None:
         assert mode == "wal"
     finally:
         await database.dispose()
+
+
+async def test_concurrent_postgres_health_checks_share_one_ping(postgres_url: str) -> None:
+    database = Database(postgres_url)
+    statements: list[str] = []
+    try:
+
+        @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
+        def _record(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        await asyncio.gather(*(database.ping() for _ in range(10)))
+    finally:
+        await database.dispose()
+    assert statements.count("SELECT 1") == 1

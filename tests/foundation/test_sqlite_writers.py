@@ -4,10 +4,11 @@ health checks take no write lock."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 
 from s3api.db.engine import Database
 from s3api.db.migrate import upgrade_to_head
@@ -81,19 +82,59 @@ async def test_health_answers_while_a_writer_holds_the_database(tmp_path: Path) 
         assert assert_ok(response)["status"] == "healthy"
 
 
-async def test_concurrent_health_checks_share_one_ping(tmp_path: Path) -> None:
+async def test_statements_run_on_the_event_loop_thread(tmp_path: Path) -> None:
     database = await _migrated(tmp_path)
-    statements: list[str] = []
+    threads: list[int] = []
     try:
 
         @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
-        def _record(*args: object) -> None:
-            statements.append(str(args[2]))
+        def _record(*_args: object) -> None:
+            threads.append(threading.get_ident())
 
-        await asyncio.gather(*(database.ping() for _ in range(10)))
+        await database.ping()
+        async with database.transaction() as connection:
+            await connection.execute(select(User.id))
     finally:
         await database.dispose()
-    assert statements == ["SELECT 1"]
+    assert threads
+    assert set(threads) == {threading.get_ident()}
+
+
+async def test_another_process_writer_is_awaited_off_the_loop(tmp_path: Path) -> None:
+    # two engines stand for two processes: the second meets the first's lock in SQLite itself
+    database = await _migrated(tmp_path)
+    other_process = Database(database.url)
+    try:
+        began = asyncio.Event()
+
+        @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
+        def _record(*args: object) -> None:
+            if args[2] == "BEGIN IMMEDIATE":
+                began.set()
+
+        async with other_process.transaction() as holder:
+            await holder.execute(update(User).values(credits=0))
+            waiting = asyncio.create_task(_add_user_row(database))
+            await began.wait()
+            # the waiting writer sits on a worker thread: this loop still serves a read
+            await asyncio.wait_for(database.ping(), NO_WAIT_SECONDS)
+            assert not waiting.done()
+        await asyncio.wait_for(waiting, NO_WAIT_SECONDS)
+        async with database.read() as connection:
+            assert len((await connection.execute(select(User.id))).all()) == 1
+    finally:
+        await other_process.dispose()
+        await database.dispose()
+
+
+async def _add_user_row(database: Database) -> None:
+    async with database.transaction() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+                "VALUES ('u1', NULL, 'free', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
 
 
 async def test_a_failed_transaction_releases_the_writer_lock(tmp_path: Path) -> None:

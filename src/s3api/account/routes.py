@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from s3api.account.schemas import AccountDeleted, AccountState, WebhookSecretPublic
 from s3api.account.service import AccountService
@@ -23,7 +23,7 @@ router = APIRouter(tags=["users"], responses=error_responses(401))
 
 
 @router.get("/me", response_model=Envelope[AccountState])
-async def me(request: Request, account: Account, user_id: TokenUserId) -> Envelope[AccountState]:
+async def me(request: Request, account: Account, user_id: TokenUserId) -> Response:
     """The caller's plan, credits and slots in use; the token check and the state are one
     read."""
     state = await account.account_state_of(user_id)
@@ -33,18 +33,14 @@ async def me(request: Request, account: Account, user_id: TokenUserId) -> Envelo
 
 
 @router.delete("/me", response_model=Envelope[AccountDeleted])
-async def delete_me(
-    request: Request, account: Account, user: CurrentUser
-) -> Envelope[AccountDeleted]:
+async def delete_me(request: Request, account: Account, user: CurrentUser) -> Response:
     """Delete the account: active jobs are canceled and refunded, every job's objects, every
     rule and the user are deleted, and the caller's tokens stop working at once."""
     return ok(request, await account.delete_account(user.id))
 
 
 @router.get("/me/webhook-secret", response_model=Envelope[WebhookSecretPublic])
-async def webhook_secret(
-    request: Request, secrets: WebhookSecrets, user: CurrentUser
-) -> Envelope[WebhookSecretPublic]:
+async def webhook_secret(request: Request, secrets: WebhookSecrets, user: CurrentUser) -> Response:
     """The secret that signs the caller's webhooks (made on first use)."""
     return ok(request, WebhookSecretPublic(secret=await secrets.secret_for(user.id)))
 
@@ -52,6 +48,6 @@ async def webhook_secret(
 @router.post("/me/webhook-secret/rotate", response_model=Envelope[WebhookSecretPublic])
 async def rotate_webhook_secret(
     request: Request, secrets: WebhookSecrets, user: CurrentUser
-) -> Envelope[WebhookSecretPublic]:
+) -> Response:
     """Replace the signing secret; later deliveries use the new one."""
     return ok(request, WebhookSecretPublic(secret=await secrets.rotate(user.id)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Request, Response
 
 from s3api.auth.schemas import AnonSession, AnonSignIn
 from s3api.auth.service import AuthService
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 )
 async def sign_in(
     request: Request, auth: Auth, body: Annotated[AnonSignIn | None, Body()] = None
-) -> Envelope[AnonSession]:
+) -> Response:
     """Sign in anonymously; the same `device_hash` always returns the same user."""
     payload = body or AnonSignIn()
     return ok(request, await auth.sign_in_anonymous(payload.device_hash))

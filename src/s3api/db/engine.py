@@ -4,25 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
-import aiosqlite
-from sqlalchemy import event
+from sqlalchemy import event, literal, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.util.concurrency import await_
+
+from s3api.db.sqlite_inline import InlineConnection, InlineSQLiteDialect, inline_url
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+_SELECT_ONE = select(literal(1))
+# pooled SQLite connections (and as many again in overflow): a reopened one costs a thread hop
+SQLITE_POOL_SIZE = 32
+# a fresh database's switch to WAL, refused while another connection switches it, is retried
+WAL_SWITCH_RETRY_SECONDS = 0.01
 _AFTER_COMMIT = "s3api_after_commit"
 # an unreachable PostgreSQL host fails a connect in this long (asyncpg's default is 60 s)
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
-# A failed connect's worker thread only has to run aiosqlite's no-op close before it ends.
-SQLITE_WORKER_STOP_SECONDS = 5.0
 # execution options read by the SQLite `begin` listener
 READ_ONLY_OPTION = "s3api_read_only"
 NO_BEGIN_OPTION = "s3api_no_begin"
@@ -34,8 +41,10 @@ class Database:
     On SQLite a write transaction starts with `BEGIN IMMEDIATE`, so concurrent writers queue
     on the database lock instead of failing on upgrade. Inside one process writers first queue
     on an asyncio lock, so they wait their turn without ever sleeping in SQLite's busy handler
-    (which polls in growing steps); only writers of other processes still meet it there.
-    Reads and the health check never take either lock (WAL readers run beside the writer).
+    (which polls in growing steps); only writers of other processes still meet it there, and
+    then on a worker thread (see `sqlite_inline`: SQLite statements run on the loop's own
+    thread). Reads and the health check never take either lock (WAL readers run beside the
+    writer).
     On PostgreSQL services take row locks (`FOR UPDATE`) and use guarded `UPDATE`s.
     """
 
@@ -50,13 +59,17 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            options["connect_args"] = {"timeout": busy_timeout_seconds}
+            # statements run on the loop's thread (see `sqlite_inline`)
+            # connections are only held, not busy: enough for every request in flight
+            options.update(pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE)
+            self.engine: AsyncEngine = create_async_engine(inline_url(url), **options)
+            dialect = cast(InlineSQLiteDialect, self.engine.dialect)
+            dialect.busy_timeout_seconds = busy_timeout_seconds
+            _configure_sqlite(self.engine, busy_timeout_seconds)
         else:
             options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
             options["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
-        self.engine: AsyncEngine = create_async_engine(url, **options)
-        if self.is_sqlite:
-            _configure_sqlite(self.engine, busy_timeout_seconds)
+            self.engine = create_async_engine(url, **options)
         # per event loop, without keeping a closed loop alive
         self._writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
@@ -67,6 +80,8 @@ class Database:
         self._compiled: dict[int, tuple[ClauseElement, str, tuple[str, ...], dict[str, Any]]] = {}
         # called with the SQL of each `fetch_row`, which bypasses SQLAlchemy's cursor events
         self.on_driver_statement: Callable[[str], None] | None = None
+        self._busy_timeout_seconds = busy_timeout_seconds
+        self._sqlite_reader: sqlite3.Connection | None = None
 
     def writer_lock(self) -> asyncio.Lock:
         """The running loop's SQLite writer lock (one per loop: a lock belongs to its loop)."""
@@ -122,22 +137,41 @@ class Database:
         self, statement: ClauseElement, params: dict[str, Any]
     ) -> Sequence[Any] | None:
         """The first row of a single-statement read, sent straight to the driver: compiled
-        once per statement, no transaction, one call into the driver (aiosqlite's thread or
-        asyncpg) instead of SQLAlchemy's cursor round trips. Values come back as the driver
+        once per statement, no transaction, one call into the driver instead of SQLAlchemy's
+        cursor round trips (on SQLite a statement on the loop's thread, on a connection kept
+        for these reads; on PostgreSQL one asyncpg call). Values come back as the driver
         gives them, so use it for plain text and integer columns."""
         sql, names, fixed = self._compiled_form(statement, params)
         values = {**fixed, **params}
         arguments = [values[name] for name in names]
         if self.on_driver_statement is not None:
             self.on_driver_statement(sql)
+        if self.is_sqlite:
+            reader = self._sqlite_reader or await self._open_sqlite_reader()
+            try:
+                row = reader.execute(sql, arguments).fetchone()
+            except sqlite3.OperationalError as error:
+                raise DBAPIOperationalError(sql, arguments, error) from error
+            return None if row is None else tuple(row)
         async with self.engine.connect() as connection:
             driver = (await connection.get_raw_connection()).driver_connection
             assert driver is not None
-            if self.is_sqlite:
-                rows = await driver.execute_fetchall(sql, arguments)
-                return tuple(rows[0]) if rows else None
             record = await driver.fetchrow(sql, *arguments)
             return None if record is None else tuple(record)
+
+    async def _open_sqlite_reader(self) -> sqlite3.Connection:
+        """The connection `fetch_row` and `ping` use on SQLite, opened on first use."""
+        filename = str(self.engine.url.database or "")
+        try:
+            _refuse_missing_directory(filename)
+            reader = await asyncio.to_thread(_open_sqlite, filename, self._busy_timeout_seconds)
+        except sqlite3.OperationalError as error:
+            raise DBAPIOperationalError("connect", {}, error) from error
+        if self._sqlite_reader is not None:  # another caller opened one meanwhile
+            reader.close()
+            return self._sqlite_reader
+        self._sqlite_reader = reader
+        return reader
 
     def _compiled_form(
         self, statement: ClauseElement, params: dict[str, Any]
@@ -156,7 +190,11 @@ class Database:
 
     async def ping(self) -> None:
         """Raise if the database cannot be reached; takes no lock. Concurrent callers share
-        the one ping in flight, so a burst of health checks costs one round trip."""
+        the one ping in flight, so a burst of health checks costs one round trip (on SQLite a
+        ping is a statement on the loop's thread, cheaper than sharing it)."""
+        if self.is_sqlite:
+            await self.fetch_row(_SELECT_ONE, {})
+            return
         loop = asyncio.get_running_loop()
         in_flight = self._pings.get(loop)
         if in_flight is None:
@@ -170,7 +208,10 @@ class Database:
             await connection.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and SQLite's reader)."""
+        reader, self._sqlite_reader = self._sqlite_reader, None
+        if reader is not None:
+            reader.close()
         await self.engine.dispose()
 
 
@@ -179,51 +220,60 @@ def after_commit(connection: AsyncConnection, callback: Callable[[], None]) -> N
     connection.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-async def _open_sqlite(*args: Any, **kwargs: Any) -> aiosqlite.Connection:
-    """`aiosqlite.connect`, but a failed connect returns only once its worker thread has ended.
-
-    On a failed connect aiosqlite stops its worker thread without waiting for it; the thread
-    then resolves a future on this event loop. Were the loop closed by then (the caller gave
-    up and shut down, as a test does), the thread would die with "Event loop is closed".
-    """
-    connection = aiosqlite.connect(*args, **kwargs)
-    worker = connection._thread  # SQLAlchemy's own aiosqlite adapter reaches for it too
-    worker.daemon = True
+def _open_sqlite(filename: str, busy_timeout_seconds: float) -> sqlite3.Connection:
+    """Open on a worker thread, where the first `PRAGMA journal_mode=WAL` may wait for other
+    processes; after that the connection waits for no lock on the loop's thread."""
+    connection = sqlite3.connect(
+        filename,
+        timeout=busy_timeout_seconds,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=InlineConnection,
+    )
     try:
-        return await connection
+        _use_wal(connection, busy_timeout_seconds)
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        connection.execute("PRAGMA busy_timeout=0")
     except BaseException:
-        worker.join(SQLITE_WORKER_STOP_SECONDS)
+        connection.close()
         raise
+    return connection
+
+
+def _refuse_missing_directory(filename: str) -> None:
+    """sqlite3 would fail too, but only on the worker thread: refuse before it starts."""
+    on_disk = filename and not filename.startswith(("file:", ":memory:"))
+    if on_disk and not Path(filename).parent.is_dir():
+        raise sqlite3.OperationalError("unable to open database file")
+
+
+def _use_wal(connection: sqlite3.Connection, busy_timeout_seconds: float) -> None:
+    """Switch a new database to WAL. Two connections switching it at once can be refused
+    without the busy handler (each holds the shared lock the other needs), so a refused
+    switch is retried until WAL is on or the busy timeout has passed."""
+    deadline = time.monotonic() + busy_timeout_seconds
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(WAL_SWITCH_RETRY_SECONDS)
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_seconds: float) -> None:
     """WAL, foreign keys and explicit BEGIN so SQLite gives us real write transactions."""
 
     @event.listens_for(engine.sync_engine, "do_connect")
-    def _refuse_missing_directory(
-        _dialect: Any, _record: Any, cargs: tuple[Any, ...], _cparams: dict[str, Any]
-    ) -> None:
-        # sqlite3 would fail too, but only on aiosqlite's thread; refuse before that thread
-        # starts (the next listener still joins the thread of any other failed connect)
+    def _do_connect(_dialect: Any, _record: Any, cargs: Any, _cparams: Any) -> Any:
         filename = str(cargs[0]) if cargs else ""
-        if filename and not filename.startswith(("file:", ":memory:")):
-            directory = Path(filename).parent
-            if not directory.is_dir():
-                raise sqlite3.OperationalError("unable to open database file")
-
-    @event.listens_for(engine.sync_engine, "do_connect")
-    def _do_connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        return dialect.loaded_dbapi.connect(*cargs, async_creator_fn=_open_sqlite, **cparams)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_seconds * 1000)}")
-        cursor.close()
+        _refuse_missing_directory(filename)
+        return await_(asyncio.to_thread(_open_sqlite, filename, busy_timeout_seconds))
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:

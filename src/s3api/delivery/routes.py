@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from s3api.delivery.schemas import AckRequest, AckResult, DeadLetterList, PullRequest, PullResult
 from s3api.delivery.service import DeliveryService
@@ -25,7 +25,7 @@ router = APIRouter(
 @router.post("/pull", response_model=Envelope[PullResult])
 async def pull(
     request: Request, delivery: Delivery, payload: Annotated[PullRequest | None, Body()] = None
-) -> Envelope[PullResult]:
+) -> Response:
     """Lease up to `batch_size` messages; an empty queue answers at once."""
     options = payload or PullRequest()
     messages = await delivery.pull_messages(options.batch_size, options.visibility_timeout_seconds)
@@ -37,7 +37,7 @@ async def pull(
 @router.post("/ack", response_model=Envelope[AckResult])
 async def ack(
     request: Request, delivery: Delivery, payload: Annotated[AckRequest | None, Body()] = None
-) -> Envelope[AckResult]:
+) -> Response:
     """Acknowledge or retry leased messages; expired leases are ignored."""
     body = payload or AckRequest()
     result = await delivery.acknowledge_and_retry(
@@ -49,6 +49,6 @@ async def ack(
 @router.get("/dlq", response_model=Envelope[DeadLetterList])
 async def dead_letters(
     request: Request, delivery: Delivery, limit: Annotated[int, Query(ge=1, le=500)] = 100
-) -> Envelope[DeadLetterList]:
+) -> Response:
     """Dead-lettered messages with their last error, newest first."""
     return ok(request, await delivery.list_dead_letters(limit))

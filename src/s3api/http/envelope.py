@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Generic, Literal, TypeVar
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import to_json
 
 from s3api.errors import ApiError
-from s3api.timeutil import format_timestamp, utcnow
+from s3api.timeutil import timestamp_now
 
 DataT = TypeVar("DataT")
 
@@ -56,16 +58,41 @@ def request_id_of(request: Request) -> str:
 
 def make_meta(request_id: str, **extra: Any) -> Meta:
     """Meta block stamped now; built without validation (the fields are ours and typed)."""
-    return Meta.model_construct(
-        request_id=request_id, timestamp=format_timestamp(utcnow()), **extra
-    )
+    return Meta.model_construct(request_id=request_id, timestamp=timestamp_now(), **extra)
 
 
-def ok(request: Request, data: DataT, **meta_extra: Any) -> Envelope[DataT]:
-    """Wrap a route's result in the success envelope. Built without validation: the route's
-    response model validates it once on the way out, and that check is the one we keep."""
-    return Envelope[DataT].model_construct(
-        success=True, data=data, error=None, meta=make_meta(request_id_of(request), **meta_extra)
+class EnvelopeResponse(Response):
+    """A success envelope, already encoded."""
+
+    media_type = "application/json"
+
+
+def ok(
+    request: Request,
+    data: Any,
+    *,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+    **meta_extra: Any,
+) -> Response:
+    """The success envelope around a route's result, encoded once by the result's own
+    serializers (pydantic's), with no validation pass: the values come from our typed
+    models. The route's `response_model` documents the shape; schema tests hold the
+    answers to it. A route answering other than 200 passes its `status_code` here too (the
+    decorator's only documents it once the route returns a response itself)."""
+    meta = {"request_id": request_id_of(request), "timestamp": timestamp_now(), **meta_extra}
+    return EnvelopeResponse(
+        b"".join(
+            (
+                b'{"success":true,"data":',
+                to_json(data, by_alias=True),
+                b',"error":null,"meta":',
+                to_json(meta, by_alias=True),
+                b"}",
+            )
+        ),
+        status_code=status_code,
+        headers=headers,
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.types import Receive, Scope, Send
 
@@ -64,14 +64,10 @@ async def _idempotent_call(request: Request, key: str | None) -> IdempotentCall 
     return IdempotentCall.of(key, request.method, request.url.path, await request.body())
 
 
-def _answered(request: Request, answer: Answer) -> JSONResponse:
+def _answered(request: Request, answer: Answer) -> Response:
     """The envelope of a create's answer; a replay says so in `Idempotent-Replayed`."""
     headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
-    return JSONResponse(
-        status_code=answer.status_code,
-        content=ok(request, answer.data).model_dump(mode="json"),
-        headers=headers,
-    )
+    return ok(request, answer.data, status_code=answer.status_code, headers=headers)
 
 
 @router.get("", response_model=Envelope[list[JobSummary]])
@@ -81,7 +77,7 @@ async def list_(
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
-) -> Envelope[list[JobSummary]]:
+) -> Response:
     """The caller's jobs, newest first; `meta.next_cursor` when more exist."""
     page, next_cursor = await jobs.list_jobs(user.id, limit, cursor)
     return ok(request, page, next_cursor=next_cursor)
@@ -100,7 +96,7 @@ async def create(
     user: CurrentUser,
     payload: JobCreate,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Create a job: reserves credits and a slot, returns one upload URL per item."""
     call = await _idempotent_call(request, idempotency_key)
     return _answered(request, await jobs.create_job(user.id, payload, call))
@@ -111,9 +107,7 @@ async def create(
     response_model=Envelope[UploadConfirmed],
     responses=error_responses(404, 409),
 )
-async def confirm_upload(
-    request: Request, jobs: Jobs, user: CurrentUser, job_id: str
-) -> Envelope[UploadConfirmed]:
+async def confirm_upload(request: Request, jobs: Jobs, user: CurrentUser, job_id: str) -> Response:
     """Verify the uploads and move the job to `uploaded`."""
     await jobs.confirm_upload(user.id, job_id)
     return ok(request, UploadConfirmed(confirmed=True, status=JobStatus.UPLOADED))
@@ -131,16 +125,14 @@ async def execute(
     user: CurrentUser,
     job_id: str,
     payload: Annotated[JobExecute, Body()],
-) -> Envelope[JobQueued]:
+) -> Response:
     """Queue the job for the GPU side with inline edits or a saved rule."""
     await jobs.execute_job(user.id, job_id, payload)
-    return ok(request, JobQueued(queued=True, status=JobStatus.QUEUED))
+    return ok(request, JobQueued(queued=True, status=JobStatus.QUEUED), status_code=202)
 
 
 @router.get("/{job_id}", response_model=Envelope[JobEnvelope], responses=error_responses(404))
-async def get(
-    request: Request, jobs: Jobs, user: CurrentUser, job_id: str
-) -> Envelope[JobEnvelope]:
+async def get(request: Request, jobs: Jobs, user: CurrentUser, job_id: str) -> Response:
     """The job's live state with download URLs for done items."""
     return ok(request, JobEnvelope(job=await jobs.job_detail(user.id, job_id)))
 
@@ -151,9 +143,7 @@ async def get(
     dependencies=[GpuSecret],
     responses=error_responses(404, 409),
 )
-async def callback(
-    request: Request, jobs: Jobs, job_id: str, body: CallbackBody
-) -> Envelope[CallbackOutcome]:
+async def callback(request: Request, jobs: Jobs, job_id: str, body: CallbackBody) -> Response:
     """One item's result from the GPU side (shared secret, not a user token)."""
     bind_item(job_id, body.idx)
     return ok(request, await jobs.record_callback(job_id, body))
@@ -162,9 +152,7 @@ async def callback(
 @router.post(
     "/{job_id}/cancel", response_model=Envelope[JobCanceled], responses=error_responses(404, 409)
 )
-async def cancel(
-    request: Request, jobs: Jobs, user: CurrentUser, job_id: str
-) -> Envelope[JobCanceled]:
+async def cancel(request: Request, jobs: Jobs, user: CurrentUser, job_id: str) -> Response:
     """Cancel a job that has not finished and refund every item not done."""
     return ok(request, await jobs.cancel_job(user.id, job_id))
 
@@ -182,7 +170,7 @@ async def rerun(
     job_id: str,
     payload: JobRerun,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> Response:
     """Queue a new job over a done or failed job's inputs, with other edits; no uploads."""
     call = await _idempotent_call(request, idempotency_key)
     return _answered(request, await jobs.rerun_job(user.id, job_id, payload, call))
@@ -191,9 +179,7 @@ async def rerun(
 @router.delete(
     "/{job_id}", response_model=Envelope[JobDeleted], responses=error_responses(404, 409)
 )
-async def delete(
-    request: Request, jobs: Jobs, user: CurrentUser, job_id: str
-) -> Envelope[JobDeleted]:
+async def delete(request: Request, jobs: Jobs, user: CurrentUser, job_id: str) -> Response:
     """Delete a finished job with its results, previews and the inputs no other job reads."""
     return ok(request, await jobs.delete_job(user.id, job_id))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.presets.catalog import PRESETS, find_preset
@@ -23,15 +23,13 @@ _SUMMARIES = [
 
 
 @router.get("", response_model=Envelope[list[PresetSummary]])
-async def list_presets(request: Request, _user: CurrentUser) -> Envelope[list[PresetSummary]]:
+async def list_presets(request: Request, _user: CurrentUser) -> Response:
     """Every preset with its concept count."""
     return ok(request, _SUMMARIES)
 
 
 @router.get("/{preset_id}", response_model=Envelope[PresetDetail], responses=error_responses(404))
-async def get_preset(
-    request: Request, preset_id: str, _user: CurrentUser
-) -> Envelope[PresetDetail]:
+async def get_preset(request: Request, preset_id: str, _user: CurrentUser) -> Response:
     """One preset's concepts, protect defaults and output templates."""
     preset = find_preset(preset_id, status=404)
     detail = PresetDetail(

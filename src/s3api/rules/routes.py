@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from s3api.http.deps import service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
@@ -27,22 +27,20 @@ router = APIRouter(prefix="/rules", tags=["rules"], responses=error_responses(40
 )
 async def create(
     request: Request, rules: Rules, user: CurrentUser, payload: RuleCreate
-) -> Envelope[RuleEnvelope]:
+) -> Response:
     """Save a rule; needs a free rule slot."""
     rule = await rules.create_rule(user.id, payload)
-    return ok(request, RuleEnvelope(rule=rule))
+    return ok(request, RuleEnvelope(rule=rule), status_code=201)
 
 
 @router.get("", response_model=Envelope[RuleList])
-async def list_(request: Request, rules: Rules, user: CurrentUser) -> Envelope[RuleList]:
+async def list_(request: Request, rules: Rules, user: CurrentUser) -> Response:
     """The caller's rules, newest first."""
     return ok(request, RuleList(rules=await rules.list_rules(user.id)))
 
 
 @router.get("/{rule_id}", response_model=Envelope[RuleEnvelope], responses=error_responses(404))
-async def get(
-    request: Request, rules: Rules, user: CurrentUser, rule_id: str
-) -> Envelope[RuleEnvelope]:
+async def get(request: Request, rules: Rules, user: CurrentUser, rule_id: str) -> Response:
     """One of the caller's rules."""
     return ok(request, RuleEnvelope(rule=await rules.get_rule(user.id, rule_id)))
 
@@ -55,7 +53,7 @@ async def get(
 )
 async def update(
     request: Request, rules: Rules, user: CurrentUser, rule_id: str, payload: RuleUpdate
-) -> Envelope[RuleEnvelope]:
+) -> Response:
     """Change a rule's name, concepts or protect list."""
     rule = await rules.update_rule(user.id, rule_id, payload)
     return ok(request, RuleEnvelope(rule=rule))
@@ -67,9 +65,7 @@ async def update(
     responses=error_responses(404, 429),
     dependencies=[UserWriteRateLimit],
 )
-async def delete(
-    request: Request, rules: Rules, user: CurrentUser, rule_id: str
-) -> Envelope[RuleDeleted]:
+async def delete(request: Request, rules: Rules, user: CurrentUser, rule_id: str) -> Response:
     """Delete a rule and free its slot."""
     await rules.delete_rule(user.id, rule_id)
     return ok(request, RuleDeleted(id=rule_id, deleted=True))

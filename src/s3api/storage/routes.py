@@ -47,7 +47,7 @@ def build_local_object_router(storage: LocalStorage) -> APIRouter:
         op: SignedQueryValue = None,
         expires: SignedQueryValue = None,
         signature: SignedQueryValue = None,
-    ) -> Envelope[ObjectInfo] | Response:
+    ) -> Response:
         """Store the request body, whatever its content type, under `key`."""
         _authorize(storage, SignedOperation.PUT, key, op, expires, signature)
         try:

@@ -1,0 +1,125 @@
+"""SQLite run on the event loop's own thread, behind SQLAlchemy's asyncio API.
+
+Why: a statement on a local SQLite file takes microseconds, while handing it to a driver
+thread (aiosqlite) and waking the loop again costs far more, several times per request. So
+this dialect gives `create_async_engine` the standard `sqlite3` connection and runs each
+statement inline. The one thing that could block the loop is SQLite's busy handler, when
+another process holds the write lock: connections therefore run with `busy_timeout=0`, and a
+statement refused as busy is retried once on a worker thread with the full timeout, so the
+loop keeps serving while it waits. Inside one process writers never meet that case: they
+queue on `Database`'s writer lock first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Any
+
+from sqlalchemy import pool
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.engine.interfaces import DBAPICursor
+from sqlalchemy.util.concurrency import await_
+
+DRIVER_NAME = "s3api_inline"
+
+
+async def _ready() -> None:
+    """Awaited once per statement: `AsyncConnection.execute` insists that its driver awaited
+    something (its guard against sync drivers); this returns without suspending."""
+
+
+class InlineCursor(sqlite3.Cursor):
+    """A `sqlite3` cursor with the one hook SQLAlchemy's asyncio results call on theirs."""
+
+    async def _async_soft_close(self) -> None:
+        """Nothing to release: the rows are read on this thread, whenever they are read."""
+
+
+class InlineConnection(sqlite3.Connection):
+    """A `sqlite3` connection whose cursors are `InlineCursor`s."""
+
+    def cursor(self, factory: Any = InlineCursor) -> Any:
+        return super().cursor(factory)
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+class InlineSQLiteDialect(SQLiteDialect_pysqlite):
+    """pysqlite, declared asynchronous so that `AsyncEngine` accepts it; its statements never
+    leave the loop's thread unless SQLite reports another process's lock."""
+
+    driver = DRIVER_NAME
+    is_async = True
+    supports_statement_cache = True
+    # the wait for another process's lock, in seconds (set from `Database`)
+    busy_timeout_seconds: float = 30.0
+
+    @classmethod
+    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
+        # the asyncio queue: a checkout waits on the loop, never on a thread lock
+        return pool.AsyncAdaptedQueuePool
+
+    def do_execute(
+        self, cursor: DBAPICursor, statement: str, parameters: Any, context: Any = None
+    ) -> None:
+        await_(_ready())
+        try:
+            cursor.execute(statement, parameters)
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise
+            self._wait_off_loop(cursor.connection, lambda: cursor.execute(statement, parameters))
+
+    def do_execute_no_params(
+        self, cursor: DBAPICursor, statement: str, context: Any = None
+    ) -> None:
+        await_(_ready())
+        try:
+            cursor.execute(statement)
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise
+            self._wait_off_loop(cursor.connection, lambda: cursor.execute(statement))
+
+    def do_executemany(
+        self, cursor: DBAPICursor, statement: str, parameters: Any, context: Any = None
+    ) -> None:
+        # only inside a write transaction, which holds the lock already
+        await_(_ready())
+        cursor.executemany(statement, parameters)
+
+    def do_commit(self, dbapi_connection: Any) -> None:
+        try:
+            dbapi_connection.commit()
+        except sqlite3.OperationalError as error:
+            if not _busy(error):
+                raise
+            self._wait_off_loop(dbapi_connection, dbapi_connection.commit)
+
+    def _wait_off_loop(self, connection: Any, retry: Any) -> None:
+        """Run `retry` on a worker thread with the busy timeout on, the loop free meanwhile."""
+        timeout_ms = round(self.busy_timeout_seconds * 1000)
+
+        def waiting() -> None:
+            connection.execute(f"PRAGMA busy_timeout={timeout_ms}")
+            try:
+                retry()
+            finally:
+                connection.execute("PRAGMA busy_timeout=0")
+
+        await_(asyncio.to_thread(waiting))
+
+
+registry.register(f"sqlite.{DRIVER_NAME}", __name__, "InlineSQLiteDialect")
+
+
+def inline_url(url: str) -> URL:
+    """The same SQLite database, through this dialect."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername=f"sqlite+{DRIVER_NAME}")
