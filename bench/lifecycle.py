@@ -1,8 +1,8 @@
 """Lifecycle benchmark: many clients drive whole jobs through a running server.
 
-Each client signs in, then repeatedly creates a job of N items, uploads real JPEGs to the
-issued URLs, confirms, executes, reports N results as the GPU side would (callbacks with the
-shared secret) and reads the final status. Prints completed jobs/s, requests/s and p50/p99
+Each client repeatedly signs in a fresh user, creates a job of N items, uploads real JPEGs
+to the issued URLs, confirms, executes, reports N results as the GPU side would (callbacks
+with the shared secret) and reads the final status. Prints completed jobs/s, requests/s and p50/p99
 latency per endpoint. The server should run with EMBEDDED_WORKER=false so that only this
 script reports results, and with enough sign-up credits for every job:
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import statistics
 import sys
@@ -25,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from PIL import Image
 
 from bench.server import spawned_server
@@ -47,15 +48,17 @@ class Recorder:
         self.latencies: dict[str, list[float]] = defaultdict(list)
 
     async def call(
-        self, client: httpx.AsyncClient, label: str, method: str, url: str, **kwargs: Any
-    ) -> httpx.Response:
-        """Send one request, record its latency, fail loudly on an unexpected status."""
+        self, client: aiohttp.ClientSession, label: str, method: str, url: str, **kwargs: Any
+    ) -> Any:
+        """Send one request, record its latency, fail loudly on an unexpected status; the
+        answer's `data`. (aiohttp: a load generator on the server's cores must cost little.)"""
         started = time.perf_counter()
-        response = await client.request(method, url, **kwargs)
+        async with client.request(method, url, **kwargs) as response:
+            body = await response.read()
         self.latencies[label].append(time.perf_counter() - started)
-        if response.status_code >= 400:
-            raise RuntimeError(f"{label}: {response.status_code} {response.text[:200]}")
-        return response
+        if response.status >= 400:
+            raise RuntimeError(f"{label}: {response.status} {body[:200]!r}")
+        return json.loads(body)["data"] if body else None
 
 
 async def run_client(
@@ -68,79 +71,92 @@ async def run_client(
     *,
     until: float | None = None,
 ) -> int:
-    """One user's jobs, one after the other (a free plan has one concurrent job), stopping
-    after `jobs` or when `time.perf_counter()` passes `until`."""
-    async with httpx.AsyncClient(timeout=60) as client:
-        signed = await recorder.call(client, "POST /auth/anon", "POST", f"{base_url}/auth/anon")
-        headers = {"Authorization": f"Bearer {signed.json()['data']['token']}"}
-        user_id = signed.json()["data"]["user_id"]
+    """One client's jobs, one after the other, each by a freshly signed-in user (sign-in,
+    create, uploads, confirm, execute, callbacks, status), stopping after `jobs` or when
+    `time.perf_counter()` passes `until`."""
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as client:
         completed = 0
         for _ in range(jobs):
             if until is not None and time.perf_counter() >= until:
                 break
-            created = await recorder.call(
-                client,
-                "POST /jobs",
-                "POST",
-                f"{base_url}/jobs",
-                json={"preset": "interior", "item_count": items},
-                headers=headers,
-            )
-            job = created.json()["data"]
-            job_id = job["job_id"]
-            await asyncio.gather(
-                *(
-                    recorder.call(
-                        client,
-                        "PUT upload",
-                        "PUT",
-                        entry["url"],
-                        content=image,
-                        headers={"Content-Type": "application/octet-stream"},
-                    )
-                    for entry in job["presigned_urls"]
-                )
-            )
-            await recorder.call(
-                client,
-                "POST confirm-upload",
-                "POST",
-                f"{base_url}/jobs/{job_id}/confirm-upload",
-                headers=headers,
-            )
-            await recorder.call(
-                client,
-                "POST execute",
-                "POST",
-                f"{base_url}/jobs/{job_id}/execute",
-                json={"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}},
-                headers=headers,
-            )
-            await asyncio.gather(
-                *(
-                    recorder.call(
-                        client,
-                        "POST callback",
-                        "POST",
-                        f"{base_url}/jobs/{job_id}/callback",
-                        json={
-                            "idx": idx,
-                            "status": "done",
-                            "output_key": f"outputs/{user_id}/{job_id}/{idx}_result.png",
-                            "preview_key": f"previews/{user_id}/{job_id}/{idx}_thumb.jpg",
-                            "idempotency_key": f"{job_id}:{idx}:1",
-                        },
-                        headers={"X-Callback-Secret": secret},
-                    )
-                    for idx in range(items)
-                )
-            )
-            final = await recorder.call(
-                client, "GET /jobs/{id}", "GET", f"{base_url}/jobs/{job_id}", headers=headers
-            )
-            if final.json()["data"]["job"]["status"] == "done":
+            if await _one_job(client, base_url, secret, items, image, recorder):
                 completed += 1
         return completed
+
+
+async def _one_job(
+    client: aiohttp.ClientSession,
+    base_url: str,
+    secret: str,
+    items: int,
+    image: bytes,
+    recorder: Recorder,
+) -> bool:
+    """A fresh user's whole job; True when it ended `done`."""
+    signed = await recorder.call(client, "POST /auth/anon", "POST", f"{base_url}/auth/anon")
+    headers = {"Authorization": f"Bearer {signed['token']}"}
+    user_id = signed["user_id"]
+    job = await recorder.call(
+        client,
+        "POST /jobs",
+        "POST",
+        f"{base_url}/jobs",
+        json={"preset": "interior", "item_count": items},
+        headers=headers,
+    )
+    job_id = job["job_id"]
+    await asyncio.gather(
+        *(
+            recorder.call(
+                client,
+                "PUT upload",
+                "PUT",
+                entry["url"],
+                data=image,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            for entry in job["presigned_urls"]
+        )
+    )
+    await recorder.call(
+        client,
+        "POST confirm-upload",
+        "POST",
+        f"{base_url}/jobs/{job_id}/confirm-upload",
+        headers=headers,
+    )
+    await recorder.call(
+        client,
+        "POST execute",
+        "POST",
+        f"{base_url}/jobs/{job_id}/execute",
+        json={"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}},
+        headers=headers,
+    )
+    await asyncio.gather(
+        *(
+            recorder.call(
+                client,
+                "POST callback",
+                "POST",
+                f"{base_url}/jobs/{job_id}/callback",
+                json={
+                    "idx": idx,
+                    "status": "done",
+                    "output_key": f"outputs/{user_id}/{job_id}/{idx}_result.png",
+                    "preview_key": f"previews/{user_id}/{job_id}/{idx}_thumb.jpg",
+                    "idempotency_key": f"{job_id}:{idx}:1",
+                },
+                headers={"X-Callback-Secret": secret},
+            )
+            for idx in range(items)
+        )
+    )
+    final = await recorder.call(
+        client, "GET /jobs/{id}", "GET", f"{base_url}/jobs/{job_id}", headers=headers
+    )
+    return bool(final["job"]["status"] == "done")
 
 
 def percentile(values: list[float], fraction: float) -> float:
