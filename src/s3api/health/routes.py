@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
-from s3api.http.deps import service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.timeutil import Timestamp, utcnow
-
-DatabaseDep = Annotated[Database, service_dependency("database", Database)]
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger("s3api.health")
@@ -28,8 +24,10 @@ class Health(BaseModel):
 
 
 @router.get("/health", response_model=Envelope[Health], responses=error_responses(503))
-async def health(request: Request, database: DatabaseDep) -> Response:
-    """200 when the database answers, 503 `UNAVAILABLE` otherwise."""
+async def health(request: Request) -> Response:
+    """200 when the database answers, 503 `UNAVAILABLE` otherwise. (The database is taken
+    from the app state here, not through a dependency: this is the most-polled route.)"""
+    database: Database = request.app.state.database
     try:
         await database.ping()
     except Exception as exc:

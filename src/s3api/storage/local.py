@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlencode
 
 import anyio
@@ -31,7 +32,13 @@ class SignedOperation(StrEnum):
 
 
 class LocalStorage:
-    """Files under `root/<key>`, reached through HMAC-signed URLs that this server answers."""
+    """Files under `root/<key>`, reached through HMAC-signed URLs that this server answers.
+
+    Its file-system calls run on the event loop's thread, except `fsync` and whole-object
+    reads: on the one machine this store serves, a stat, a rename or a write into the page
+    cache takes microseconds, less than a hop to a worker thread and back (an upload used to
+    make eight of them); `fsync` waits for the disk, so it alone leaves the loop.
+    """
 
     def __init__(
         self,
@@ -86,7 +93,7 @@ class LocalStorage:
         self, key: str, chunks: AsyncIterator[bytes], declared_length: int | None
     ) -> ObjectInfo:
         """Store an upload atomically, refusing it once it exceeds the key's size limit."""
-        path = await self._path_of(key)
+        path = self._path_of(key)
         limit = self.size_limit_of(key)
         if declared_length is not None and declared_length > limit:
             raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
@@ -95,12 +102,12 @@ class LocalStorage:
 
     async def head(self, key: str) -> ObjectInfo | None:
         """Size of the object, or None when it does not exist."""
-        found = await self._regular_file(key)
+        found = self._regular_file(key)
         return None if found is None else ObjectInfo(key=key, size=found[1])
 
     async def object_file(self, key: str) -> Path:
         """The file of an existing object, for serving it; `NOT_FOUND` when there is none."""
-        found = await self._regular_file(key)
+        found = self._regular_file(key)
         if found is None:
             raise ApiError(ErrorCode.NOT_FOUND)
         return found[0]
@@ -113,7 +120,7 @@ class LocalStorage:
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Store an object directly; its content type follows from the key's extension."""
-        await _write_atomically(await self._path_of(key), _single_chunk(data), limit=None)
+        await _write_atomically(self._path_of(key), _single_chunk(data), limit=None)
 
     async def get_bytes(self, key: str) -> bytes:
         """The whole object; `NOT_FOUND` when it does not exist."""
@@ -122,19 +129,18 @@ class LocalStorage:
     async def delete_many(self, keys: Sequence[str]) -> None:
         """Unlink each object's file, then the directories this left empty."""
         for key in keys:
-            path = anyio.Path(await self._path_of(key))
-            await path.unlink(missing_ok=True)
-            await self._remove_empty_parents(path.parent)
+            path = self._path_of(key)
+            path.unlink(missing_ok=True)
+            self._remove_empty_parents(path.parent)
 
     async def close(self) -> None:
         """Nothing to release: every file is closed after use."""
 
-    async def _remove_empty_parents(self, directory: anyio.Path) -> None:
+    def _remove_empty_parents(self, directory: Path) -> None:
         """Walk up towards the root, removing directories until one is not empty."""
-        root = anyio.Path(self.root)
-        while directory != root and Path(directory).is_relative_to(self.root):
+        while directory != self.root and directory.is_relative_to(self.root):
             try:
-                await directory.rmdir()
+                directory.rmdir()
             except OSError:
                 return
             directory = directory.parent
@@ -143,31 +149,37 @@ class LocalStorage:
         message = f"{operation.value}\n{key}\n{expires}".encode()
         return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
 
-    async def _path_of(self, key: str) -> Path:
+    def _path_of(self, key: str) -> Path:
         """The file path of a valid key, refused when symlinks would lead it out of the root."""
         _require_valid_key(key)
-        path = Path(await anyio.Path(self.root, key).resolve())
+        path = Path(self.root, key).resolve()
         if not path.is_relative_to(self.root):
             raise ApiError(ErrorCode.VALIDATION_FAILED, "Invalid object key")
         return path
 
-    async def _regular_file(self, key: str) -> tuple[Path, int] | None:
+    def _regular_file(self, key: str) -> tuple[Path, int] | None:
         """The object's path and size when it exists as a regular file."""
-        path = await self._path_of(key)
+        path = self._path_of(key)
         try:
-            status = await anyio.Path(path).stat()
+            status = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
         return (path, status.st_size) if stat.S_ISREG(status.st_mode) else None
 
     async def _read(self, key: str, length: int) -> bytes:
         """Up to `length` leading bytes of the object (all of them for -1)."""
-        path = await self._path_of(key)
+        path = self._path_of(key)
         try:
-            async with await anyio.open_file(path, "rb") as file:
-                return await file.read(length)
+            if length < 0:  # a whole object may be large: read off the loop
+                return await anyio.to_thread.run_sync(path.read_bytes)
+            return _read_head(path, length)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ApiError(ErrorCode.NOT_FOUND) from exc
+
+
+def _read_head(path: Path, length: int) -> bytes:
+    with path.open("rb") as file:
+        return file.read(length)
 
 
 def _require_valid_key(key: str) -> None:
@@ -186,22 +198,26 @@ async def _write_atomically(target: Path, chunks: AsyncIterator[bytes], limit: i
     Readers see the old object or the whole new one, never a part; on any failure,
     including going over `limit`, the temporary file is removed and `target` is untouched.
     """
-    directory = anyio.Path(target.parent)
-    await directory.mkdir(parents=True, exist_ok=True)
-    partial = directory / f".{target.name}.{secrets.token_hex(8)}.partial"
+    partial, file = _open_partial(target)
     size = 0
     try:
-        async with await anyio.open_file(partial, "xb") as file:
+        with file:
             async for chunk in chunks:
                 size += len(chunk)
                 if limit is not None and size > limit:
                     raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
-                await file.write(chunk)
-            await file.flush()
-            await anyio.to_thread.run_sync(os.fsync, file.wrapped.fileno())
-        await partial.replace(target)
+                file.write(chunk)
+            file.flush()
+            await anyio.to_thread.run_sync(os.fsync, file.fileno())
+        partial.replace(target)
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await partial.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
     return size
+
+
+def _open_partial(target: Path) -> tuple[Path, BinaryIO]:
+    """A new temporary file beside `target` (its directories made), open for writing."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.parent / f".{target.name}.{secrets.token_hex(8)}.partial"
+    return partial, partial.open("xb")

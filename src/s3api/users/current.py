@@ -13,13 +13,16 @@ from s3api.security.tokens import TokenIssuer
 from s3api.users.repository import UserRecord, fetch_user
 
 
-async def get_token_user_id(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-) -> str:
+async def get_token_user_id(request: Request) -> str:
     """The user id a valid Bearer token names; whether that user still exists is for the
     caller to check (a route that reads the user row anyway checks it there, in one read).
-    Async, though it awaits nothing: FastAPI would run a plain `def` in a worker thread."""
+    Async, though it awaits nothing: FastAPI would run a plain `def` in a worker thread. The
+    header is read from the request, not declared as a parameter: FastAPI would validate it
+    on every request, and it stays out of the OpenAPI parameters either way."""
+    return _user_id_of_header(request, request.headers.get("authorization"))
+
+
+def _user_id_of_header(request: Request, authorization: str | None) -> str:
     if not authorization:
         raise ApiError(ErrorCode.AUTH_REQUIRED)
     scheme, _, token = authorization.partition(" ")
@@ -30,11 +33,11 @@ async def get_token_user_id(
     return user_id
 
 
-async def get_current_user(
-    request: Request, user_id: Annotated[str, Depends(get_token_user_id)]
-) -> UserRecord:
+async def get_current_user(request: Request) -> UserRecord:
     """The user of the Bearer token; its plan and credits are read from the database on every
-    request, in one indexed read, so a deleted user's token is refused at once."""
+    request, in one indexed read, so a deleted user's token is refused at once. (One
+    dependency, not two: each level costs FastAPI a resolution per request.)"""
+    user_id = _user_id_of_header(request, request.headers.get("authorization"))
     return await _existing_user(request, user_id)
 
 
@@ -45,7 +48,7 @@ async def get_stream_user(
 ) -> UserRecord:
     """As `get_current_user`, or `?access_token=` for a browser `EventSource` (no headers)."""
     if authorization or not access_token:
-        return await get_current_user(request, await get_token_user_id(request, authorization))
+        return await _existing_user(request, _user_id_of_header(request, authorization))
     user_id = _verified_user_id(request, access_token.strip())
     bind_user_id(user_id)
     return await _existing_user(request, user_id)
