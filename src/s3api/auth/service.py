@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,6 +31,15 @@ def _insert_user(dialect_insert: Any) -> Any:
 
 _INSERT_USER_SQLITE = _insert_user(sqlite.insert)
 _INSERT_USER_POSTGRESQL = _insert_user(postgresql.insert)
+_USERS = cast(Table, User.__table__)
+_FIND_PLAN = select(_USERS.c.plan).where(_USERS.c.id == bindparam("user_id"))
+_FIND_BY_DEVICE_HASH = select(_USERS.c.id).where(_USERS.c.device_hash == bindparam("device_hash"))
+_KEY_RAW_DEVICE_HASH = (
+    update(_USERS)
+    .where(_USERS.c.device_hash == bindparam("raw_hash"))
+    .values(device_hash=bindparam("keyed_hash"), updated_at=bindparam("changed_at"))
+    .returning(_USERS.c.id)
+)
 
 
 class AuthService:
@@ -64,9 +73,7 @@ class AuthService:
                 await self.limiter.grant_credits(connection, user_id, credits, "sign-up")
                 plan = DEFAULT_PLAN.value
             else:
-                plan = (
-                    await connection.execute(select(User.plan).where(User.id == user_id))
-                ).scalar_one()
+                plan = (await connection.execute(_FIND_PLAN, {"user_id": user_id})).scalar_one()
         return AnonSession(
             user_id=user_id,
             token=self.tokens.issue(user_id),
@@ -91,7 +98,7 @@ class AuthService:
         inserted = (await connection.execute(statement, values)).scalar_one_or_none()
         if inserted is not None:
             return inserted, True
-        existing = await connection.execute(select(User.id).where(User.device_hash == keyed_hash))
+        existing = await connection.execute(_FIND_BY_DEVICE_HASH, {"device_hash": keyed_hash})
         return existing.scalar_one(), False
 
 
@@ -100,14 +107,13 @@ async def _find_device_user(
 ) -> str | None:
     """The device's user by its keyed hash, or by a raw hash stored before keying, which is
     rewritten to the keyed form in this same transaction."""
-    found = await connection.execute(select(User.id).where(User.device_hash == keyed))
+    found = await connection.execute(_FIND_BY_DEVICE_HASH, {"device_hash": keyed})
     user_id = found.scalar_one_or_none()
     if user_id is not None or not may_be_stored_raw(device_hash):
         return user_id
     upgraded = await connection.execute(
-        update(User)
-        .where(User.device_hash == device_hash)
-        .values(device_hash=keyed, updated_at=utcnow())
-        .returning(User.id)
+        _KEY_RAW_DEVICE_HASH,
+        {"raw_hash": device_hash, "keyed_hash": keyed, "changed_at": utcnow()},
     )
-    return upgraded.scalar_one_or_none()
+    upgraded_id: str | None = upgraded.scalar_one_or_none()
+    return upgraded_id

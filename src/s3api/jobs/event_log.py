@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import JobEvent, JobItem
@@ -22,6 +22,27 @@ from s3api.jobs.repository import JobRecord
 from s3api.jobs.states import TERMINAL
 from s3api.notify.changes import ChangeNotifier
 from s3api.timeutil import utcnow
+
+# built once: every job change records events through these
+_ITEMS = cast(Table, JobItem.__table__)
+_EVENTS = cast(Table, JobEvent.__table__)
+_ITEM_RESULTS = (
+    select(_ITEMS.c.idx, _ITEMS.c.status, _ITEMS.c.error)
+    .where(
+        _ITEMS.c.job_id == bindparam("job_id"),
+        _ITEMS.c.idx.in_(bindparam("indexes", expanding=True)),
+    )
+    .order_by(_ITEMS.c.idx)
+)
+_LAST_SEQ = select(func.coalesce(func.max(_EVENTS.c.seq), 0)).where(
+    _EVENTS.c.job_id == bindparam("job_id")
+)
+_INSERT_EVENTS = insert(_EVENTS)
+_EVENTS_AFTER = (
+    select(_EVENTS.c.seq, _EVENTS.c.kind, _EVENTS.c.data)
+    .where(_EVENTS.c.job_id == bindparam("job_id"), _EVENTS.c.seq > bindparam("after_seq"))
+    .order_by(_EVENTS.c.seq)
+)
 
 
 class EventKind(StrEnum):
@@ -71,9 +92,7 @@ class JobEventLog:
         pending: list[tuple[EventKind, dict[str, Any]]] = []
         if item_indexes:
             rows = await connection.execute(
-                select(JobItem.idx, JobItem.status, JobItem.error)
-                .where(JobItem.job_id == job_id, JobItem.idx.in_(list(item_indexes)))
-                .order_by(JobItem.idx)
+                _ITEM_RESULTS, {"job_id": job_id, "indexes": list(item_indexes)}
             )
             pending += [
                 (EventKind.ITEM, {"idx": row.idx, "status": row.status, "error": row.error})
@@ -97,7 +116,7 @@ class JobEventLog:
             for offset, (kind, data) in enumerate(pending, start=1)
         ]
         await connection.execute(
-            insert(JobEvent),
+            _INSERT_EVENTS,
             [
                 {
                     "job_id": job_id,
@@ -117,17 +136,12 @@ class JobEventLog:
 
 async def last_seq(connection: AsyncConnection, job_id: str) -> int:
     """The job's highest event number, 0 before its first event."""
-    query = select(func.coalesce(func.max(JobEvent.seq), 0)).where(JobEvent.job_id == job_id)
-    return int((await connection.execute(query)).scalar_one())
+    return int((await connection.execute(_LAST_SEQ, {"job_id": job_id})).scalar_one())
 
 
 async def events_after(
     connection: AsyncConnection, job_id: str, after_seq: int
 ) -> list[RecordedEvent]:
     """The job's events with `seq > after_seq`, in order."""
-    rows = await connection.execute(
-        select(JobEvent.seq, JobEvent.kind, JobEvent.data)
-        .where(JobEvent.job_id == job_id, JobEvent.seq > after_seq)
-        .order_by(JobEvent.seq)
-    )
+    rows = await connection.execute(_EVENTS_AFTER, {"job_id": job_id, "after_seq": after_seq})
     return [RecordedEvent(seq=row.seq, kind=EventKind(row.kind), data=row.data) for row in rows]

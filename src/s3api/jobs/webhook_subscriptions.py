@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import JobWebhook
@@ -44,22 +45,41 @@ class WebhookSubscription:
     attempts: int
 
 
+# built once: the outbox looks the webhook up for every recorded job event
+_WEBHOOKS = cast(Table, JobWebhook.__table__)
+_INSERT_SUBSCRIPTION = insert(_WEBHOOKS)
+_FIND_SUBSCRIPTION = select(_WEBHOOKS).where(_WEBHOOKS.c.job_id == bindparam("job_id"))
+_MARK_PENDING = (
+    update(_WEBHOOKS)
+    .where(_WEBHOOKS.c.job_id == bindparam("target_job"))
+    .values(last_status=DeliveryStatus.PENDING.value)
+)
+_RECORD_ATTEMPT = (
+    update(_WEBHOOKS)
+    .where(_WEBHOOKS.c.job_id == bindparam("target_job"))
+    .values(
+        last_status=bindparam("new_status"),
+        last_response_code=bindparam("response_code"),
+        last_error=bindparam("new_error"),
+        last_attempt_at=bindparam("attempted_at"),
+        attempts=_WEBHOOKS.c.attempts + 1,
+    )
+)
+
+
 async def insert_subscription(
     connection: AsyncConnection, job_id: str, url: str, events: list[WebhookEvent]
 ) -> None:
     """The webhook of a new job."""
     await connection.execute(
-        insert(JobWebhook).values(
-            job_id=job_id, url=url, events=[event.value for event in events], attempts=0
-        )
+        _INSERT_SUBSCRIPTION,
+        {"job_id": job_id, "url": url, "events": [event.value for event in events], "attempts": 0},
     )
 
 
 async def find_subscription(connection: AsyncConnection, job_id: str) -> WebhookSubscription | None:
     """The job's webhook, if it has one."""
-    row = (
-        await connection.execute(select(JobWebhook.__table__).where(JobWebhook.job_id == job_id))
-    ).first()
+    row = (await connection.execute(_FIND_SUBSCRIPTION, {"job_id": job_id})).first()
     if row is None:
         return None
     return WebhookSubscription(
@@ -76,11 +96,7 @@ async def find_subscription(connection: AsyncConnection, job_id: str) -> Webhook
 
 async def mark_pending(connection: AsyncConnection, job_id: str) -> None:
     """A delivery was queued."""
-    await connection.execute(
-        update(JobWebhook)
-        .where(JobWebhook.job_id == job_id)
-        .values(last_status=DeliveryStatus.PENDING.value)
-    )
+    await connection.execute(_MARK_PENDING, {"target_job": job_id})
 
 
 async def record_attempt(
@@ -93,13 +109,12 @@ async def record_attempt(
 ) -> None:
     """The outcome of one delivery attempt."""
     await connection.execute(
-        update(JobWebhook)
-        .where(JobWebhook.job_id == job_id)
-        .values(
-            last_status=status.value,
-            last_response_code=response_code,
-            last_error=None if error is None else error[:MAX_ERROR_LENGTH],
-            last_attempt_at=now,
-            attempts=JobWebhook.attempts + 1,
-        )
+        _RECORD_ATTEMPT,
+        {
+            "target_job": job_id,
+            "new_status": status.value,
+            "response_code": response_code,
+            "new_error": None if error is None else error[:MAX_ERROR_LENGTH],
+            "attempted_at": now,
+        },
     )

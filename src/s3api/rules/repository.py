@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, ScalarSelect, SQLColumnExpression, delete, func, insert, select, update
+from sqlalchemy import (
+    Row,
+    ScalarSelect,
+    SQLColumnExpression,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import Rule
 from s3api.ids import is_uuid
 from s3api.rules.schemas import RulePublic
+
+# built once; an update sets the columns its parameters name (the SET clause follows them)
+_RULES = cast(Table, Rule.__table__)
+_INSERT_RULE = insert(_RULES)
+_FIND_RULE = select(_RULES).where(
+    _RULES.c.id == bindparam("rule_id"), _RULES.c.user_id == bindparam("user_id")
+)
+_COUNT_RULES = (
+    select(func.count()).select_from(_RULES).where(_RULES.c.user_id == bindparam("user_id"))
+)
+_LIST_RULES = (
+    select(_RULES)
+    .where(_RULES.c.user_id == bindparam("user_id"))
+    .order_by(_RULES.c.created_at.desc(), _RULES.c.id.desc())
+)
+_UPDATE_RULE = update(_RULES).where(
+    _RULES.c.id == bindparam("target_rule"), _RULES.c.user_id == bindparam("owner")
+)
+_DELETE_RULE = delete(_RULES).where(
+    _RULES.c.id == bindparam("target_rule"), _RULES.c.user_id == bindparam("owner")
+)
 
 
 def _to_public(row: Row[Any]) -> RulePublic:
@@ -18,25 +50,20 @@ def _to_public(row: Row[Any]) -> RulePublic:
 
 async def insert_rule(connection: AsyncConnection, values: dict[str, Any]) -> None:
     """Insert one rule row."""
-    await connection.execute(insert(Rule).values(**values))
+    await connection.execute(_INSERT_RULE, values)
 
 
 async def find_rule(connection: AsyncConnection, user_id: str, rule_id: str) -> RulePublic | None:
     """The rule if it exists and belongs to `user_id`."""
     if not is_uuid(rule_id):
         return None
-    row = (
-        await connection.execute(
-            select(Rule.__table__).where(Rule.id == rule_id, Rule.user_id == user_id)
-        )
-    ).first()
+    row = (await connection.execute(_FIND_RULE, {"rule_id": rule_id, "user_id": user_id})).first()
     return None if row is None else _to_public(row)
 
 
 async def count_rules(connection: AsyncConnection, user_id: str) -> int:
     """How many rule slots the user has in use."""
-    query = select(func.count()).select_from(Rule).where(Rule.user_id == user_id)
-    return int((await connection.execute(query)).scalar_one())
+    return int((await connection.execute(_COUNT_RULES, {"user_id": user_id})).scalar_one())
 
 
 def rule_slots_in_use(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
@@ -46,11 +73,7 @@ def rule_slots_in_use(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
 
 async def list_rules(connection: AsyncConnection, user_id: str) -> list[RulePublic]:
     """The user's rules, newest first."""
-    rows = await connection.execute(
-        select(Rule.__table__)
-        .where(Rule.user_id == user_id)
-        .order_by(Rule.created_at.desc(), Rule.id.desc())
-    )
+    rows = await connection.execute(_LIST_RULES, {"user_id": user_id})
     return [_to_public(row) for row in rows]
 
 
@@ -61,7 +84,7 @@ async def update_rule(
     if not is_uuid(rule_id):
         return False
     result = await connection.execute(
-        update(Rule).where(Rule.id == rule_id, Rule.user_id == user_id).values(**values)
+        _UPDATE_RULE, {**values, "target_rule": rule_id, "owner": user_id}
     )
     return result.rowcount == 1
 
@@ -70,7 +93,5 @@ async def delete_rule(connection: AsyncConnection, user_id: str, rule_id: str) -
     """Delete the user's rule; False when no such rule is theirs."""
     if not is_uuid(rule_id):
         return False
-    result = await connection.execute(
-        delete(Rule).where(Rule.id == rule_id, Rule.user_id == user_id)
-    )
+    result = await connection.execute(_DELETE_RULE, {"target_rule": rule_id, "owner": user_id})
     return result.rowcount == 1

@@ -63,6 +63,12 @@ _ADD_CREDITS = (
         updated_at=bindparam("changed_at"),
     )
 )
+_SET_PLAN = (
+    update(_USERS)
+    .where(_USERS.c.id == bindparam("target_user"))
+    .values(plan=bindparam("new_plan"), updated_at=bindparam("changed_at"))
+)
+_DELETE_USER = delete(_USERS).where(_USERS.c.id == bindparam("target_user"))
 
 
 async def fetch_user(database: Database, user_id: str) -> UserRecord | None:
@@ -79,7 +85,7 @@ async def fetch_user(database: Database, user_id: str) -> UserRecord | None:
 async def set_plan(connection: AsyncConnection, user_id: str, plan: Plan) -> None:
     """Move the user to another plan."""
     await connection.execute(
-        update(User).where(User.id == user_id).values(plan=plan.value, updated_at=utcnow())
+        _SET_PLAN, {"target_user": user_id, "new_plan": plan.value, "changed_at": utcnow()}
     )
 
 
@@ -116,4 +122,4 @@ async def delete_user(connection: AsyncConnection, user_id: str) -> None:
 
     Ledger rows keep the bare user id, which no longer leads to a device hash.
     """
-    await connection.execute(delete(User).where(User.id == user_id))
+    await connection.execute(_DELETE_USER, {"target_user": user_id})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -11,6 +13,24 @@ from s3api.db.engine import Database
 from s3api.db.models import WebhookSecret
 from s3api.timeutil import utcnow
 from s3api.webhooks.signing import new_secret
+
+# built once: every delivery is signed with its user's secret, looked up here
+_SECRETS = cast(Table, WebhookSecret.__table__)
+_FIND_SECRET = select(_SECRETS.c.secret).where(_SECRETS.c.user_id == bindparam("user_id"))
+_REPLACE_SECRET = (
+    update(_SECRETS)
+    .where(_SECRETS.c.user_id == bindparam("owner"))
+    .values(secret=bindparam("rotated_secret"), created_at=bindparam("changed_at"))
+)
+
+
+def _insert_if_missing_statement(dialect_insert: Any) -> Any:
+    """`INSERT … ON CONFLICT (user_id) DO NOTHING`, built once per dialect."""
+    return dialect_insert(_SECRETS).on_conflict_do_nothing(index_elements=["user_id"])
+
+
+_INSERT_SECRET_POSTGRESQL = _insert_if_missing_statement(postgres_insert)
+_INSERT_SECRET_SQLITE = _insert_if_missing_statement(sqlite_insert)
 
 
 class WebhookSecretService:
@@ -23,9 +43,7 @@ class WebhookSecretService:
         """The user's secret, made now if they have none (concurrent callers get the same one)."""
         async with self.database.transaction() as connection:
             await _insert_if_missing(connection, user_id, new_secret())
-            secret = await connection.execute(
-                select(WebhookSecret.secret).where(WebhookSecret.user_id == user_id)
-            )
+            secret = await connection.execute(_FIND_SECRET, {"user_id": user_id})
             return str(secret.scalar_one())
 
     async def rotate(self, user_id: str) -> str:
@@ -34,19 +52,20 @@ class WebhookSecretService:
         async with self.database.transaction() as connection:
             if not await _insert_if_missing(connection, user_id, secret):
                 await connection.execute(
-                    update(WebhookSecret)
-                    .where(WebhookSecret.user_id == user_id)
-                    .values(secret=secret, created_at=utcnow())
+                    _REPLACE_SECRET,
+                    {"owner": user_id, "rotated_secret": secret, "changed_at": utcnow()},
                 )
         return secret
 
 
 async def _insert_if_missing(connection: AsyncConnection, user_id: str, secret: str) -> bool:
     """Insert the user's first secret; False when one exists already."""
-    insert = postgres_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        _INSERT_SECRET_POSTGRESQL
+        if connection.dialect.name == "postgresql"
+        else _INSERT_SECRET_SQLITE
+    )
     result = await connection.execute(
-        insert(WebhookSecret)
-        .values(user_id=user_id, secret=secret, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["user_id"])
+        statement, {"user_id": user_id, "secret": secret, "created_at": utcnow()}
     )
     return bool(result.rowcount == 1)
