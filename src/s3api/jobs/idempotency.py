@@ -12,9 +12,9 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.models import IdempotencyKey
@@ -23,6 +23,20 @@ from s3api.timeutil import utcnow
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+# built once: every create with a key replays or remembers its answer
+_KEYS = cast(Table, IdempotencyKey.__table__)
+_FIND_ANSWER = select(
+    IdempotencyKey.fingerprint,
+    IdempotencyKey.status_code,
+    IdempotencyKey.body,
+    IdempotencyKey.created_at,
+).where(IdempotencyKey.user_id == bindparam("user_id"), IdempotencyKey.key == bindparam("key"))
+_DELETE_ANSWER = delete(_KEYS).where(
+    _KEYS.c.user_id == bindparam("target_user"), _KEYS.c.key == bindparam("target_key")
+)
+_INSERT_ANSWER = insert(_KEYS)
+_DELETE_EXPIRED = delete(_KEYS).where(_KEYS.c.created_at <= bindparam("expired_before"))
 
 
 @dataclass(frozen=True)
@@ -63,14 +77,7 @@ class IdempotencyKeys:
     ) -> Answer | None:
         """The remembered answer to this key, or None; another request with it is refused."""
         row = (
-            await connection.execute(
-                select(
-                    IdempotencyKey.fingerprint,
-                    IdempotencyKey.status_code,
-                    IdempotencyKey.body,
-                    IdempotencyKey.created_at,
-                ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == call.key)
-            )
+            await connection.execute(_FIND_ANSWER, {"user_id": user_id, "key": call.key})
         ).first()
         if row is None or row.created_at <= self.clock() - self.ttl:
             return None
@@ -86,25 +93,22 @@ class IdempotencyKeys:
         self, connection: AsyncConnection, user_id: str, call: IdempotentCall, answer: Answer
     ) -> None:
         """Keep the answer under the key, replacing an expired one."""
+        await connection.execute(_DELETE_ANSWER, {"target_user": user_id, "target_key": call.key})
         await connection.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.user_id == user_id, IdempotencyKey.key == call.key
-            )
-        )
-        await connection.execute(
-            insert(IdempotencyKey).values(
-                user_id=user_id,
-                key=call.key,
-                fingerprint=call.fingerprint,
-                status_code=answer.status_code,
-                body=answer.data,
-                created_at=self.clock(),
-            )
+            _INSERT_ANSWER,
+            {
+                "user_id": user_id,
+                "key": call.key,
+                "fingerprint": call.fingerprint,
+                "status_code": answer.status_code,
+                "body": answer.data,
+                "created_at": self.clock(),
+            },
         )
 
     async def forget_expired(self, connection: AsyncConnection) -> int:
         """Drop answers older than the time to live; returns how many."""
         result = await connection.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at <= self.clock() - self.ttl)
+            _DELETE_EXPIRED, {"expired_before": self.clock() - self.ttl}
         )
         return int(result.rowcount)

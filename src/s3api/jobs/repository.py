@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
+    Integer,
     ScalarSelect,
     SQLColumnExpression,
+    Table,
+    Update,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -82,6 +86,211 @@ _JOB_COLUMNS = [
 ]
 
 
+# Every statement below is built once and executed with its values as parameters: building
+# a statement costs far more than running it on the write paths of a job.
+_JOBS = cast(Table, Job.__table__)
+_ITEMS = cast(Table, JobItem.__table__)
+_ACTIVE_VALUES = sorted(status.value for status in ACTIVE)
+_TERMINAL_VALUES = sorted(status.value for status in TERMINAL)
+
+_FIND_JOB_BY_ID = select(*_JOB_COLUMNS).where(Job.id == bindparam("job_id"))
+_FIND_JOB_OF_USER = _FIND_JOB_BY_ID.where(Job.user_id == bindparam("user_id"))
+# keyed by (only the user's, locked `FOR UPDATE`)
+_FIND_JOB = {
+    (False, False): _FIND_JOB_BY_ID,
+    (False, True): _FIND_JOB_BY_ID.with_for_update(),
+    (True, False): _FIND_JOB_OF_USER,
+    (True, True): _FIND_JOB_OF_USER.with_for_update(),
+}
+
+_FIND_ITEMS = (
+    select(
+        JobItem.idx,
+        JobItem.status,
+        JobItem.input_key,
+        JobItem.output_key,
+        JobItem.preview_key,
+        JobItem.error,
+    )
+    .where(JobItem.job_id == bindparam("job_id"))
+    .order_by(JobItem.idx)
+)
+
+_JOBS_OF_USER = select(*_JOB_COLUMNS).where(Job.user_id == bindparam("user_id"))
+_JOBS_PAGE_ORDER = (Job.created_at.desc(), Job.id.desc())
+_PAGE_LIMIT = bindparam("page_limit", type_=Integer)
+# keyed by whether a `(created_at, id)` cursor is given
+_JOBS_PAGE = {
+    False: _JOBS_OF_USER.order_by(*_JOBS_PAGE_ORDER).limit(_PAGE_LIMIT),
+    True: _JOBS_OF_USER.where(
+        or_(
+            Job.created_at < bindparam("after_created_at"),
+            and_(
+                Job.created_at == bindparam("after_created_at"),
+                Job.id < bindparam("after_id"),
+            ),
+        )
+    )
+    .order_by(*_JOBS_PAGE_ORDER)
+    .limit(_PAGE_LIMIT),
+}
+
+_COUNT_ACTIVE_JOBS = (
+    select(func.count())
+    .select_from(Job)
+    .where(Job.user_id == bindparam("user_id"), Job.status.in_(_ACTIVE_VALUES))
+)
+
+_STATUSES_OF = select(Job.id, Job.status).where(Job.id.in_(bindparam("job_ids", expanding=True)))
+
+_INSERT_JOB = insert(_JOBS)
+_INSERT_ITEMS = insert(_ITEMS)
+
+_JOB_STATUS = select(Job.status).where(Job.id == bindparam("job_id"))
+
+# the extra columns that callers set along with a transition
+_TRANSITION_EXTRAS: tuple[frozenset[str], ...] = (
+    frozenset(),
+    frozenset({"error"}),
+    frozenset({"concepts", "protect", "rule_id", "output_template"}),
+)
+
+
+def _transition_statement(target: JobStatus, extras: frozenset[str]) -> Update:
+    """The guarded `UPDATE` into `target`, setting `extras` from `new_<column>` parameters."""
+    return (
+        update(_JOBS)
+        .where(
+            _JOBS.c.id == bindparam("target_job"),
+            _JOBS.c.status.in_(sorted(state.value for state in ALLOWED_FROM[target])),
+        )
+        .values(
+            status=target.value,
+            updated_at=bindparam("changed_at"),
+            **{name: bindparam(f"new_{name}") for name in sorted(extras)},
+        )
+    )
+
+
+# keyed by (target, the extra columns set); another set of columns is built on first use
+_TRANSITIONS: dict[tuple[JobStatus, frozenset[str]], Update] = {
+    (target, extras): _transition_statement(target, extras)
+    for target in ALLOWED_FROM
+    for extras in _TRANSITION_EXTRAS
+}
+
+_SET_ITEM_COUNTS = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("target_job"))
+    .values(
+        done_items=bindparam("new_done"),
+        failed_items=bindparam("new_failed"),
+        updated_at=bindparam("changed_at"),
+    )
+)
+
+_MARK_SETTLED = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("target_job"), _JOBS.c.settled_at.is_(None))
+    .values(settled_at=bindparam("settled_now"), refunded=bindparam("refund"))
+)
+
+_FAIL_PENDING_ITEMS = (
+    update(_ITEMS)
+    .where(
+        _ITEMS.c.job_id == bindparam("target_job"),
+        _ITEMS.c.status == ItemStatus.PENDING.value,
+    )
+    .values(
+        status=ItemStatus.FAILED.value,
+        error=bindparam("reason"),
+        updated_at=bindparam("changed_at"),
+    )
+)
+
+_IDEMPOTENCY_KEY_SEEN = select(JobItem.idx).where(
+    JobItem.job_id == bindparam("job_id"),
+    JobItem.idempotency_key == bindparam("idempotency_key"),
+)
+
+_ITEM_DECIDED = select(JobItem.idx).where(
+    JobItem.job_id == bindparam("job_id"),
+    JobItem.idx == bindparam("idx"),
+    JobItem.status != ItemStatus.PENDING.value,
+)
+
+_STORE_ITEM_RESULT = (
+    update(_ITEMS)
+    .where(
+        _ITEMS.c.job_id == bindparam("target_job"),
+        _ITEMS.c.idx == bindparam("target_idx"),
+        _ITEMS.c.status == ItemStatus.PENDING.value,
+    )
+    .values(
+        status=bindparam("new_status"),
+        error=bindparam("new_error"),
+        idempotency_key=bindparam("new_key"),
+        updated_at=bindparam("changed_at"),
+    )
+)
+
+_STALE_JOB_IDS = (
+    select(Job.id)
+    .where(
+        (
+            Job.status.in_([JobStatus.CREATED.value, JobStatus.UPLOADED.value])
+            & (Job.updated_at < bindparam("unstarted_before"))
+        )
+        | (
+            Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
+            & (Job.updated_at < bindparam("stalled_before"))
+        )
+    )
+    .limit(bindparam("row_limit", type_=Integer))
+)
+
+_ACTIVE_JOB_IDS = select(Job.id).where(
+    Job.user_id == bindparam("user_id"), Job.status.in_(_ACTIVE_VALUES)
+)
+
+_INPUTS_USED_ELSEWHERE = (
+    select(JobItem.input_key)
+    .join(Job, Job.id == JobItem.job_id)
+    .where(
+        JobItem.input_key.in_(bindparam("input_keys", expanding=True)),
+        JobItem.job_id != bindparam("job_id"),
+        Job.expired_at.is_(None),
+    )
+    .distinct()
+)
+
+_DELETE_ITEMS_OF_JOB = delete(_ITEMS).where(_ITEMS.c.job_id == bindparam("target_job"))
+_DELETE_JOB = delete(_JOBS).where(_JOBS.c.id == bindparam("target_job"))
+
+_MARK_EXPIRED = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("target_job"), _JOBS.c.expired_at.is_(None))
+    .values(expired_at=bindparam("expired_now"))
+)
+
+_EXPIRABLE_JOB_IDS = (
+    select(Job.id)
+    .where(
+        Job.status.in_(_TERMINAL_VALUES),
+        Job.expired_at.is_(None),
+        Job.updated_at < bindparam("ended_before"),
+    )
+    .order_by(Job.updated_at)
+    .limit(bindparam("row_limit", type_=Integer))
+)
+
+_OBJECT_KEYS_OF_USER = (
+    select(JobItem.input_key, JobItem.output_key, JobItem.preview_key)
+    .join(Job, Job.id == JobItem.job_id)
+    .where(Job.user_id == bindparam("user_id"))
+)
+
+
 def _job(mapping: Any) -> JobRecord:
     values = dict(mapping)
     values["status"] = JobStatus(values["status"])
@@ -94,29 +303,18 @@ async def find_job(
     """The job (only if it is `user_id`'s, when given), optionally locked `FOR UPDATE`."""
     if not is_uuid(job_id):
         return None
-    query = select(*_JOB_COLUMNS).where(Job.id == job_id)
-    if user_id is not None:
-        query = query.where(Job.user_id == user_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await connection.execute(query)).first()
+    if user_id is None:
+        row = (await connection.execute(_FIND_JOB[False, lock], {"job_id": job_id})).first()
+    else:
+        row = (
+            await connection.execute(_FIND_JOB[True, lock], {"job_id": job_id, "user_id": user_id})
+        ).first()
     return None if row is None else _job(row._mapping)
 
 
 async def find_items(connection: AsyncConnection, job_id: str) -> list[ItemRecord]:
     """The job's items in idx order."""
-    rows = await connection.execute(
-        select(
-            JobItem.idx,
-            JobItem.status,
-            JobItem.input_key,
-            JobItem.output_key,
-            JobItem.preview_key,
-            JobItem.error,
-        )
-        .where(JobItem.job_id == job_id)
-        .order_by(JobItem.idx)
-    )
+    rows = await connection.execute(_FIND_ITEMS, {"job_id": job_id})
     return [
         ItemRecord(
             idx=row.idx,
@@ -137,27 +335,16 @@ async def list_jobs_page(
     after: tuple[datetime, str] | None,
 ) -> list[JobRecord]:
     """Up to `limit` jobs, newest first, strictly after the `(created_at, id)` cursor."""
-    query = select(*_JOB_COLUMNS).where(Job.user_id == user_id)
+    params: dict[str, Any] = {"user_id": user_id, "page_limit": limit}
     if after is not None:
-        created_at, job_id = after
-        query = query.where(
-            or_(
-                Job.created_at < created_at,
-                and_(Job.created_at == created_at, Job.id < job_id),
-            )
-        )
-    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
-    return [_job(row._mapping) for row in await connection.execute(query)]
+        params["after_created_at"], params["after_id"] = after
+    rows = await connection.execute(_JOBS_PAGE[after is not None], params)
+    return [_job(row._mapping) for row in rows]
 
 
 async def count_active_jobs(connection: AsyncConnection, user_id: str) -> int:
     """Jobs of the user that hold a concurrency slot (not yet terminal)."""
-    query = (
-        select(func.count())
-        .select_from(Job)
-        .where(Job.user_id == user_id, Job.status.in_([s.value for s in ACTIVE]))
-    )
-    return int((await connection.execute(query)).scalar_one())
+    return int((await connection.execute(_COUNT_ACTIVE_JOBS, {"user_id": user_id})).scalar_one())
 
 
 def active_jobs_of(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
@@ -166,7 +353,7 @@ def active_jobs_of(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
     return (
         select(func.count())
         .select_from(Job)
-        .where(Job.user_id == user_id, Job.status.in_([s.value for s in ACTIVE]))
+        .where(Job.user_id == user_id, Job.status.in_(_ACTIVE_VALUES))
         .scalar_subquery()
     )
 
@@ -176,7 +363,7 @@ async def statuses_of(connection: AsyncConnection, job_ids: Sequence[str]) -> di
     wanted = [job_id for job_id in job_ids if is_uuid(job_id)]
     if not wanted:
         return {}
-    rows = await connection.execute(select(Job.id, Job.status).where(Job.id.in_(wanted)))
+    rows = await connection.execute(_STATUSES_OF, {"job_ids": wanted})
     return {row.id: JobStatus(row.status) for row in rows}
 
 
@@ -200,7 +387,8 @@ async def insert_job(
     if input_keys is not None and len(input_keys) != item_count:
         raise ValueError("one input key per item")
     await connection.execute(
-        insert(Job).values(
+        _INSERT_JOB,
+        dict(
             id=job_id,
             user_id=user_id,
             preset=preset,
@@ -212,10 +400,10 @@ async def insert_job(
             created_at=now,
             updated_at=now,
             **values,
-        )
+        ),
     )
     await connection.execute(
-        insert(JobItem),
+        _INSERT_ITEMS,
         [
             {
                 "job_id": job_id,
@@ -240,15 +428,17 @@ async def transition(
     connection: AsyncConnection, job_id: str, target: JobStatus, now: datetime, **values: Any
 ) -> JobStatus | None:
     """Guarded `UPDATE`: None when it moved, else the status that refused the move."""
-    allowed = [state.value for state in ALLOWED_FROM[target]]
-    result = await connection.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status.in_(allowed))
-        .values(status=target.value, updated_at=now, **values)
-    )
+    key = (target, frozenset(values))
+    statement = _TRANSITIONS.get(key)
+    if statement is None:
+        statement = _TRANSITIONS.setdefault(key, _transition_statement(*key))
+    params = {f"new_{name}": value for name, value in values.items()}
+    params["target_job"] = job_id
+    params["changed_at"] = now
+    result = await connection.execute(statement, params)
     if result.rowcount == 1:
         return None
-    current = (await connection.execute(select(Job.status).where(Job.id == job_id))).scalar_one()
+    current = (await connection.execute(_JOB_STATUS, {"job_id": job_id})).scalar_one()
     return JobStatus(current)
 
 
@@ -257,9 +447,8 @@ async def set_item_counts(
 ) -> None:
     """The job's done and failed counters."""
     await connection.execute(
-        update(Job)
-        .where(Job.id == job_id)
-        .values(done_items=done, failed_items=failed, updated_at=now)
+        _SET_ITEM_COUNTS,
+        {"target_job": job_id, "new_done": done, "new_failed": failed, "changed_at": now},
     )
 
 
@@ -268,9 +457,7 @@ async def mark_settled(
 ) -> bool:
     """Record the settlement once; False when the job was already settled."""
     result = await connection.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.settled_at.is_(None))
-        .values(settled_at=now, refunded=refund)
+        _MARK_SETTLED, {"target_job": job_id, "settled_now": now, "refund": refund}
     )
     return result.rowcount == 1
 
@@ -280,9 +467,8 @@ async def fail_pending_items(
 ) -> None:
     """Every item still pending becomes failed with `reason`."""
     await connection.execute(
-        update(JobItem)
-        .where(JobItem.job_id == job_id, JobItem.status == ItemStatus.PENDING.value)
-        .values(status=ItemStatus.FAILED.value, error=reason[:MAX_ERROR_LENGTH], updated_at=now)
+        _FAIL_PENDING_ITEMS,
+        {"target_job": job_id, "reason": reason[:MAX_ERROR_LENGTH], "changed_at": now},
     )
 
 
@@ -291,22 +477,14 @@ async def idempotency_key_seen(
 ) -> bool:
     """Whether a result with this key was already recorded for the job."""
     seen = await connection.execute(
-        select(JobItem.idx).where(
-            JobItem.job_id == job_id, JobItem.idempotency_key == idempotency_key
-        )
+        _IDEMPOTENCY_KEY_SEEN, {"job_id": job_id, "idempotency_key": idempotency_key}
     )
     return seen.first() is not None
 
 
 async def item_decided(connection: AsyncConnection, job_id: str, idx: int) -> bool:
     """Whether the item already has a result."""
-    decided = await connection.execute(
-        select(JobItem.idx).where(
-            JobItem.job_id == job_id,
-            JobItem.idx == idx,
-            JobItem.status != ItemStatus.PENDING.value,
-        )
-    )
+    decided = await connection.execute(_ITEM_DECIDED, {"job_id": job_id, "idx": idx})
     return decided.first() is not None
 
 
@@ -321,18 +499,15 @@ async def store_item_result(
 ) -> bool:
     """First result wins: False when the item was already decided."""
     stored = await connection.execute(
-        update(JobItem)
-        .where(
-            JobItem.job_id == job_id,
-            JobItem.idx == idx,
-            JobItem.status == ItemStatus.PENDING.value,
-        )
-        .values(
-            status=status.value,
-            error=None if error is None else error[:MAX_ERROR_LENGTH],
-            idempotency_key=idempotency_key,
-            updated_at=now,
-        )
+        _STORE_ITEM_RESULT,
+        {
+            "target_job": job_id,
+            "target_idx": idx,
+            "new_status": status.value,
+            "new_error": None if error is None else error[:MAX_ERROR_LENGTH],
+            "new_key": idempotency_key,
+            "changed_at": now,
+        },
     )
     return stored.rowcount == 1
 
@@ -345,27 +520,19 @@ async def stale_job_ids(
 ) -> list[str]:
     """Jobs never started since `unstarted_before` or without progress since `stalled_before`."""
     rows = await connection.execute(
-        select(Job.id)
-        .where(
-            (
-                Job.status.in_([JobStatus.CREATED.value, JobStatus.UPLOADED.value])
-                & (Job.updated_at < unstarted_before)
-            )
-            | (
-                Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value])
-                & (Job.updated_at < stalled_before)
-            )
-        )
-        .limit(limit)
+        _STALE_JOB_IDS,
+        {
+            "unstarted_before": unstarted_before,
+            "stalled_before": stalled_before,
+            "row_limit": limit,
+        },
     )
     return [row.id for row in rows]
 
 
 async def active_job_ids(connection: AsyncConnection, user_id: str) -> list[str]:
     """The user's jobs that have not ended."""
-    rows = await connection.execute(
-        select(Job.id).where(Job.user_id == user_id, Job.status.in_([s.value for s in ACTIVE]))
-    )
+    rows = await connection.execute(_ACTIVE_JOB_IDS, {"user_id": user_id})
     return [row.id for row in rows]
 
 
@@ -376,29 +543,20 @@ async def inputs_used_elsewhere(
     if not input_keys:
         return set()
     rows = await connection.execute(
-        select(JobItem.input_key)
-        .join(Job, Job.id == JobItem.job_id)
-        .where(
-            JobItem.input_key.in_(list(input_keys)),
-            JobItem.job_id != job_id,
-            Job.expired_at.is_(None),
-        )
-        .distinct()
+        _INPUTS_USED_ELSEWHERE, {"input_keys": list(input_keys), "job_id": job_id}
     )
     return {row.input_key for row in rows}
 
 
 async def delete_job(connection: AsyncConnection, job_id: str) -> None:
     """The job's row and (by cascade) its items; the ledger keeps its rows."""
-    await connection.execute(delete(JobItem).where(JobItem.job_id == job_id))
-    await connection.execute(delete(Job).where(Job.id == job_id))
+    await connection.execute(_DELETE_ITEMS_OF_JOB, {"target_job": job_id})
+    await connection.execute(_DELETE_JOB, {"target_job": job_id})
 
 
 async def mark_expired(connection: AsyncConnection, job_id: str, now: datetime) -> bool:
     """Record that retention removed the job's objects; False if it already had."""
-    result = await connection.execute(
-        update(Job).where(Job.id == job_id, Job.expired_at.is_(None)).values(expired_at=now)
-    )
+    result = await connection.execute(_MARK_EXPIRED, {"target_job": job_id, "expired_now": now})
     return result.rowcount == 1
 
 
@@ -407,25 +565,14 @@ async def expirable_job_ids(
 ) -> list[str]:
     """Terminal jobs, not yet expired, whose last change is older than `ended_before`."""
     rows = await connection.execute(
-        select(Job.id)
-        .where(
-            Job.status.in_([s.value for s in TERMINAL]),
-            Job.expired_at.is_(None),
-            Job.updated_at < ended_before,
-        )
-        .order_by(Job.updated_at)
-        .limit(limit)
+        _EXPIRABLE_JOB_IDS, {"ended_before": ended_before, "row_limit": limit}
     )
     return [row.id for row in rows]
 
 
 async def object_keys_of_user(connection: AsyncConnection, user_id: str) -> list[str]:
     """Every input, output and preview key of every job of the user."""
-    rows = await connection.execute(
-        select(JobItem.input_key, JobItem.output_key, JobItem.preview_key)
-        .join(Job, Job.id == JobItem.job_id)
-        .where(Job.user_id == user_id)
-    )
+    rows = await connection.execute(_OBJECT_KEYS_OF_USER, {"user_id": user_id})
     keys: set[str] = set()
     for row in rows:
         keys.update((row.input_key, row.output_key, row.preview_key))
