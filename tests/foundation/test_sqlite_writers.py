@@ -107,10 +107,11 @@ async def test_another_process_writer_is_awaited_off_the_loop(tmp_path: Path) ->
     try:
         began = asyncio.Event()
 
-        @event.listens_for(database.engine.sync_engine, "before_cursor_execute")
-        def _record(*args: object) -> None:
-            if args[2] == "BEGIN IMMEDIATE":
-                began.set()
+        # the waiting writer's connection: from here it runs on until `BEGIN IMMEDIATE` meets
+        # the lock and its wait moves to a worker thread, before this test resumes
+        @event.listens_for(database.engine.sync_engine, "engine_connect")
+        def _connected(*_args: object) -> None:
+            began.set()
 
         async with other_process.transaction() as holder:
             await holder.execute(update(User).values(credits=0))

@@ -74,6 +74,9 @@ class Database:
         self._writer_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+        self._writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncConnection] = (
+            weakref.WeakKeyDictionary()
+        )
         self._pings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
             weakref.WeakKeyDictionary()
         )
@@ -95,14 +98,16 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write unit of work, committed once on success and rolled back on any error.
 
-        On SQLite the process's writers first queue on the writer lock. Callbacks registered
-        with `after_commit` run once the commit succeeded (and the writer lock is released);
-        a rollback drops them.
+        On SQLite the process's writers first queue on the writer lock, and take turns on one
+        connection kept for them (no pool checkout and return per transaction). Callbacks
+        registered with `after_commit` run once the commit succeeded (and the writer lock is
+        released); a rollback drops them.
         """
         async with AsyncExitStack() as stack:
             if self.is_sqlite:
-                await stack.enter_async_context(self.writer_lock())
-            connection = await stack.enter_async_context(self.engine.connect())
+                connection = await stack.enter_async_context(self._sqlite_writer())
+            else:
+                connection = await stack.enter_async_context(self.engine.connect())
             try:
                 async with connection.begin():
                     yield connection
@@ -110,6 +115,16 @@ class Database:
                 committed_callbacks = connection.info.pop(_AFTER_COMMIT, [])
         for callback in committed_callbacks:
             callback()
+
+    @asynccontextmanager
+    async def _sqlite_writer(self) -> AsyncIterator[AsyncConnection]:
+        """The running loop's writer connection, held with its lock."""
+        async with self.writer_lock():
+            loop = asyncio.get_running_loop()
+            connection = self._writers.get(loop)
+            if connection is None or connection.closed or connection.invalidated:
+                connection = self._writers[loop] = await self.engine.connect()
+            yield connection
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -208,10 +223,14 @@ class Database:
             await connection.exec_driver_sql("SELECT 1")
 
     async def dispose(self) -> None:
-        """Close every pooled connection (and SQLite's reader)."""
+        """Close every pooled connection (and SQLite's reader and writer)."""
         reader, self._sqlite_reader = self._sqlite_reader, None
         if reader is not None:
             reader.close()
+        writers = list(self._writers.values())
+        self._writers.clear()
+        for writer in writers:
+            await writer.close()
         await self.engine.dispose()
 
 
@@ -280,6 +299,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_seconds: float) -> None:
         options = connection.get_execution_options()
         if options.get(NO_BEGIN_OPTION, False):
             return  # autocommit: the one statement that follows is its own transaction
-        connection.exec_driver_sql(
-            "BEGIN" if options.get(READ_ONLY_OPTION, False) else "BEGIN IMMEDIATE"
+        # straight to the driver: no statement, cursor result or events to build
+        dialect = cast(InlineSQLiteDialect, connection.dialect)
+        dialect.run_bare(
+            connection.connection.dbapi_connection,
+            "BEGIN" if options.get(READ_ONLY_OPTION, False) else "BEGIN IMMEDIATE",
         )

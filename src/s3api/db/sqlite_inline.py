@@ -93,6 +93,15 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
         await_(_ready())
         cursor.executemany(statement, parameters)
 
+    def run_bare(self, dbapi_connection: Any, statement: str) -> None:
+        """One parameterless statement on the driver's connection (`BEGIN`), with the same
+        wait off the loop for another process's lock."""
+        cursor = dbapi_connection.cursor()
+        try:
+            self.do_execute_no_params(cursor, statement)
+        finally:
+            cursor.close()
+
     def do_commit(self, dbapi_connection: Any) -> None:
         try:
             dbapi_connection.commit()
