@@ -83,6 +83,13 @@ class Database:
         self._compiled: dict[int, tuple[ClauseElement, str, tuple[str, ...], dict[str, Any]]] = {}
         # called with the SQL of each `fetch_row`, which bypasses SQLAlchemy's cursor events
         self.on_driver_statement: Callable[[str], None] | None = None
+        # the same pool with the options of `read()` and `read_one()`, set once
+        self._read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        self._read_one_engine = (
+            self.engine.execution_options(**{READ_ONLY_OPTION: True, NO_BEGIN_OPTION: True})
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._busy_timeout_seconds = busy_timeout_seconds
         self._sqlite_reader: sqlite3.Connection | None = None
 
@@ -129,24 +136,15 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only snapshot that takes no write lock on SQLite."""
-        async with self.engine.connect() as connection:
-            await connection.execution_options(**{READ_ONLY_OPTION: True})
-            async with connection.begin():
-                yield connection
+        async with self._read_engine.connect() as connection, connection.begin():
+            yield connection
 
     @asynccontextmanager
     async def read_one(self) -> AsyncIterator[AsyncConnection]:
         """For a single statement, which is its own snapshot: no `BEGIN` and `COMMIT` around
         it (on PostgreSQL two round trips saved)."""
-        async with self.engine.connect() as connection:
-            if self.is_sqlite:
-                await connection.execution_options(
-                    **{READ_ONLY_OPTION: True, NO_BEGIN_OPTION: True}
-                )
-            else:
-                await connection.execution_options(isolation_level="AUTOCOMMIT")
-            async with connection.begin():
-                yield connection
+        async with self._read_one_engine.connect() as connection, connection.begin():
+            yield connection
 
     async def fetch_row(
         self, statement: ClauseElement, params: dict[str, Any]

@@ -315,16 +315,17 @@ async def find_job(
 async def find_items(connection: AsyncConnection, job_id: str) -> list[ItemRecord]:
     """The job's items in idx order."""
     rows = await connection.execute(_FIND_ITEMS, {"job_id": job_id})
+    # plain tuples: a job has up to 200 items, and named-row access costs per column
     return [
         ItemRecord(
-            idx=row.idx,
-            status=ItemStatus(row.status),
-            input_key=row.input_key,
-            output_key=row.output_key,
-            preview_key=row.preview_key,
-            error=row.error,
+            idx=idx,
+            status=ItemStatus(status),
+            input_key=input_key,
+            output_key=output_key,
+            preview_key=preview_key,
+            error=error,
         )
-        for row in rows
+        for idx, status, input_key, output_key, preview_key, error in rows.tuples()
     ]
 
 

@@ -298,7 +298,10 @@ class JobsService:
             done_items=job.done_items,
             failed_items=job.failed_items,
             progress=_progress(job),
-            items=[ItemState(idx=i.idx, status=i.status, error=i.error) for i in items],
+            # built without validation: the values come typed from the item records
+            items=[
+                ItemState.model_construct(idx=i.idx, status=i.status, error=i.error) for i in items
+            ],
             download_urls=list(await asyncio.gather(*(urls(item) for item in done))),
             refunded=job.refunded,
             parent_job_id=job.parent_job_id,
