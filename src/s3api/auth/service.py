@@ -64,13 +64,13 @@ class AuthService:
             found = None
             if device_hash is not None and keyed is not None:
                 found = await _find_device_user(connection, keyed, device_hash)
+            credits = self.limiter.plans.limits(DEFAULT_PLAN).credits_at_signup
             if found is None:
-                user_id, is_new = await self._insert_or_find_user(connection, keyed)
+                user_id, is_new = await self._insert_or_find_user(connection, keyed, credits)
             else:
                 user_id, is_new = found, False
             if is_new:
-                credits = self.limiter.plans.limits(DEFAULT_PLAN).credits_at_signup
-                await self.limiter.grant_credits(connection, user_id, credits, "sign-up")
+                await self.limiter.record_opening_credits(connection, user_id, credits, "sign-up")
                 plan = DEFAULT_PLAN.value
             else:
                 plan = (await connection.execute(_FIND_PLAN, {"user_id": user_id})).scalar_one()
@@ -82,15 +82,16 @@ class AuthService:
         )
 
     async def _insert_or_find_user(
-        self, connection: AsyncConnection, keyed_hash: str | None
+        self, connection: AsyncConnection, keyed_hash: str | None, credits: int
     ) -> tuple[str, bool]:
-        """Insert with `ON CONFLICT DO NOTHING` so a racing twin finds the winner's row."""
+        """Insert with `ON CONFLICT DO NOTHING` so a racing twin finds the winner's row; a new
+        row starts with its sign-up `credits` (their ledger row follows in the transaction)."""
         now = utcnow()
         values = {
             "id": new_id(),
             "device_hash": keyed_hash,
             "plan": DEFAULT_PLAN.value,
-            "credits": 0,
+            "credits": credits,
             "created_at": now,
             "updated_at": now,
         }

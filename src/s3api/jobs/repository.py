@@ -315,7 +315,7 @@ async def find_job(
 async def find_items(connection: AsyncConnection, job_id: str) -> list[ItemRecord]:
     """The job's items in idx order."""
     rows = await connection.execute(_FIND_ITEMS, {"job_id": job_id})
-    # plain tuples: a job has up to 200 items, and named-row access costs per column
+    # unpacked by position: a job has up to 200 items, and named access costs per column
     return [
         ItemRecord(
             idx=idx,
@@ -325,7 +325,7 @@ async def find_items(connection: AsyncConnection, job_id: str) -> list[ItemRecor
             preview_key=preview_key,
             error=error,
         )
-        for idx, status, input_key, output_key, preview_key, error in rows.tuples()
+        for idx, status, input_key, output_key, preview_key, error in rows
     ]
 
 

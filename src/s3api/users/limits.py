@@ -73,6 +73,15 @@ class UserLimiter:
         if amount > 0:
             await repository.move_credits(connection, user_id, amount, BillingKind.REFUND, job_id)
 
+    async def record_opening_credits(
+        self, connection: AsyncConnection, user_id: str, amount: int, reason: str
+    ) -> None:
+        """The grant of the credits a user row was inserted with (one statement fewer than a
+        later grant at every sign-up); credits = Σ billing events holds at commit."""
+        await repository.record_billing_event(
+            connection, user_id, amount, BillingKind.GRANT, None, reason
+        )
+
     async def grant_credits(
         self, connection: AsyncConnection, user_id: str, amount: int, reason: str
     ) -> None:

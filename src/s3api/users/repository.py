@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import cast
 
@@ -98,6 +99,22 @@ async def move_credits(
     reason: str | None = None,
 ) -> None:
     """One ledger row and the matching balance change, so credits = Σ billing events."""
+    now = await record_billing_event(connection, user_id, amount, kind, job_id, reason)
+    await connection.execute(
+        _ADD_CREDITS, {"target_user": user_id, "amount_added": amount, "changed_at": now}
+    )
+
+
+async def record_billing_event(
+    connection: AsyncConnection,
+    user_id: str,
+    amount: int,
+    kind: BillingKind,
+    job_id: str | None,
+    reason: str | None = None,
+) -> datetime:
+    """The ledger row alone, for a balance already set in the same transaction (a new user's
+    row); returns its time."""
     now = utcnow()
     await connection.execute(
         _INSERT_BILLING_EVENT,
@@ -111,10 +128,8 @@ async def move_credits(
             "created_at": now,
         },
     )
-    await connection.execute(
-        _ADD_CREDITS, {"target_user": user_id, "amount_added": amount, "changed_at": now}
-    )
     metrics.count_credits_moved(connection, kind.value, amount)
+    return now
 
 
 async def delete_user(connection: AsyncConnection, user_id: str) -> None:
