@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -291,10 +291,14 @@ _OBJECT_KEYS_OF_USER = (
 )
 
 
-def _job(mapping: Any) -> JobRecord:
-    values = dict(mapping)
-    values["status"] = JobStatus(values["status"])
-    return JobRecord(**values)
+def _job(row: Sequence[Any]) -> JobRecord:
+    """A row of `_JOB_COLUMNS`, taken by position (checked against the fields at import)."""
+    identifier, user_id, preset, status, *rest = row
+    return JobRecord(identifier, user_id, preset, JobStatus(status), *rest)
+
+
+if [field.name for field in fields(JobRecord)] != [column.key for column in _JOB_COLUMNS]:
+    raise ImportError("_JOB_COLUMNS must list JobRecord's fields in order")
 
 
 async def find_job(
@@ -309,12 +313,12 @@ async def find_job(
         row = (
             await connection.execute(_FIND_JOB[True, lock], {"job_id": job_id, "user_id": user_id})
         ).first()
-    return None if row is None else _job(row._mapping)
+    return None if row is None else _job(row)
 
 
 async def find_items(connection: AsyncConnection, job_id: str) -> list[ItemRecord]:
     """The job's items in idx order."""
-    rows = await connection.execute(_FIND_ITEMS, {"job_id": job_id})
+    rows = (await connection.execute(_FIND_ITEMS, {"job_id": job_id})).all()
     # unpacked by position: a job has up to 200 items, and named access costs per column
     return [
         ItemRecord(
@@ -339,8 +343,8 @@ async def list_jobs_page(
     params: dict[str, Any] = {"user_id": user_id, "page_limit": limit}
     if after is not None:
         params["after_created_at"], params["after_id"] = after
-    rows = await connection.execute(_JOBS_PAGE[after is not None], params)
-    return [_job(row._mapping) for row in rows]
+    rows = (await connection.execute(_JOBS_PAGE[after is not None], params)).all()
+    return [_job(row) for row in rows]
 
 
 async def count_active_jobs(connection: AsyncConnection, user_id: str) -> int:
