@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.util.concurrency import await_
 
@@ -129,6 +129,4 @@ registry.register(f"sqlite.{DRIVER_NAME}", __name__, "InlineSQLiteDialect")
 
 def inline_url(url: str) -> URL:
     """The same SQLite database, through this dialect."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).set(drivername=f"sqlite+{DRIVER_NAME}")
