@@ -8,7 +8,6 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import event, literal, select
@@ -176,7 +175,6 @@ class Database:
         """The connection `fetch_row` and `ping` use on SQLite, opened on first use."""
         filename = str(self.engine.url.database or "")
         try:
-            _refuse_missing_directory(filename)
             reader = await asyncio.to_thread(_open_sqlite, filename, self._busy_timeout_seconds)
         except sqlite3.OperationalError as error:
             raise DBAPIOperationalError("connect", {}, error) from error
@@ -258,13 +256,6 @@ def _open_sqlite(filename: str, busy_timeout_seconds: float) -> sqlite3.Connecti
     return connection
 
 
-def _refuse_missing_directory(filename: str) -> None:
-    """sqlite3 would fail too, but only on the worker thread: refuse before it starts."""
-    on_disk = filename and not filename.startswith(("file:", ":memory:"))
-    if on_disk and not Path(filename).parent.is_dir():
-        raise sqlite3.OperationalError("unable to open database file")
-
-
 def _use_wal(connection: sqlite3.Connection, busy_timeout_seconds: float) -> None:
     """Switch a new database to WAL. Two connections switching it at once can be refused
     without the busy handler (each holds the shared lock the other needs), so a refused
@@ -289,7 +280,6 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_seconds: float) -> None:
     @event.listens_for(engine.sync_engine, "do_connect")
     def _do_connect(_dialect: Any, _record: Any, cargs: Any, _cparams: Any) -> Any:
         filename = str(cargs[0]) if cargs else ""
-        _refuse_missing_directory(filename)
         return await_(asyncio.to_thread(_open_sqlite, filename, busy_timeout_seconds))
 
     @event.listens_for(engine.sync_engine, "begin")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import pool
@@ -68,23 +69,13 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
         self, cursor: DBAPICursor, statement: str, parameters: Any, context: Any = None
     ) -> None:
         await_(_ready())
-        try:
-            cursor.execute(statement, parameters)
-        except sqlite3.OperationalError as error:
-            if not _busy(error):
-                raise
-            self._wait_off_loop(cursor.connection, lambda: cursor.execute(statement, parameters))
+        self._run(cursor.connection, lambda: cursor.execute(statement, parameters))
 
     def do_execute_no_params(
         self, cursor: DBAPICursor, statement: str, context: Any = None
     ) -> None:
         await_(_ready())
-        try:
-            cursor.execute(statement)
-        except sqlite3.OperationalError as error:
-            if not _busy(error):
-                raise
-            self._wait_off_loop(cursor.connection, lambda: cursor.execute(statement))
+        self._run(cursor.connection, lambda: cursor.execute(statement))
 
     def do_executemany(
         self, cursor: DBAPICursor, statement: str, parameters: Any, context: Any = None
@@ -103,14 +94,19 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
             cursor.close()
 
     def do_commit(self, dbapi_connection: Any) -> None:
+        self._run(dbapi_connection, dbapi_connection.commit)
+
+    def _run(self, connection: Any, attempt: Callable[[], object]) -> None:
+        """`attempt` on the loop's thread; once more off it if another process's lock
+        refused it (a refused statement had no effect)."""
         try:
-            dbapi_connection.commit()
+            attempt()
         except sqlite3.OperationalError as error:
             if not _busy(error):
                 raise
-            self._wait_off_loop(dbapi_connection, dbapi_connection.commit)
+            self._wait_off_loop(connection, attempt)
 
-    def _wait_off_loop(self, connection: Any, retry: Any) -> None:
+    def _wait_off_loop(self, connection: Any, retry: Callable[[], object]) -> None:
         """Run `retry` on a worker thread with the busy timeout on, the loop free meanwhile."""
         timeout_ms = round(self.busy_timeout_seconds * 1000)
 

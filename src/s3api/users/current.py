@@ -37,8 +37,7 @@ async def get_current_user(request: Request) -> UserRecord:
     """The user of the Bearer token; its plan and credits are read from the database on every
     request, in one indexed read, so a deleted user's token is refused at once. (One
     dependency, not two: each level costs FastAPI a resolution per request.)"""
-    user_id = _user_id_of_header(request, request.headers.get("authorization"))
-    return await _existing_user(request, user_id)
+    return await _existing_user(request, await get_token_user_id(request))
 
 
 async def get_stream_user(
