@@ -13,7 +13,7 @@ from httpx_sse import aconnect_sse
 
 from tests.support.client_side import auth, sign_in, start_job
 from tests.support.databases import TEST_CALLBACK_SECRET, truncate_postgres
-from tests.support.live import ServerProcess, free_port, server_environment
+from tests.support.live import ServerProcess, two_servers_sharing
 
 pytestmark = pytest.mark.slow
 SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
@@ -24,21 +24,9 @@ ITEMS = 3
 def two_servers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two `serve` processes on one PostgreSQL database and one shared object store."""
     asyncio.run(truncate_postgres(postgres_url))
-    servers = []
-    for _ in range(2):
-        port = free_port()
-        # pings and re-reads far apart: only the change notification can deliver in time
-        environment = server_environment(
-            tmp_path / "data", postgres_url, port, STREAM_PING_SECONDS="600"
-        )
-        servers.append(ServerProcess(environment, port, tmp_path / f"server-{port}"))
-    try:
-        for server in servers:
-            server.start()
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
+    # pings and re-reads far apart: only the change notification can deliver in time
+    with two_servers_sharing(postgres_url, tmp_path, STREAM_PING_SECONDS="600") as servers:
+        yield servers
 
 
 async def _follow_while_other_process_records(

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from tests.support.client_side import auth, sign_in, start_job
-from tests.support.databases import TEST_CALLBACK_SECRET
-from tests.support.live import ServerProcess, free_port, server_environment
+from tests.support.databases import TEST_CALLBACK_SECRET, truncate_postgres
+from tests.support.live import ServerProcess, two_servers_sharing
 
 pytestmark = pytest.mark.slow
 SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
@@ -21,26 +21,9 @@ CANCEL_ROUNDS = 15
 @pytest.fixture
 def two_servers(postgres_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
     """Two `serve` processes on one PostgreSQL database and one shared object store."""
-    import asyncio as _asyncio
-
-    from tests.support.databases import truncate_postgres
-
-    _asyncio.run(truncate_postgres(postgres_url))
-    servers = []
-    for _ in range(2):
-        port = free_port()
-        environment = server_environment(
-            tmp_path / "data", postgres_url, port, PUBLIC_BASE_URL="http://127.0.0.1:1"
-        )
-        environment["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
-        servers.append(ServerProcess(environment, port, tmp_path / f"server-{port}"))
-    try:
-        for server in servers:
-            server.start()
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
+    asyncio.run(truncate_postgres(postgres_url))
+    with two_servers_sharing(postgres_url, tmp_path) as servers:
+        yield servers
 
 
 def _callback(job_id: str, user_id: str, idx: int, status: str = "done") -> dict[str, object]:

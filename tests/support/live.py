@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -119,3 +119,19 @@ def running_server(
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def two_servers_sharing(
+    database_url: str, workdir: Path, **extra: str
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    """Two started `serve` processes on one database and one object store (`workdir/data`)."""
+    with ExitStack() as stack:
+        servers = []
+        for _ in range(2):
+            port = free_port()
+            environment = server_environment(workdir / "data", database_url, port, **extra)
+            servers.append(
+                stack.enter_context(running_server(environment, port, workdir / f"server-{port}"))
+            )
+        yield servers[0], servers[1]
