@@ -90,19 +90,23 @@ def _serve_in_this_process(settings: Settings) -> None:
             raise _refuse(str(exc)) from exc
     application = create_app(settings, worker_engine=engine, stop_server=_stop_this_server)
     freeze_startup_heap()
-    uvicorn.run(
-        application,
-        host=settings.host,
-        port=settings.port,
-        limit_concurrency=settings.limit_concurrency,
-        timeout_keep_alive=settings.timeout_keep_alive,
-        log_config=None,
-        access_log=False,
-        # proxy headers are applied by the app itself, trusting only FORWARDED_ALLOW_IPS
-        proxy_headers=False,
-    )
+    uvicorn.run(application, **_uvicorn_options(settings))
     if application.state.refused is not None:
         raise typer.Exit(code=1)
+
+
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What every `serve` hands uvicorn, in one process or many."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "limit_concurrency": settings.limit_concurrency,
+        "timeout_keep_alive": settings.timeout_keep_alive,
+        "log_config": None,
+        "access_log": False,
+        # proxy headers are applied by the app itself, trusting only FORWARDED_ALLOW_IPS
+        "proxy_headers": False,
+    }
 
 
 def _serve_in_worker_processes(settings: Settings, workers: int) -> None:
@@ -140,14 +144,7 @@ def _serve_in_worker_processes(settings: Settings, workers: int) -> None:
         "s3api.app:create_app_from_environment",
         factory=True,
         workers=workers,
-        host=settings.host,
-        port=settings.port,
-        limit_concurrency=settings.limit_concurrency,
-        timeout_keep_alive=settings.timeout_keep_alive,
-        log_config=None,
-        access_log=False,
-        # proxy headers are applied by the app itself, trusting only FORWARDED_ALLOW_IPS
-        proxy_headers=False,
+        **_uvicorn_options(settings),
     )
 
 
