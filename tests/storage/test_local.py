@@ -11,7 +11,7 @@ import pytest
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.storage.base import ObjectInfo
-from s3api.storage.local import LocalStorage, SignedOperation
+from s3api.storage.local import SPOOL_BYTES, LocalStorage, SignedOperation
 from tests.support.storage import (
     SIGNING_KEY,
     UPLOAD_LIMIT,
@@ -247,6 +247,40 @@ async def test_an_interrupted_upload_leaves_nothing_behind(storage: LocalStorage
     with pytest.raises(ConnectionResetError):
         await storage.write_stream(KEY, broken_body(), None)
     assert await storage.get_bytes(KEY) == b"previous"
+    assert files_under(storage.root) == [storage.root / KEY]
+
+
+def _large_upload_storage(tmp_path: Path) -> LocalStorage:
+    """A store whose upload limit leaves room to stream past the in-memory spool."""
+    return LocalStorage(tmp_path / "objects", "http://storage.test", SIGNING_KEY, 3 * SPOOL_BYTES)
+
+
+async def test_an_upload_larger_than_the_spool_streams_into_its_file(tmp_path: Path) -> None:
+    storage = _large_upload_storage(tmp_path)
+    parts = [bytes([n]) * (SPOOL_BYTES // 2 + 1) for n in range(4)]
+    stored = await storage.write_stream(KEY, chunks_of(parts), None)
+    assert stored == ObjectInfo(key=KEY, size=sum(map(len, parts)))
+    assert (storage.root / KEY).read_bytes() == b"".join(parts)
+    assert files_under(storage.root) == [storage.root / KEY]
+
+
+@pytest.mark.parametrize("failure", ["over the limit", "client went away"])
+async def test_a_streamed_upload_that_fails_past_the_spool_leaves_nothing_behind(
+    tmp_path: Path, failure: str
+) -> None:
+    storage = _large_upload_storage(tmp_path)
+    await storage.put_bytes(KEY, b"previous", "image/jpeg")
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(2):
+            yield b"x" * SPOOL_BYTES
+        if failure == "client went away":
+            raise ConnectionResetError(failure)
+        yield b"x" * (SPOOL_BYTES + 1)
+
+    with pytest.raises((ApiError, ConnectionResetError)):
+        await storage.write_stream(KEY, body(), None)
+    assert (storage.root / KEY).read_bytes() == b"previous"
     assert files_under(storage.root) == [storage.root / KEY]
 
 

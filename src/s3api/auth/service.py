@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.auth.schemas import AnonSession
+from s3api.db.driver import execute
 from s3api.db.engine import Database
 from s3api.db.models import User
 from s3api.ids import new_id
@@ -73,7 +74,7 @@ class AuthService:
                 await self.limiter.record_opening_credits(connection, user_id, credits, "sign-up")
                 plan = DEFAULT_PLAN.value
             else:
-                plan = (await connection.execute(_FIND_PLAN, {"user_id": user_id})).scalar_one()
+                plan = (await execute(connection, _FIND_PLAN, {"user_id": user_id})).scalar_one()
         return AnonSession(
             user_id=user_id,
             token=self.tokens.issue(user_id),
@@ -96,10 +97,10 @@ class AuthService:
             "updated_at": now,
         }
         statement = _INSERT_USER_SQLITE if self.database.is_sqlite else _INSERT_USER_POSTGRESQL
-        inserted = (await connection.execute(statement, values)).scalar_one_or_none()
+        inserted = (await execute(connection, statement, values)).scalar_one_or_none()
         if inserted is not None:
             return inserted, True
-        existing = await connection.execute(_FIND_BY_DEVICE_HASH, {"device_hash": keyed_hash})
+        existing = await execute(connection, _FIND_BY_DEVICE_HASH, {"device_hash": keyed_hash})
         return existing.scalar_one(), False
 
 
@@ -108,11 +109,12 @@ async def _find_device_user(
 ) -> str | None:
     """The device's user by its keyed hash, or by a raw hash stored before keying, which is
     rewritten to the keyed form in this same transaction."""
-    found = await connection.execute(_FIND_BY_DEVICE_HASH, {"device_hash": keyed})
-    user_id = found.scalar_one_or_none()
+    found = await execute(connection, _FIND_BY_DEVICE_HASH, {"device_hash": keyed})
+    user_id: str | None = found.scalar_one_or_none()
     if user_id is not None or not may_be_stored_raw(device_hash):
         return user_id
-    upgraded = await connection.execute(
+    upgraded = await execute(
+        connection,
         _KEY_RAW_DEVICE_HASH,
         {"raw_hash": device_hash, "keyed_hash": keyed, "changed_at": utcnow()},
     )

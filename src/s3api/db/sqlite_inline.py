@@ -46,7 +46,8 @@ class InlineConnection(sqlite3.Connection):
         return super().cursor(factory)
 
 
-def _busy(error: sqlite3.OperationalError) -> bool:
+def is_busy(error: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused the statement because another connection holds the lock."""
     return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
@@ -102,12 +103,16 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
         try:
             attempt()
         except sqlite3.OperationalError as error:
-            if not _busy(error):
+            if not is_busy(error):
                 raise
             self._wait_off_loop(connection, attempt)
 
     def _wait_off_loop(self, connection: Any, retry: Callable[[], object]) -> None:
         """Run `retry` on a worker thread with the busy timeout on, the loop free meanwhile."""
+        await_(asyncio.to_thread(self.waiting_for_lock(connection, retry)))
+
+    def waiting_for_lock(self, connection: Any, retry: Callable[[], object]) -> Callable[[], None]:
+        """`retry` with the busy timeout on for its duration, to run on a worker thread."""
         timeout_ms = round(self.busy_timeout_seconds * 1000)
 
         def waiting() -> None:
@@ -117,7 +122,7 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
             finally:
                 connection.execute("PRAGMA busy_timeout=0")
 
-        await_(asyncio.to_thread(waiting))
+        return waiting
 
 
 registry.register(f"sqlite.{DRIVER_NAME}", __name__, "InlineSQLiteDialect")

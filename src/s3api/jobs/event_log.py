@@ -16,6 +16,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.db.driver import execute
 from s3api.db.models import JobEvent, JobItem
 from s3api.jobs import repository
 from s3api.jobs.repository import JobRecord
@@ -91,8 +92,8 @@ class JobEventLog:
         assert job is not None
         pending: list[tuple[EventKind, dict[str, Any]]] = []
         if item_indexes:
-            rows = await connection.execute(
-                _ITEM_RESULTS, {"job_id": job_id, "indexes": list(item_indexes)}
+            rows = await execute(
+                connection, _ITEM_RESULTS, {"job_id": job_id, "indexes": list(item_indexes)}
             )
             pending += [
                 (EventKind.ITEM, {"idx": row.idx, "status": row.status, "error": row.error})
@@ -115,7 +116,8 @@ class JobEventLog:
             RecordedEvent(seq=last + offset, kind=kind, data=data)
             for offset, (kind, data) in enumerate(pending, start=1)
         ]
-        await connection.execute(
+        await execute(
+            connection,
             _INSERT_EVENTS,
             [
                 {
@@ -136,12 +138,12 @@ class JobEventLog:
 
 async def last_seq(connection: AsyncConnection, job_id: str) -> int:
     """The job's highest event number, 0 before its first event."""
-    return int((await connection.execute(_LAST_SEQ, {"job_id": job_id})).scalar_one())
+    return int((await execute(connection, _LAST_SEQ, {"job_id": job_id})).scalar_one())
 
 
 async def events_after(
     connection: AsyncConnection, job_id: str, after_seq: int
 ) -> list[RecordedEvent]:
     """The job's events with `seq > after_seq`, in order."""
-    rows = await connection.execute(_EVENTS_AFTER, {"job_id": job_id, "after_seq": after_seq})
+    rows = await execute(connection, _EVENTS_AFTER, {"job_id": job_id, "after_seq": after_seq})
     return [RecordedEvent(seq=row.seq, kind=EventKind(row.kind), data=row.data) for row in rows]

@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.db.driver import execute
 from s3api.db.models import IdempotencyKey
 from s3api.errors import ApiError, ErrorCode
 from s3api.timeutil import utcnow
@@ -77,7 +78,7 @@ class IdempotencyKeys:
     ) -> Answer | None:
         """The remembered answer to this key, or None; another request with it is refused."""
         row = (
-            await connection.execute(_FIND_ANSWER, {"user_id": user_id, "key": call.key})
+            await execute(connection, _FIND_ANSWER, {"user_id": user_id, "key": call.key})
         ).first()
         if row is None or row.created_at <= self.clock() - self.ttl:
             return None
@@ -93,8 +94,9 @@ class IdempotencyKeys:
         self, connection: AsyncConnection, user_id: str, call: IdempotentCall, answer: Answer
     ) -> None:
         """Keep the answer under the key, replacing an expired one."""
-        await connection.execute(_DELETE_ANSWER, {"target_user": user_id, "target_key": call.key})
-        await connection.execute(
+        await execute(connection, _DELETE_ANSWER, {"target_user": user_id, "target_key": call.key})
+        await execute(
+            connection,
             _INSERT_ANSWER,
             {
                 "user_id": user_id,
@@ -108,7 +110,7 @@ class IdempotencyKeys:
 
     async def forget_expired(self, connection: AsyncConnection) -> int:
         """Drop answers older than the time to live; returns how many."""
-        result = await connection.execute(
-            _DELETE_EXPIRED, {"expired_before": self.clock() - self.ttl}
+        result = await execute(
+            connection, _DELETE_EXPIRED, {"expired_before": self.clock() - self.ttl}
         )
         return int(result.rowcount)

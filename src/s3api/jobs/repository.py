@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.db.driver import execute
 from s3api.db.models import Job, JobItem
 from s3api.ids import is_uuid
 from s3api.jobs.states import ACTIVE, ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
@@ -308,17 +309,17 @@ async def find_job(
     if not is_uuid(job_id):
         return None
     if user_id is None:
-        row = (await connection.execute(_FIND_JOB[False, lock], {"job_id": job_id})).first()
+        row = (await execute(connection, _FIND_JOB[False, lock], {"job_id": job_id})).first()
     else:
         row = (
-            await connection.execute(_FIND_JOB[True, lock], {"job_id": job_id, "user_id": user_id})
+            await execute(connection, _FIND_JOB[True, lock], {"job_id": job_id, "user_id": user_id})
         ).first()
     return None if row is None else _job(row)
 
 
 async def find_items(connection: AsyncConnection, job_id: str) -> list[ItemRecord]:
     """The job's items in idx order."""
-    rows = (await connection.execute(_FIND_ITEMS, {"job_id": job_id})).all()
+    rows = (await execute(connection, _FIND_ITEMS, {"job_id": job_id})).all()
     # unpacked by position: a job has up to 200 items, and named access costs per column
     return [
         ItemRecord(
@@ -343,13 +344,13 @@ async def list_jobs_page(
     params: dict[str, Any] = {"user_id": user_id, "page_limit": limit}
     if after is not None:
         params["after_created_at"], params["after_id"] = after
-    rows = (await connection.execute(_JOBS_PAGE[after is not None], params)).all()
+    rows = (await execute(connection, _JOBS_PAGE[after is not None], params)).all()
     return [_job(row) for row in rows]
 
 
 async def count_active_jobs(connection: AsyncConnection, user_id: str) -> int:
     """Jobs of the user that hold a concurrency slot (not yet terminal)."""
-    return int((await connection.execute(_COUNT_ACTIVE_JOBS, {"user_id": user_id})).scalar_one())
+    return int((await execute(connection, _COUNT_ACTIVE_JOBS, {"user_id": user_id})).scalar_one())
 
 
 def active_jobs_of(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
@@ -368,7 +369,7 @@ async def statuses_of(connection: AsyncConnection, job_ids: Sequence[str]) -> di
     wanted = [job_id for job_id in job_ids if is_uuid(job_id)]
     if not wanted:
         return {}
-    rows = await connection.execute(_STATUSES_OF, {"job_ids": wanted})
+    rows = await execute(connection, _STATUSES_OF, {"job_ids": wanted})
     return {row.id: JobStatus(row.status) for row in rows}
 
 
@@ -391,7 +392,8 @@ async def insert_job(
     """
     if input_keys is not None and len(input_keys) != item_count:
         raise ValueError("one input key per item")
-    await connection.execute(
+    await execute(
+        connection,
         _INSERT_JOB,
         dict(
             id=job_id,
@@ -407,7 +409,8 @@ async def insert_job(
             **values,
         ),
     )
-    await connection.execute(
+    await execute(
+        connection,
         _INSERT_ITEMS,
         [
             {
@@ -440,10 +443,10 @@ async def transition(
     params = {f"new_{name}": value for name, value in values.items()}
     params["target_job"] = job_id
     params["changed_at"] = now
-    result = await connection.execute(statement, params)
+    result = await execute(connection, statement, params)
     if result.rowcount == 1:
         return None
-    current = (await connection.execute(_JOB_STATUS, {"job_id": job_id})).scalar_one()
+    current = (await execute(connection, _JOB_STATUS, {"job_id": job_id})).scalar_one()
     return JobStatus(current)
 
 
@@ -451,7 +454,8 @@ async def set_item_counts(
     connection: AsyncConnection, job_id: str, done: int, failed: int, now: datetime
 ) -> None:
     """The job's done and failed counters."""
-    await connection.execute(
+    await execute(
+        connection,
         _SET_ITEM_COUNTS,
         {"target_job": job_id, "new_done": done, "new_failed": failed, "changed_at": now},
     )
@@ -461,8 +465,8 @@ async def mark_settled(
     connection: AsyncConnection, job_id: str, refund: int, now: datetime
 ) -> bool:
     """Record the settlement once; False when the job was already settled."""
-    result = await connection.execute(
-        _MARK_SETTLED, {"target_job": job_id, "settled_now": now, "refund": refund}
+    result = await execute(
+        connection, _MARK_SETTLED, {"target_job": job_id, "settled_now": now, "refund": refund}
     )
     return result.rowcount == 1
 
@@ -471,7 +475,8 @@ async def fail_pending_items(
     connection: AsyncConnection, job_id: str, reason: str, now: datetime
 ) -> None:
     """Every item still pending becomes failed with `reason`."""
-    await connection.execute(
+    await execute(
+        connection,
         _FAIL_PENDING_ITEMS,
         {"target_job": job_id, "reason": reason[:MAX_ERROR_LENGTH], "changed_at": now},
     )
@@ -481,15 +486,15 @@ async def idempotency_key_seen(
     connection: AsyncConnection, job_id: str, idempotency_key: str
 ) -> bool:
     """Whether a result with this key was already recorded for the job."""
-    seen = await connection.execute(
-        _IDEMPOTENCY_KEY_SEEN, {"job_id": job_id, "idempotency_key": idempotency_key}
+    seen = await execute(
+        connection, _IDEMPOTENCY_KEY_SEEN, {"job_id": job_id, "idempotency_key": idempotency_key}
     )
     return seen.first() is not None
 
 
 async def item_decided(connection: AsyncConnection, job_id: str, idx: int) -> bool:
     """Whether the item already has a result."""
-    decided = await connection.execute(_ITEM_DECIDED, {"job_id": job_id, "idx": idx})
+    decided = await execute(connection, _ITEM_DECIDED, {"job_id": job_id, "idx": idx})
     return decided.first() is not None
 
 
@@ -503,7 +508,8 @@ async def store_item_result(
     now: datetime,
 ) -> bool:
     """First result wins: False when the item was already decided."""
-    stored = await connection.execute(
+    stored = await execute(
+        connection,
         _STORE_ITEM_RESULT,
         {
             "target_job": job_id,
@@ -524,7 +530,8 @@ async def stale_job_ids(
     limit: int,
 ) -> list[str]:
     """Jobs never started since `unstarted_before` or without progress since `stalled_before`."""
-    rows = await connection.execute(
+    rows = await execute(
+        connection,
         _STALE_JOB_IDS,
         {
             "unstarted_before": unstarted_before,
@@ -537,7 +544,7 @@ async def stale_job_ids(
 
 async def active_job_ids(connection: AsyncConnection, user_id: str) -> list[str]:
     """The user's jobs that have not ended."""
-    rows = await connection.execute(_ACTIVE_JOB_IDS, {"user_id": user_id})
+    rows = await execute(connection, _ACTIVE_JOB_IDS, {"user_id": user_id})
     return [row.id for row in rows]
 
 
@@ -547,21 +554,21 @@ async def inputs_used_elsewhere(
     """Those of `input_keys` that a job other than `job_id`, not expired, still reads."""
     if not input_keys:
         return set()
-    rows = await connection.execute(
-        _INPUTS_USED_ELSEWHERE, {"input_keys": list(input_keys), "job_id": job_id}
+    rows = await execute(
+        connection, _INPUTS_USED_ELSEWHERE, {"input_keys": list(input_keys), "job_id": job_id}
     )
     return {row.input_key for row in rows}
 
 
 async def delete_job(connection: AsyncConnection, job_id: str) -> None:
     """The job's row and (by cascade) its items; the ledger keeps its rows."""
-    await connection.execute(_DELETE_ITEMS_OF_JOB, {"target_job": job_id})
-    await connection.execute(_DELETE_JOB, {"target_job": job_id})
+    await execute(connection, _DELETE_ITEMS_OF_JOB, {"target_job": job_id})
+    await execute(connection, _DELETE_JOB, {"target_job": job_id})
 
 
 async def mark_expired(connection: AsyncConnection, job_id: str, now: datetime) -> bool:
     """Record that retention removed the job's objects; False if it already had."""
-    result = await connection.execute(_MARK_EXPIRED, {"target_job": job_id, "expired_now": now})
+    result = await execute(connection, _MARK_EXPIRED, {"target_job": job_id, "expired_now": now})
     return result.rowcount == 1
 
 
@@ -569,15 +576,15 @@ async def expirable_job_ids(
     connection: AsyncConnection, ended_before: datetime, limit: int
 ) -> list[str]:
     """Terminal jobs, not yet expired, whose last change is older than `ended_before`."""
-    rows = await connection.execute(
-        _EXPIRABLE_JOB_IDS, {"ended_before": ended_before, "row_limit": limit}
+    rows = await execute(
+        connection, _EXPIRABLE_JOB_IDS, {"ended_before": ended_before, "row_limit": limit}
     )
     return [row.id for row in rows]
 
 
 async def object_keys_of_user(connection: AsyncConnection, user_id: str) -> list[str]:
     """Every input, output and preview key of every job of the user."""
-    rows = await connection.execute(_OBJECT_KEYS_OF_USER, {"user_id": user_id})
+    rows = await execute(connection, _OBJECT_KEYS_OF_USER, {"user_id": user_id})
     keys: set[str] = set()
     for row in rows:
         keys.update((row.input_key, row.output_key, row.preview_key))

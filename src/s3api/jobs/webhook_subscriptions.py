@@ -10,6 +10,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.db.driver import execute
 from s3api.db.models import JobWebhook
 
 MAX_ERROR_LENGTH = 500
@@ -71,7 +72,8 @@ async def insert_subscription(
     connection: AsyncConnection, job_id: str, url: str, events: list[WebhookEvent]
 ) -> None:
     """The webhook of a new job."""
-    await connection.execute(
+    await execute(
+        connection,
         _INSERT_SUBSCRIPTION,
         {"job_id": job_id, "url": url, "events": [event.value for event in events], "attempts": 0},
     )
@@ -79,7 +81,7 @@ async def insert_subscription(
 
 async def find_subscription(connection: AsyncConnection, job_id: str) -> WebhookSubscription | None:
     """The job's webhook, if it has one."""
-    row = (await connection.execute(_FIND_SUBSCRIPTION, {"job_id": job_id})).first()
+    row = (await execute(connection, _FIND_SUBSCRIPTION, {"job_id": job_id})).first()
     if row is None:
         return None
     return WebhookSubscription(
@@ -96,7 +98,7 @@ async def find_subscription(connection: AsyncConnection, job_id: str) -> Webhook
 
 async def mark_pending(connection: AsyncConnection, job_id: str) -> None:
     """A delivery was queued."""
-    await connection.execute(_MARK_PENDING, {"target_job": job_id})
+    await execute(connection, _MARK_PENDING, {"target_job": job_id})
 
 
 async def record_attempt(
@@ -108,7 +110,8 @@ async def record_attempt(
     now: datetime,
 ) -> None:
     """The outcome of one delivery attempt."""
-    await connection.execute(
+    await execute(
+        connection,
         _RECORD_ATTEMPT,
         {
             "target_job": job_id,

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.db.driver import execute
 from s3api.db.models import DeadLetter, QueueMessage
 from s3api.ids import is_uuid, new_id
 from s3api.timeutil import now_ms, utcnow
@@ -213,7 +214,8 @@ class MessageQueue:
         """Write a message in the caller's transaction; visible at once."""
         message_id = new_id()
         now = self.clock_ms()
-        await connection.execute(
+        await execute(
+            connection,
             _INSERT_MESSAGE,
             {
                 "id": message_id,
@@ -243,7 +245,7 @@ class MessageQueue:
             "batch_size": batch_size,
             "lease_expires_at": expires,
         }
-        rows = (await connection.execute(statement, parameters)).all()
+        rows = (await execute(connection, statement, parameters)).all()
         leased = [
             LeasedMessage(
                 id=row.id,
@@ -262,14 +264,14 @@ class MessageQueue:
         """Drop messages the consumer side has no use for any more; returns how many."""
         if not message_ids:
             return 0
-        result = await connection.execute(_DELETE_MESSAGES, {"message_ids": list(message_ids)})
+        result = await execute(connection, _DELETE_MESSAGES, {"message_ids": list(message_ids)})
         return int(result.rowcount)
 
     async def ack(self, connection: AsyncConnection, lease_id: str) -> bool:
         """Delete the message of a live lease; an expired or unknown lease is ignored."""
         if not is_uuid(lease_id):
             return False
-        result = await connection.execute(_ACK, {"lease": lease_id, "now_ms": self.clock_ms()})
+        result = await execute(connection, _ACK, {"lease": lease_id, "now_ms": self.clock_ms()})
         return result.rowcount == 1
 
     async def find_held(self, connection: AsyncConnection, lease_id: str) -> HeldMessage | None:
@@ -277,7 +279,7 @@ class MessageQueue:
         if not is_uuid(lease_id):
             return None
         row = (
-            await connection.execute(_FIND_HELD, {"lease": lease_id, "now_ms": self.clock_ms()})
+            await execute(connection, _FIND_HELD, {"lease": lease_id, "now_ms": self.clock_ms()})
         ).first()
         if row is None:
             return None
@@ -292,7 +294,8 @@ class MessageQueue:
             return RetryOutcome(retried=False)
         if held.attempts >= self.max_deliveries:
             return RetryOutcome(retried=True, dead=await self._dead_letter(connection, held, error))
-        await connection.execute(
+        await execute(
+            connection,
             _RELEASE_FOR_RETRY,
             {
                 "message_id": held.id,
@@ -312,7 +315,7 @@ class MessageQueue:
             "max_deliveries": self.max_deliveries,
             "batch_size": limit,
         }
-        rows = (await connection.execute(_EXHAUSTED, parameters)).all()
+        rows = (await execute(connection, _EXHAUSTED, parameters)).all()
         dead = []
         for row in rows:
             held = HeldMessage(row.id, row.subject_id, row.attempts, row.body, row.last_error)
@@ -325,7 +328,8 @@ class MessageQueue:
         self, connection: AsyncConnection, held: HeldMessage, error: str
     ) -> DeadMessage:
         """Replace the message by a dead-letter row kept for operators."""
-        await connection.execute(
+        await execute(
+            connection,
             _INSERT_DEAD_LETTER,
             {
                 "id": held.id,
@@ -337,13 +341,13 @@ class MessageQueue:
                 "created_at": utcnow(),
             },
         )
-        await connection.execute(_DELETE_MESSAGE, {"message_id": held.id})
+        await execute(connection, _DELETE_MESSAGE, {"message_id": held.id})
         return DeadMessage(held.id, held.subject_id, held.attempts, held.body, error)
 
     async def dead_letters(self, connection: AsyncConnection, limit: int) -> list[DeadLetterRecord]:
         """Dead-lettered messages, newest first."""
-        rows = await connection.execute(
-            _DEAD_LETTERS_NEWEST, {"queue_name": self.name, "batch_size": limit}
+        rows = await execute(
+            connection, _DEAD_LETTERS_NEWEST, {"queue_name": self.name, "batch_size": limit}
         )
         return [
             DeadLetterRecord(r.id, r.subject_id, r.attempts, r.last_error, r.created_at, r.body)

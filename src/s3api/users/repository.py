@@ -10,6 +10,7 @@ from typing import cast
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.db.driver import execute
 from s3api.db.engine import Database
 from s3api.db.models import BillingEvent, User
 from s3api.ids import is_uuid, new_id
@@ -47,7 +48,7 @@ async def find_user(
     if not is_uuid(user_id):
         return None
     query = _FIND_USER_FOR_UPDATE if lock else _FIND_USER
-    row = (await connection.execute(query, {"user_id": user_id})).first()
+    row = (await execute(connection, query, {"user_id": user_id})).first()
     if row is None:
         return None
     return UserRecord(id=row.id, plan=Plan.parse(row.plan), credits=row.credits)
@@ -85,8 +86,10 @@ async def fetch_user(database: Database, user_id: str) -> UserRecord | None:
 
 async def set_plan(connection: AsyncConnection, user_id: str, plan: Plan) -> None:
     """Move the user to another plan."""
-    await connection.execute(
-        _SET_PLAN, {"target_user": user_id, "new_plan": plan.value, "changed_at": utcnow()}
+    await execute(
+        connection,
+        _SET_PLAN,
+        {"target_user": user_id, "new_plan": plan.value, "changed_at": utcnow()},
     )
 
 
@@ -100,8 +103,10 @@ async def move_credits(
 ) -> None:
     """One ledger row and the matching balance change, so credits = Σ billing events."""
     now = await record_billing_event(connection, user_id, amount, kind, job_id, reason)
-    await connection.execute(
-        _ADD_CREDITS, {"target_user": user_id, "amount_added": amount, "changed_at": now}
+    await execute(
+        connection,
+        _ADD_CREDITS,
+        {"target_user": user_id, "amount_added": amount, "changed_at": now},
     )
 
 
@@ -116,7 +121,8 @@ async def record_billing_event(
     """The ledger row alone, for a balance already set in the same transaction (a new user's
     row); returns its time."""
     now = utcnow()
-    await connection.execute(
+    await execute(
+        connection,
         _INSERT_BILLING_EVENT,
         {
             "id": new_id(),
@@ -137,4 +143,4 @@ async def delete_user(connection: AsyncConnection, user_id: str) -> None:
 
     Ledger rows keep the bare user id, which no longer leads to a device hash.
     """
-    await connection.execute(_DELETE_USER, {"target_user": user_id})
+    await execute(connection, _DELETE_USER, {"target_user": user_id})
