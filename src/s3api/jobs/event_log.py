@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.driver import execute
 from s3api.db.models import JobEvent, JobItem
-from s3api.jobs import repository
 from s3api.jobs.repository import JobRecord
 from s3api.jobs.states import TERMINAL
 from s3api.notify.changes import ChangeNotifier
@@ -34,6 +33,10 @@ _ITEM_RESULTS = (
         _ITEMS.c.idx.in_(bindparam("indexes", expanding=True)),
     )
     .order_by(_ITEMS.c.idx)
+)
+# the usual case, one item's result: a statement whose SQL does not depend on the values
+_ITEM_RESULT = select(_ITEMS.c.idx, _ITEMS.c.status, _ITEMS.c.error).where(
+    _ITEMS.c.job_id == bindparam("job_id"), _ITEMS.c.idx == bindparam("idx")
 )
 _LAST_SEQ = select(func.coalesce(func.max(_EVENTS.c.seq), 0)).where(
     _EVENTS.c.job_id == bindparam("job_id")
@@ -82,18 +85,22 @@ class JobEventLog:
     async def record(
         self,
         connection: AsyncConnection,
-        job_id: str,
+        job: JobRecord,
         *,
         item_indexes: Sequence[int] = (),
         status_changed: bool = True,
     ) -> list[RecordedEvent]:
-        """Events for items that just got results and for the job's new state, if it moved."""
-        job = await repository.find_job(connection, job_id)
-        assert job is not None
+        """Events for items that just got results and for the job's new state, if it moved;
+        `job` is the row as the change left it (the caller's `UPDATE … RETURNING`)."""
+        job_id = job.id
         pending: list[tuple[EventKind, dict[str, Any]]] = []
         if item_indexes:
-            rows = await execute(
-                connection, _ITEM_RESULTS, {"job_id": job_id, "indexes": list(item_indexes)}
+            rows = await (
+                execute(connection, _ITEM_RESULT, {"job_id": job_id, "idx": item_indexes[0]})
+                if len(item_indexes) == 1
+                else execute(
+                    connection, _ITEM_RESULTS, {"job_id": job_id, "indexes": list(item_indexes)}
+                )
             )
             pending += [
                 (EventKind.ITEM, {"idx": row.idx, "status": row.status, "error": row.error})

@@ -236,8 +236,8 @@ class JobLifecycle:
         """`created → uploaded`; the caller has verified every input beforehand."""
         async with self.database.transaction() as connection:
             await self._lock_owned(connection, user_id, job_id)
-            await self._transition(connection, job_id, JobStatus.UPLOADED)
-            await self.events.record(connection, job_id)
+            uploaded = await self._transition(connection, job_id, JobStatus.UPLOADED)
+            await self.events.record(connection, uploaded)
 
     async def queue_job(
         self,
@@ -252,7 +252,7 @@ class JobLifecycle:
             if job.status is not JobStatus.UPLOADED:
                 raise _invalid_transition(job.status, JobStatus.QUEUED)
             items = await repository.find_items(connection, job_id)
-            await self._transition(
+            queued = await self._transition(
                 connection,
                 job_id,
                 JobStatus.QUEUED,
@@ -262,7 +262,7 @@ class JobLifecycle:
                 output_template=plan.output_template,
             )
             await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
-            await self.events.record(connection, job_id)
+            await self.events.record(connection, queued)
 
     async def record_item_result(self, job_id: str, result: ItemResult) -> ItemResultOutcome:
         """Record the first result of an item; settle when it was the last one."""
@@ -288,12 +288,12 @@ class JobLifecycle:
                 new_status = JobStatus.DONE if done > 0 else JobStatus.FAILED
             if new_status is not status:
                 await self._transition(connection, job_id, new_status)
-            await repository.set_item_counts(connection, job_id, done, failed, utcnow())
+            counted = await repository.set_item_counts(connection, job_id, done, failed, utcnow())
             if new_status in TERMINAL:
                 await self._settle(connection, job, done)
             await self.events.record(
                 connection,
-                job_id,
+                counted,
                 item_indexes=[result.idx],
                 status_changed=new_status is not status,
             )
@@ -303,9 +303,9 @@ class JobLifecycle:
         """Any non-terminal state → `canceled`, refunding every item not done; returns it."""
         async with self.database.transaction() as connection:
             job = await self._lock_owned(connection, user_id, job_id)
-            await self._transition(connection, job_id, JobStatus.CANCELED)
+            canceled = await self._transition(connection, job_id, JobStatus.CANCELED)
             refunded = await self._settle(connection, job, job.done_items)
-            await self.events.record(connection, job_id)
+            await self.events.record(connection, canceled)
             return refunded
 
     async def fail_job(self, connection: AsyncConnection, job_id: str, reason: str) -> bool:
@@ -324,11 +324,11 @@ class JobLifecycle:
         ]
         await repository.fail_pending_items(connection, job_id, reason, now)
         metrics.count_items_finished(connection, ItemStatus.FAILED.value, len(pending))
-        await repository.set_item_counts(
+        failed = await repository.set_item_counts(
             connection, job_id, job.done_items, job.total_items - job.done_items, now
         )
         await self._settle(connection, job, job.done_items)
-        await self.events.record(connection, job_id, item_indexes=pending)
+        await self.events.record(connection, failed, item_indexes=pending)
         return True
 
     async def sweep_stale_jobs(self, now: datetime | None = None, limit: int = 100) -> int:
@@ -357,11 +357,11 @@ class JobLifecycle:
                 job.status in (JobStatus.CREATED, JobStatus.UPLOADED)
                 and job.updated_at < unstarted_before
             ):
-                await self._transition(
+                canceled = await self._transition(
                     connection, job_id, JobStatus.CANCELED, error="never started; canceled"
                 )
                 await self._settle(connection, job, job.done_items)
-                await self.events.record(connection, job_id)
+                await self.events.record(connection, canceled)
                 return 1
             if (
                 job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -400,9 +400,9 @@ class JobLifecycle:
         metrics.count_job_created(connection)
         if on_created is not None:
             await on_created(connection, job_id)
-        await self.events.record(connection, job_id)
         job = await repository.find_job(connection, job_id)
         assert job is not None
+        await self.events.record(connection, job)
         return job
 
     async def _rerun(
@@ -448,9 +448,9 @@ class JobLifecycle:
             output_template=plan.output_template,
         )
         metrics.count_job_created(connection)
-        await self.events.record(connection, job_id)
         job = await repository.find_job(connection, job_id)
         assert job is not None
+        await self.events.record(connection, job)
         items = await repository.find_items(connection, job_id)
         await self.queue.enqueue(connection, job_id, rerun.build_message(job, items, plan))
         return job
@@ -465,13 +465,15 @@ class JobLifecycle:
     @staticmethod
     async def _transition(
         connection: AsyncConnection, job_id: str, target: JobStatus, **values: Any
-    ) -> None:
-        """No row changed means the move was not allowed: `JOB_INVALID_TRANSITION`."""
-        refused_by = await repository.transition(connection, job_id, target, utcnow(), **values)
-        if refused_by is not None:
-            raise _invalid_transition(refused_by, target)
+    ) -> JobRecord:
+        """The job as the move left it; no row changed means the move was not allowed:
+        `JOB_INVALID_TRANSITION`."""
+        moved = await repository.transition(connection, job_id, target, utcnow(), **values)
+        if isinstance(moved, JobStatus):
+            raise _invalid_transition(moved, target)
         if target in TERMINAL:
             metrics.count_job_finished(connection, target.value)
+        return moved
 
     async def _settle(self, connection: AsyncConnection, job: JobRecord, done_items: int) -> int:
         """Refund every item not done, once; the slot is free because the job is terminal."""

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    ColumnElement,
     Integer,
     ScalarSelect,
     SQLColumnExpression,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -94,6 +96,13 @@ _ITEMS = cast(Table, JobItem.__table__)
 _ACTIVE_VALUES = sorted(status.value for status in ACTIVE)
 _TERMINAL_VALUES = sorted(status.value for status in TERMINAL)
 
+
+def _one_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN (…)` with one bound value per entry, so the SQL is fixed when the statement
+    is built (a plain `in_` list is expanded at every execution)."""
+    return cast(ColumnElement[bool], column.in_([literal(value) for value in values]))
+
+
 _FIND_JOB_BY_ID = select(*_JOB_COLUMNS).where(Job.id == bindparam("job_id"))
 _FIND_JOB_OF_USER = _FIND_JOB_BY_ID.where(Job.user_id == bindparam("user_id"))
 # keyed by (only the user's, locked `FOR UPDATE`)
@@ -139,7 +148,7 @@ _JOBS_PAGE = {
 _COUNT_ACTIVE_JOBS = (
     select(func.count())
     .select_from(Job)
-    .where(Job.user_id == bindparam("user_id"), Job.status.in_(_ACTIVE_VALUES))
+    .where(Job.user_id == bindparam("user_id"), _one_of(Job.status, _ACTIVE_VALUES))
 )
 
 _STATUSES_OF = select(Job.id, Job.status).where(Job.id.in_(bindparam("job_ids", expanding=True)))
@@ -163,13 +172,14 @@ def _transition_statement(target: JobStatus, extras: frozenset[str]) -> Update:
         update(_JOBS)
         .where(
             _JOBS.c.id == bindparam("target_job"),
-            _JOBS.c.status.in_(sorted(state.value for state in ALLOWED_FROM[target])),
+            _one_of(_JOBS.c.status, sorted(state.value for state in ALLOWED_FROM[target])),
         )
         .values(
             status=target.value,
             updated_at=bindparam("changed_at"),
             **{name: bindparam(f"new_{name}") for name in sorted(extras)},
         )
+        .returning(*_JOB_COLUMNS)
     )
 
 
@@ -188,6 +198,7 @@ _SET_ITEM_COUNTS = (
         failed_items=bindparam("new_failed"),
         updated_at=bindparam("changed_at"),
     )
+    .returning(*_JOB_COLUMNS)
 )
 
 _MARK_SETTLED = (
@@ -434,8 +445,9 @@ async def insert_job(
 
 async def transition(
     connection: AsyncConnection, job_id: str, target: JobStatus, now: datetime, **values: Any
-) -> JobStatus | None:
-    """Guarded `UPDATE`: None when it moved, else the status that refused the move."""
+) -> JobRecord | JobStatus:
+    """Guarded `UPDATE`: the job as it is now when it moved, else the status that refused
+    the move."""
     key = (target, frozenset(values))
     statement = _TRANSITIONS.get(key)
     if statement is None:
@@ -443,22 +455,19 @@ async def transition(
     params = {f"new_{name}": value for name, value in values.items()}
     params["target_job"] = job_id
     params["changed_at"] = now
-    result = await execute(connection, statement, params)
-    if result.rowcount == 1:
-        return None
+    moved = (await execute(connection, statement, params)).first()
+    if moved is not None:
+        return _job(moved)
     current = (await execute(connection, _JOB_STATUS, {"job_id": job_id})).scalar_one()
     return JobStatus(current)
 
 
 async def set_item_counts(
     connection: AsyncConnection, job_id: str, done: int, failed: int, now: datetime
-) -> None:
-    """The job's done and failed counters."""
-    await execute(
-        connection,
-        _SET_ITEM_COUNTS,
-        {"target_job": job_id, "new_done": done, "new_failed": failed, "changed_at": now},
-    )
+) -> JobRecord:
+    """Set the job's done and failed counters; the job as it is now."""
+    params = {"target_job": job_id, "new_done": done, "new_failed": failed, "changed_at": now}
+    return _job((await execute(connection, _SET_ITEM_COUNTS, params)).one())
 
 
 async def mark_settled(

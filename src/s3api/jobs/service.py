@@ -249,14 +249,16 @@ class JobsService:
 
     async def confirm_upload(self, user_id: str, job_id: str) -> None:
         """Verify every input in storage, then move the job to `uploaded`."""
-        job = await self._owned_job(user_id, job_id)
-        if job.status is not JobStatus.CREATED:
-            raise ApiError(
-                ErrorCode.JOB_INVALID_TRANSITION,
-                f"Job is {job.status.value}; uploads can only be confirmed while it is created",
-                {"status": job.status.value},
-            )
         async with self.database.read() as connection:
+            job = await repository.find_job(connection, job_id, user_id=user_id)
+            if job is None:
+                raise ApiError(ErrorCode.JOB_NOT_FOUND)
+            if job.status is not JobStatus.CREATED:
+                raise ApiError(
+                    ErrorCode.JOB_INVALID_TRANSITION,
+                    f"Job is {job.status.value}; uploads can only be confirmed while it is created",
+                    {"status": job.status.value},
+                )
             items = await repository.find_items(connection, job_id)
         gate = asyncio.Semaphore(_STORAGE_PARALLELISM)
         problems = await asyncio.gather(*(self._input_problem(item, gate) for item in items))

@@ -17,6 +17,10 @@ from s3api.timeutil import format_timestamp, utcnow
 WEBHOOKS_QUEUE = "webhooks"
 
 
+_ANNOUNCED = frozenset({EventKind.ITEM, EventKind.END})
+"""The events a webhook can ask for (`item.completed`, `job.completed`)."""
+
+
 class WebhookOutbox:
     """Subscribes to the job event log; queues `job.completed` and `item.completed`."""
 
@@ -27,6 +31,8 @@ class WebhookOutbox:
         self, connection: AsyncConnection, job: JobRecord, events: Sequence[RecordedEvent]
     ) -> None:
         """One message per event the job's webhook asked for, in the caller's transaction."""
+        if not any(event.kind in _ANNOUNCED for event in events):
+            return  # a status change alone is announced to no webhook: no lookup
         subscription = await webhook_subscriptions.find_subscription(connection, job.id)
         if subscription is None:
             return
