@@ -30,12 +30,13 @@ from s3api.delivery.routes import router as delivery_router
 from s3api.dispatch.dispatcher import run_dispatcher
 from s3api.dispatch.target import PushTarget
 from s3api.health.metrics_routes import router as metrics_router
+from s3api.health.routes import health
 from s3api.health.routes import router as health_router
 from s3api.http.body_rules import refuse_nul_characters
 from s3api.http.handlers import install_exception_handlers
 from s3api.http.middleware import ApiEdgeMiddleware, BodyLimit, CorsPolicy
 from s3api.http.openapi import install_openapi
-from s3api.http.stack import fold_middleware_stack
+from s3api.http.stack import answer_before_routing, fold_middleware_stack
 from s3api.jobs.routes import router as jobs_router
 from s3api.logging_setup import configure_logging
 from s3api.presets.routes import router as presets_router
@@ -179,6 +180,9 @@ def create_app(
         description="Batch AI photo editing backend. Every answer uses the "
         "`{success, data, error, meta}` envelope.",
         lifespan=lifespan,
+        # metrics are Prometheus's (`/metrics`); FastAPI's OpenTelemetry hooks, never set up
+        # here, would still look up three providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.context = context
     app.state.host_duties_lock = duties_lock
@@ -216,6 +220,7 @@ def create_app(
     )
     # the client address comes from X-Forwarded-For only when the peer is a trusted proxy
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    answer_before_routing(app, "/health", health)
     fold_middleware_stack(app)
     return app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import PlainSerializer
 
@@ -30,7 +30,21 @@ def format_timestamp(moment: datetime) -> str:
 
 def timestamp_now() -> str:
     """`format_timestamp(utcnow())`, the stamp of every answer's meta block."""
-    return format_timestamp(utcnow())
+    return timestamp_of_ns(time.time_ns())
+
+
+def timestamp_of_ns(epoch_ns: int) -> str:
+    """`format_timestamp` of an epoch time in nanoseconds. The text up to the seconds is kept
+    for the second it names, so most answers only format their milliseconds."""
+    second, rest_ns = divmod(epoch_ns, 1_000_000_000)
+    if second != _current_second[0]:
+        moment = datetime.fromtimestamp(second, UTC).replace(tzinfo=None)
+        _current_second[:] = [second, moment.isoformat(timespec="seconds")]
+    return f"{_current_second[1]}.{rest_ns // 1_000_000:03d}Z"
+
+
+# the second `timestamp_of_ns` last formatted, and its text
+_current_second: list[Any] = [None, ""]
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]

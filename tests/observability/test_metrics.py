@@ -218,3 +218,12 @@ def test_multiprocess_mode_adds_up_the_counts_of_every_process(tmp_path: Path) -
     samples = parse(_run_python(_RENDER, tmp_path))
     assert value(samples, "s3api_jobs_created_total") == 7
     assert value(samples, "s3api_queue_messages", queue="gpu-jobs", state="ready") == 0
+
+
+async def test_health_is_counted_under_its_route(api: ApiClient) -> None:
+    # `/health` is answered before FastAPI's routing: it must still carry its route label
+    before = await scrape(api.http)
+    assert (await api.http.get("/health")).status_code == 200
+    after = await scrape(api.http)
+    health = {"method": "GET", "route": "/health", "status": "200"}
+    assert delta(before, after, "s3api_http_requests_total", **health) == 1
