@@ -39,6 +39,7 @@ from s3api.http.openapi import install_openapi
 from s3api.http.stack import answer_before_routing, fold_middleware_stack
 from s3api.jobs.routes import router as jobs_router
 from s3api.logging_setup import configure_logging
+from s3api.presets.routes import list_presets
 from s3api.presets.routes import router as presets_router
 from s3api.rules.routes import router as rules_router
 from s3api.settings import Settings
@@ -220,7 +221,9 @@ def create_app(
     )
     # the client address comes from X-Forwarded-For only when the peer is a trusted proxy
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    # the two most requested reads with no parameter: the health check and the catalog
     answer_before_routing(app, "/health", health)
+    answer_before_routing(app, "/presets", list_presets)
     fold_middleware_stack(app)
     return app
 

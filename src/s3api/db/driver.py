@@ -218,17 +218,7 @@ async def _run(
             sync, cursor, prepared.sql, arguments if many else arguments[0], None, many
         )
     try:
-        try:
-            _call(cursor, prepared.sql, arguments, many)
-        except sqlite3.OperationalError as error:
-            if not is_busy(error):
-                raise
-            dialect = cast(InlineSQLiteDialect, sync.dialect)
-            await asyncio.to_thread(
-                dialect.waiting_for_lock(
-                    driver, lambda: _call(cursor, prepared.sql, arguments, many)
-                )
-            )
+        await run_on_driver(sync, lambda: _call(cursor, prepared.sql, arguments, many))
         rows = cursor.fetchall() if prepared.row is not None else []
         rowcount = cursor.rowcount
     except sqlite3.Error as error:
@@ -253,6 +243,19 @@ async def _run(
         ],
         rowcount,
     )
+
+
+async def run_on_driver(sync: Connection, attempt: Callable[[], object]) -> None:
+    """`attempt` (a call on the connection's `sqlite3` driver) on the loop's thread; once more
+    on a worker thread, with the busy timeout, when another process's lock refused it (a
+    refused statement had no effect). Driver errors are the caller's to translate."""
+    try:
+        attempt()
+    except sqlite3.OperationalError as error:
+        if not is_busy(error):
+            raise
+        dialect = cast(InlineSQLiteDialect, sync.dialect)
+        await asyncio.to_thread(dialect.waiting_for_lock(sync.connection.dbapi_connection, attempt))
 
 
 def _call(cursor: sqlite3.Cursor, sql: str, arguments: list[list[Any]], many: bool) -> None:

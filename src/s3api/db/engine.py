@@ -12,12 +12,14 @@ from typing import Any, cast
 
 from sqlalchemy import event, literal, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util.concurrency import await_
 
+from s3api.db.driver import run_on_driver
 from s3api.db.sqlite_inline import InlineConnection, InlineSQLiteDialect, inline_url
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
@@ -115,7 +117,9 @@ class Database:
             else:
                 connection = await stack.enter_async_context(self.engine.connect())
             try:
-                async with connection.begin():
+                async with (
+                    _sqlite_write_transaction(connection) if self.is_sqlite else connection.begin()
+                ):
                     yield connection
             finally:
                 committed_callbacks = connection.info.pop(_AFTER_COMMIT, [])
@@ -129,7 +133,10 @@ class Database:
             loop = asyncio.get_running_loop()
             connection = self._writers.get(loop)
             if connection is None or connection.closed or connection.invalidated:
-                connection = self._writers[loop] = await self.engine.connect()
+                connection = await self.engine.connect()
+                # its transactions begin on the driver (`_sqlite_write_transaction`)
+                await connection.execution_options(**{NO_BEGIN_OPTION: True})
+                self._writers[loop] = connection
             yield connection
 
     @asynccontextmanager
@@ -228,6 +235,35 @@ class Database:
         for writer in writers:
             await writer.close()
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _sqlite_write_transaction(connection: AsyncConnection) -> AsyncIterator[None]:
+    """`BEGIN IMMEDIATE` … `COMMIT` on the writer connection's driver, on the loop's thread.
+
+    SQLAlchemy's asyncio `begin()` and `commit()` each cost a greenlet around a driver call
+    of a few microseconds; here the driver is called directly (waiting off the loop if
+    another process holds the lock) and SQLAlchemy only records the transaction, which the
+    connection's `NO_BEGIN_OPTION` keeps from issuing a `BEGIN` of its own."""
+    sync = connection.sync_connection
+    assert sync is not None
+    driver = cast(sqlite3.Connection, sync.connection.dbapi_connection)
+    await _on_driver(sync, lambda: driver.execute("BEGIN IMMEDIATE"), "BEGIN IMMEDIATE")
+    transaction = sync.begin()
+    try:
+        yield
+        await _on_driver(sync, driver.commit, "COMMIT")
+    except BaseException:
+        transaction.rollback()
+        raise
+    transaction.commit()  # the driver's transaction is over: this commit is a no-op there
+
+
+async def _on_driver(sync: Connection, attempt: Callable[[], object], statement: str) -> None:
+    try:
+        await run_on_driver(sync, attempt)
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
 
 
 def after_commit(connection: AsyncConnection, callback: Callable[[], None]) -> None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.presets.catalog import PRESETS, find_preset
 from s3api.presets.schemas import OutputTemplatePublic, PresetDetail, PresetSummary
-from s3api.users.current import CurrentUser
+from s3api.users.current import CurrentUser, get_current_user
 
 router = APIRouter(prefix="/presets", tags=["presets"], responses=error_responses(401))
 # the catalog is fixed: its summaries are built once
@@ -23,8 +23,10 @@ _SUMMARIES = [
 
 
 @router.get("", response_model=Envelope[list[PresetSummary]])
-async def list_presets(request: Request, _user: CurrentUser) -> Response:
-    """Every preset with its concept count."""
+async def list_presets(request: Request) -> Response:
+    """Every preset with its concept count. (The caller is checked here, not through a
+    dependency: the app also serves this route before FastAPI's dispatch, see `app.py`.)"""
+    await get_current_user(request)
     return ok(request, _SUMMARIES)
 
 

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import Depends, Request
 
-from s3api.http.deps import service_dependency
 from s3api.ratelimit.budget import RateLimits
 from s3api.users.current import CurrentUser
-
-Limits = Annotated[RateLimits, service_dependency("rate_limits", RateLimits)]
 
 
 def client_address(request: Request) -> str:
@@ -18,13 +13,22 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def limit_anonymous_signups(request: Request, limits: Limits) -> None:
+def _limits(request: Request) -> RateLimits:
+    # read from the app state, not through a nested dependency: each level of dependency
+    # costs FastAPI a resolution on every sign-in and write
+    limits: RateLimits = request.app.state.rate_limits
+    return limits
+
+
+async def limit_anonymous_signups(request: Request) -> None:
     """`ANON_SIGNUP_RATE` per client IP: each sign-in can mint an account with credits."""
+    limits = _limits(request)
     await limits.consume(limits.signup_limits, "signup", client_address(request))
 
 
-async def limit_user_writes(limits: Limits, user: CurrentUser) -> None:
+async def limit_user_writes(request: Request, user: CurrentUser) -> None:
     """`USER_WRITE_RATE` per user, shared by job creates and rule writes."""
+    limits = _limits(request)
     await limits.consume(limits.write_limits, "write", user.id)
 
 
