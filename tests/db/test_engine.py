@@ -48,3 +48,41 @@ async def test_concurrent_postgres_health_checks_share_one_ping(postgres_url: st
     finally:
         await database.dispose()
     assert statements.count("SELECT 1") == 1
+
+
+async def _count(database: Database) -> int:
+    async with database.read() as connection:
+        return int((await connection.exec_driver_sql("SELECT count(*) FROM notes")).scalar_one())
+
+
+async def test_sqlite_reads_on_kept_connections_see_every_commit(tmp_path: Path) -> None:
+    database = Database(sqlite_url(tmp_path / "s3api.db"))
+    try:
+        async with database.transaction() as connection:
+            await connection.exec_driver_sql("CREATE TABLE notes (body TEXT)")
+        assert await _count(database) == 0
+        async with database.read() as before:
+            # this snapshot starts with its first read; a write and a second read follow
+            await before.exec_driver_sql("SELECT count(*) FROM notes")
+            async with database.transaction() as connection:
+                await connection.exec_driver_sql("INSERT INTO notes VALUES ('a')")
+            old = (await before.exec_driver_sql("SELECT count(*) FROM notes")).scalar_one()
+            assert await _count(database) == 1
+        assert old == 0
+        assert await _count(database) == 1  # a kept connection holds no stale snapshot
+    finally:
+        await database.dispose()
+
+
+async def test_a_failed_sqlite_read_leaves_its_connection_usable(tmp_path: Path) -> None:
+    database = Database(sqlite_url(tmp_path / "s3api.db"))
+    try:
+        async with database.transaction() as connection:
+            await connection.exec_driver_sql("CREATE TABLE notes (body TEXT)")
+        for _ in range(3):
+            with pytest.raises(OperationalError):
+                async with database.read() as connection:
+                    await connection.exec_driver_sql("SELECT missing FROM notes")
+            assert await _count(database) == 0
+    finally:
+        await database.dispose()
