@@ -4,6 +4,7 @@ health checks share one round trip."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from s3api.db.engine import Database
+from s3api.db.sqlite_inline import is_busy
 from tests.support.foundation import sqlite_url
 
 
@@ -86,3 +88,19 @@ async def test_a_failed_sqlite_read_leaves_its_connection_usable(tmp_path: Path)
             assert await _count(database) == 0
     finally:
         await database.dispose()
+
+
+@pytest.mark.parametrize(
+    ("code", "busy"),
+    [
+        (sqlite3.SQLITE_BUSY, True),
+        (sqlite3.SQLITE_LOCKED, True),
+        (261, True),  # SQLITE_BUSY_RECOVERY: another connection recovers a fresh WAL
+        (sqlite3.SQLITE_ERROR, False),
+        (sqlite3.SQLITE_READONLY, False),
+    ],
+)
+def test_extended_busy_codes_wait_for_the_lock(code: int, busy: bool) -> None:
+    error = sqlite3.OperationalError("database is locked")
+    error.sqlite_errorcode = code
+    assert is_busy(error) is busy

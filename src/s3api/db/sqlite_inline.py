@@ -47,8 +47,11 @@ class InlineConnection(sqlite3.Connection):
 
 
 def is_busy(error: sqlite3.OperationalError) -> bool:
-    """Whether SQLite refused the statement because another connection holds the lock."""
-    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    """Whether SQLite refused the statement because another connection holds the lock. The
+    code is an extended one: `SQLITE_BUSY_RECOVERY`, met while another connection recovers
+    a fresh WAL, is `SQLITE_BUSY` in its low byte."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class InlineSQLiteDialect(SQLiteDialect_pysqlite):
