@@ -60,7 +60,9 @@ class _RequestHeaders:
     request_id: str | None = None
     origin: bool = False
     preflight_method: bool = False
-    content_length: int | None = None
+    content_length: int | None = None  # None too when the header is malformed
+    length_header: bool = False
+    transfer_encoding: bool = False
 
 
 def _read_headers(scope: Scope) -> _RequestHeaders:
@@ -73,7 +75,10 @@ def _read_headers(scope: Scope) -> _RequestHeaders:
             found.origin = True
         elif name == b"access-control-request-method":
             found.preflight_method = True
+        elif name == b"transfer-encoding":
+            found.transfer_encoding = True
         elif name == b"content-length":
+            found.length_header = True
             try:
                 found.content_length = int(value)
             except ValueError:
@@ -194,8 +199,10 @@ class ApiEdgeMiddleware:
                         refused = ApiError(ErrorCode.VALIDATION_FAILED, "CORS preflight refused")
                         response = error_response(request_id, refused)
                     await response(scope, receive, edge_send)
-                elif self.body is not None and not scope["path"].startswith(
-                    self.body.exempt_prefixes
+                elif (
+                    self.body is not None
+                    and _may_have_body(found)
+                    and not scope["path"].startswith(self.body.exempt_prefixes)
                 ):
                     await self._with_buffered_body(scope, receive, edge_send, found, request_id)
                 else:
@@ -257,6 +264,12 @@ class ApiEdgeMiddleware:
 def log_access_at_debug(request: Request) -> None:
     """Keep this request's access line out of INFO logs (e.g. an idle worker's empty polls)."""
     request.scope["state"][_QUIET_ACCESS_LOG] = True
+
+
+def _may_have_body(found: _RequestHeaders) -> bool:
+    """HTTP/1.1 frames a body by `Content-Length` or `Transfer-Encoding` only: a request
+    with neither (most GETs) has none to limit or check, so it is not buffered."""
+    return found.transfer_encoding or (found.length_header and found.content_length != 0)
 
 
 def _is_preflight(scope: Scope, found: _RequestHeaders) -> bool:
