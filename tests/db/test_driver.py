@@ -181,3 +181,11 @@ async def test_a_statement_refused_by_another_process_lock_waits_off_the_loop(
     finally:
         await other_process.dispose()
     assert [row.id for row in rows] == ["e", "f"]
+
+
+async def test_many_rows_returning_go_through_sqlalchemy(database: Database) -> None:
+    seen = _statements_seen(database)
+    async with database.transaction() as connection:
+        returned = await execute(connection, _INSERT_RETURNING, [_thing("g"), _thing("h")])
+    assert sorted(row.id for row in returned.all()) == ["g", "h"]
+    assert [through_driver for _, through_driver in seen] == [False]

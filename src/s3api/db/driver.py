@@ -137,7 +137,8 @@ async def execute(
     prepared = _prepared.get((id(element), names))
     if prepared is None or (isinstance(prepared, _Prepared) and prepared.statement is not element):
         prepared = _prepare(connection, element, names)
-    if not isinstance(prepared, _Prepared):
+    if not isinstance(prepared, _Prepared) or (many and prepared.row is not None):
+        # `executemany` returns no rows: SQLAlchemy batches a `RETURNING` of many itself
         return await connection.execute(statement, params)
     arguments = [_arguments(prepared, values) for values in batch]
     return await _run(sync, prepared, arguments, many)

@@ -45,7 +45,8 @@ class Database:
     (which polls in growing steps); only writers of other processes still meet it there, and
     then on a worker thread (see `sqlite_inline`: SQLite statements run on the loop's own
     thread). Reads and the health check never take either lock (WAL readers run beside the
-    writer).
+    writer). SQLite's writer and readers are connections kept per loop whose transactions
+    begin and commit on the driver, and hot statements run on the driver too (`driver`).
     On PostgreSQL services take row locks (`FOR UPDATE`) and use guarded `UPDATE`s.
     """
 
