@@ -19,8 +19,8 @@ def fold_middleware_stack(app: FastAPI) -> None:
     every request: its server-error layer (`ApiEdgeMiddleware` is the last-resort handler and
     answers in the envelope), its telemetry layer (unconfigured here) and its body-size layer
     (the edge middleware limits bodies). What remains, outermost first: the app's own
-    middleware, the exception handlers, and the exit stack FastAPI's route handlers expect.
-    Called once every route and middleware is added; Starlette refuses middleware after."""
+    middleware, the exception handlers, the exit stack FastAPI's route handlers expect, and
+    the router behind `FirstSegmentDispatch`. Called once every route and middleware is added; Starlette refuses middleware after."""
     handlers = {
         key: handler
         for key, handler in app.exception_handlers.items()
