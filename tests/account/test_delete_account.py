@@ -17,6 +17,7 @@ from tests.support.object_stores import (
     STORAGE_KINDS,
     all_keys,
     existing,
+    failing_deletes,
     finished_job,
     object_keys,
     queued_job,
@@ -108,3 +109,15 @@ async def test_active_jobs_are_canceled_with_their_refunds_and_their_inputs_remo
     assert ledger.of_job(job_id, "refund") == [3]
     assert await existing(context, inputs) == []
     error_of(await api.http.delete("/me", headers=user.headers), 401, "AUTH_INVALID_TOKEN")
+
+
+async def test_a_store_failing_to_delete_keeps_the_account_for_a_retry(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    done = await finished_job(api, context, user, 2)
+    with failing_deletes(context, user, done):
+        error_of(await api.http.delete("/me", headers=user.headers), 503, "UNAVAILABLE")
+    assert (await api.me(user))["user_id"] == user.user_id
+    assert data_of(await api.http.delete("/me", headers=user.headers)) == {"deleted": True}
+    assert await existing(context, all_keys(user, done, 2)) == []

@@ -17,6 +17,7 @@ from tests.support.object_stores import (
     STORAGE_KINDS,
     all_keys,
     existing,
+    failing_deletes,
     finished_job,
     object_keys,
     queued_job,
@@ -131,3 +132,18 @@ async def test_a_failing_store_keeps_the_job_so_the_deletion_can_be_retried(
     monkeypatch.undo()
     assert await delete_job(api, user, job_id) == {"deleted": True}
     assert await existing(context, all_keys(user, job_id, 1)) == []
+
+
+async def test_a_store_failing_to_delete_answers_503_and_keeps_the_job_for_a_retry(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    job_id = await finished_job(api, context, user, 2)
+    with failing_deletes(context, user, job_id):
+        response = await api.http.delete(f"/jobs/{job_id}", headers=user.headers)
+    error_of(response, 503, "UNAVAILABLE")
+    kept = await api.http.get(f"/jobs/{job_id}", headers=user.headers)
+    assert kept.status_code == 200
+    assert await delete_job(api, user, job_id) == {"deleted": True}
+    assert await existing(context, all_keys(user, job_id, 2)) == []
+    error_of(await api.http.get(f"/jobs/{job_id}", headers=user.headers), 404, "JOB_NOT_FOUND")

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from s3api.common.errors import StorageUnavailableError
 from s3api.errors import ApiError, ErrorCode
 from s3api.storage.base import ObjectInfo
 from s3api.storage.local import SPOOL_BYTES, LocalStorage, SignedOperation
@@ -329,3 +330,18 @@ async def test_delete_many_refuses_keys_outside_the_layout(storage: LocalStorage
     with pytest.raises(ApiError) as raised:
         await storage.delete_many([KEY, "inputs/../secrets/x.jpg"])
     assert raised.value.code is ErrorCode.VALIDATION_FAILED
+
+
+async def test_a_failing_file_system_is_storage_unavailable(storage: LocalStorage) -> None:
+    # a regular file where the job's directory should be: every call under it fails
+    blocked = storage.root / "outputs" / "user-1" / "job-1"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_bytes(b"not a directory")
+    key = "outputs/user-1/job-1/0_result.png"
+    with pytest.raises(StorageUnavailableError):
+        await storage.put_bytes(key, b"result", "image/png")
+    with pytest.raises(StorageUnavailableError):
+        await storage.write_stream(key, chunks_of([b"result"]), 6)
+    with pytest.raises(StorageUnavailableError):
+        await storage.delete_many([key])
+    assert blocked.read_bytes() == b"not a directory"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from s3api.common.errors import StorageUnavailableError
 from s3api.errors import ApiError, ErrorCode
 from s3api.storage.base import ObjectInfo
 from s3api.storage.s3 import DELETE_BATCH_SIZE, S3Storage
@@ -126,3 +127,27 @@ async def test_s3_delete_many_goes_through_delete_objects_in_batches(
 
 def test_s3_delete_batches_hold_at_most_a_thousand_keys() -> None:
     assert DELETE_BATCH_SIZE == 1000
+
+
+async def test_s3_refusing_every_call_is_storage_unavailable(moto_endpoint: str, key: str) -> None:
+    # a bucket that does not exist: a real S3 answer, an error on every call
+    store = S3Storage(
+        bucket="s3api-no-such-bucket",
+        endpoint_url=moto_endpoint,
+        region=REGION,
+        access_key_id=ACCESS_KEY_ID,
+        secret_access_key=SECRET_ACCESS_KEY,
+        max_upload_bytes=1024,
+    )
+    try:
+        calls: list[Callable[[], Awaitable[object]]] = [
+            lambda: store.put_bytes(key, PNG_BYTES, "image/png"),
+            lambda: store.get_bytes(key),
+            lambda: store.read_head_bytes(key, 8),
+            lambda: store.delete_many([key]),
+        ]
+        for call in calls:
+            with pytest.raises(StorageUnavailableError):
+                await call()
+    finally:
+        await store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,8 @@ import pytest
 
 from s3api.context import AppContext
 from s3api.settings import Settings
+from s3api.storage.local import LocalStorage
+from s3api.storage.s3 import S3Storage
 from tests.support.databases import make_settings
 from tests.support.factories import ApiClient, SignedIn, jpeg_bytes
 from tests.support.s3_server import moto_storage_environment
@@ -92,3 +96,27 @@ def all_keys(user: SignedIn, job_id: str, item_count: int) -> list[str]:
     """Every object key a job of `item_count` items writes."""
     keys = object_keys(user, job_id, item_count)
     return keys["inputs"] + keys["outputs"] + keys["previews"]
+
+
+@contextmanager
+def failing_deletes(context: AppContext, user: SignedIn, job_id: str) -> Iterator[None]:
+    """The store fails to delete the job's outputs: locally a file stands where their
+    directory was, on S3 the store is pointed at a bucket that does not exist."""
+    storage = context.storage
+    if isinstance(storage, LocalStorage):
+        directory = storage.root / "outputs" / user.user_id / job_id
+        aside = directory.with_name(f"{job_id}.aside")
+        directory.rename(aside)
+        directory.write_bytes(b"")
+        try:
+            yield
+        finally:
+            directory.unlink()
+            aside.rename(directory)
+        return
+    assert isinstance(storage, S3Storage)
+    bucket, storage.bucket = storage.bucket, "s3api-no-such-bucket"
+    try:
+        yield
+    finally:
+        storage.bucket = bucket

@@ -32,7 +32,7 @@ async def me(request: Request, account: Account, user_id: TokenUserId) -> Respon
     return ok(request, state)
 
 
-@router.delete("/me", response_model=Envelope[AccountDeleted])
+@router.delete("/me", response_model=Envelope[AccountDeleted], responses=error_responses(503))
 async def delete_me(request: Request, account: Account, user: CurrentUser) -> Response:
     """Delete the account: active jobs are canceled and refunded, every job's objects, every
     rule and the user are deleted, and the caller's tokens stop working at once."""

@@ -12,6 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from s3api.common.errors import StorageUnavailableError
 from s3api.errors import ApiError, ErrorCode
 from s3api.http.envelope import error_response, request_id_of
 
@@ -88,6 +89,12 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request_id_of(request), ApiError(ErrorCode.UNAVAILABLE))
 
 
+async def _storage_down(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("object storage unavailable request_id=%s error=%s", request_id_of(request), exc)
+    error = ApiError(ErrorCode.UNAVAILABLE, "Object storage unavailable; retry later")
+    return error_response(request_id_of(request), error)
+
+
 def install_exception_handlers(app: FastAPI) -> None:
     """Register the handlers that turn known exceptions into the envelope; anything else
     reaches `ApiEdgeMiddleware`, the one last-resort handler."""
@@ -97,3 +104,4 @@ def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(InterfaceError, _database_down)
     app.add_exception_handler(ConnectionError, _database_down)
+    app.add_exception_handler(StorageUnavailableError, _storage_down)

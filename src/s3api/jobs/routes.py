@@ -177,7 +177,7 @@ async def rerun(
 
 
 @router.delete(
-    "/{job_id}", response_model=Envelope[JobDeleted], responses=error_responses(404, 409)
+    "/{job_id}", response_model=Envelope[JobDeleted], responses=error_responses(404, 409, 503)
 )
 async def delete(request: Request, jobs: Jobs, user: CurrentUser, job_id: str) -> Response:
     """Delete a finished job with its results, previews and the inputs no other job reads."""

@@ -46,7 +46,8 @@ class ObjectStorage(Protocol):
         ...
 
     async def delete_many(self, keys: Sequence[str]) -> None:
-        """Remove these objects; keys that name no object are not an error."""
+        """Remove these objects; keys that name no object are not an error. Like every
+        method that reaches the store, it raises `StorageUnavailableError` when the store fails."""
         ...
 
     async def close(self) -> None:

@@ -8,17 +8,20 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import urlencode
 
 import anyio
 
+from s3api.common.errors import StorageUnavailableError
 from s3api.errors import ApiError, ErrorCode
 from s3api.storage.base import ObjectInfo
 from s3api.storage.keys import is_valid_key
+
+_T = TypeVar("_T")
 
 SPOOL_BYTES = 1 << 20
 """An upload up to this size is held in memory and written in one hop off the loop."""
@@ -124,7 +127,7 @@ class LocalStorage:
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Store an object directly; its content type follows from the key's extension."""
-        await anyio.to_thread.run_sync(_write_whole, self._path_of(key), [data])
+        await _off_loop(_write_whole, self._path_of(key), [data])
 
     async def get_bytes(self, key: str) -> bytes:
         """The whole object; `NOT_FOUND` when it does not exist."""
@@ -134,7 +137,10 @@ class LocalStorage:
         """Unlink each object's file, then the directories this left empty."""
         for key in keys:
             path = self._path_of(key)
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise StorageUnavailableError(f"cannot delete {key}: {exc}") from exc
             self._remove_empty_parents(path.parent)
 
     async def close(self) -> None:
@@ -180,6 +186,8 @@ class LocalStorage:
             status = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot read {key}: {exc}") from exc
         return (path, status.st_size) if stat.S_ISREG(status.st_mode) else None
 
     async def _read(self, key: str, length: int) -> bytes:
@@ -191,6 +199,8 @@ class LocalStorage:
             return _read_head(path, length)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
             raise ApiError(ErrorCode.NOT_FOUND) from exc
+        except OSError as exc:
+            raise StorageUnavailableError(f"cannot read {key}: {exc}") from exc
 
 
 def _read_head(path: Path, length: int) -> bytes:
@@ -225,19 +235,28 @@ async def _write_atomically(target: Path, chunks: AsyncIterator[bytes], limit: i
                 continue
             spooled.append(chunk)
             if size > SPOOL_BYTES:
-                opened = await anyio.to_thread.run_sync(_open_partial, target)
+                opened = await _off_loop(_open_partial, target)
                 opened[1].writelines(spooled)
                 spooled.clear()
         if opened is None:
-            await anyio.to_thread.run_sync(_write_whole, target, spooled)
+            await _off_loop(_write_whole, target, spooled)
         else:
-            await anyio.to_thread.run_sync(_commit_partial, *opened, target)
+            await _off_loop(_commit_partial, *opened, target)
     except BaseException:
         if opened is not None:
             opened[1].close()
             opened[0].unlink(missing_ok=True)
         raise
     return size
+
+
+async def _off_loop(call: Callable[..., _T], *args: Any) -> _T:
+    """`call` on a worker thread; a file-system failure there is the store's, not the
+    request's (a client going away mid-upload fails in the body stream, not here)."""
+    try:
+        return await anyio.to_thread.run_sync(call, *args)
+    except OSError as exc:
+        raise StorageUnavailableError(str(exc)) from exc
 
 
 def _open_partial(target: Path) -> tuple[Path, BinaryIO]:

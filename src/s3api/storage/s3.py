@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from s3api.common.errors import ConfigurationError
+from s3api.common.errors import ConfigurationError, StorageUnavailableError
 from s3api.errors import ApiError, ErrorCode
 from s3api.settings import Settings
 from s3api.storage.base import ObjectInfo
@@ -131,42 +132,47 @@ class S3Storage:
 
     async def head(self, key: str) -> ObjectInfo | None:
         """Size of the object, or None when it does not exist."""
-        try:
-            response = await asyncio.to_thread(
-                self._client.head_object, Bucket=self.bucket, Key=key
-            )
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_OBJECT_CODES:
-                return None
-            raise
+        with _store_failures("HEAD"):
+            try:
+                response = await asyncio.to_thread(
+                    self._client.head_object, Bucket=self.bucket, Key=key
+                )
+            except ClientError as exc:
+                if _error_code(exc) in _MISSING_OBJECT_CODES:
+                    return None
+                raise
         return ObjectInfo(key=key, size=response["ContentLength"])
 
     async def read_head_bytes(self, key: str, length: int) -> bytes:
         """The first `length` (at least 1) bytes of the object, by a ranged GET."""
         if length < 1:
             raise ValueError("length must be at least 1")
-        return await asyncio.to_thread(self._read, key, f"bytes=0-{length - 1}")
+        with _store_failures("GET"):
+            return await asyncio.to_thread(self._read, key, f"bytes=0-{length - 1}")
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         """Store an object directly, with its content type."""
-        await asyncio.to_thread(
-            self._client.put_object,
-            Bucket=self.bucket,
-            Key=key,
-            Body=data,
-            ContentType=content_type,
-        )
+        with _store_failures("PUT"):
+            await asyncio.to_thread(
+                self._client.put_object,
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+            )
 
     async def get_bytes(self, key: str) -> bytes:
         """The whole object; `NOT_FOUND` when it does not exist."""
-        return await asyncio.to_thread(self._read, key, None)
+        with _store_failures("GET"):
+            return await asyncio.to_thread(self._read, key, None)
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         """`DeleteObjects` in batches of 1000; S3 deletes a missing key without complaint."""
         unique = list(dict.fromkeys(keys))
         size = self.delete_batch_size
-        for start in range(0, len(unique), size):
-            await asyncio.to_thread(self._delete_batch, unique[start : start + size])
+        with _store_failures("DeleteObjects"):
+            for start in range(0, len(unique), size):
+                await asyncio.to_thread(self._delete_batch, unique[start : start + size])
 
     async def close(self) -> None:
         """Close the client's connection pool."""
@@ -201,10 +207,20 @@ class S3Storage:
         errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
         if errors:
             first = errors[0]
-            raise RuntimeError(
+            raise StorageUnavailableError(
                 f"S3 refused to delete {len(errors)} objects, e.g. "
                 f"{first.get('Key')}: {first.get('Code')} {first.get('Message')}"
             )
+
+
+@contextmanager
+def _store_failures(operation: str) -> Iterator[None]:
+    """S3 unreachable or refusing (not a missing object, handled by each call) is
+    `StorageUnavailableError`: nothing the client sent was wrong, and a retry may succeed."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise StorageUnavailableError(f"S3 {operation} failed: {exc}") from exc
 
 
 def _error_code(exc: ClientError) -> str:
