@@ -31,8 +31,7 @@ WAL_SWITCH_RETRY_SECONDS = 0.01
 _AFTER_COMMIT = "s3api_after_commit"
 # an unreachable PostgreSQL host fails a connect in this long (asyncpg's default is 60 s)
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
-# execution options read by the SQLite `begin` listener
-READ_ONLY_OPTION = "s3api_read_only"
+# execution option read by the SQLite `begin` listener: SQLAlchemy's `begin` issues no `BEGIN`
 NO_BEGIN_OPTION = "s3api_no_begin"
 
 
@@ -89,10 +88,9 @@ class Database:
         self._compiled: dict[int, tuple[ClauseElement, str, tuple[str, ...], dict[str, Any]]] = {}
         # called with the SQL of each `fetch_row`, which bypasses SQLAlchemy's cursor events
         self.on_driver_statement: Callable[[str], None] | None = None
-        # the same pool with the options of `read()` and `read_one()`, set once
-        self._read_engine = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        # the same pool with the options of `read_one()`, set once
         self._read_one_engine = (
-            self.engine.execution_options(**{READ_ONLY_OPTION: True, NO_BEGIN_OPTION: True})
+            self.engine.execution_options(**{NO_BEGIN_OPTION: True})
             if self.is_sqlite
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
@@ -158,7 +156,7 @@ class Database:
         loop), begun and committed on the driver: a pool checkout, `BEGIN`, `COMMIT` and
         return through SQLAlchemy's asyncio layer cost ~95 µs around a read of a few."""
         if not self.is_sqlite:
-            async with self._read_engine.connect() as connection, connection.begin():
+            async with self.engine.connect() as connection, connection.begin():
                 yield connection
             return
         idle = self._readers.setdefault(asyncio.get_running_loop(), [])
@@ -351,10 +349,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_seconds: float) -> None:
     def _on_begin(connection: Connection) -> None:
         options = connection.get_execution_options()
         if options.get(NO_BEGIN_OPTION, False):
-            return  # autocommit: the one statement that follows is its own transaction
+            # `read_one()`: the one statement that follows is its own transaction; kept
+            # connections: `_sqlite_transaction` has begun on the driver already
+            return
         # straight to the driver: no statement, cursor result or events to build
         dialect = cast(InlineSQLiteDialect, connection.dialect)
-        dialect.run_bare(
-            connection.connection.dbapi_connection,
-            "BEGIN" if options.get(READ_ONLY_OPTION, False) else "BEGIN IMMEDIATE",
-        )
+        dialect.run_bare(connection.connection.dbapi_connection, "BEGIN IMMEDIATE")
