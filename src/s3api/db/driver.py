@@ -21,7 +21,7 @@ import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
@@ -37,6 +37,7 @@ Params = Mapping[str, Any]
 _Processor = Callable[[Any], Any] | None
 # compiled forms kept (statements are meant to be built once; a flood of ad-hoc ones resets it)
 _CACHE_LIMIT = 2048
+_T = TypeVar("_T")
 
 
 class StatementResult(Protocol):
@@ -218,14 +219,14 @@ async def _run(
         sync.dispatch.before_cursor_execute(
             sync, cursor, prepared.sql, arguments if many else arguments[0], None, many
         )
+
+    def attempt() -> list[Any]:
+        _call(cursor, prepared.sql, arguments, many)
+        return cursor.fetchall() if prepared.row is not None else []
+
     try:
-        await run_on_driver(sync, lambda: _call(cursor, prepared.sql, arguments, many))
-        rows = cursor.fetchall() if prepared.row is not None else []
+        rows = await run_on_driver(sync, attempt, prepared.sql, arguments)
         rowcount = cursor.rowcount
-    except sqlite3.Error as error:
-        raise DBAPIError.instance(
-            prepared.sql, arguments, error, sqlite3.Error, dialect=sync.dialect
-        ) from error
     finally:
         cursor.close()
     if prepared.row is None:
@@ -246,17 +247,25 @@ async def _run(
     )
 
 
-async def run_on_driver(sync: Connection, attempt: Callable[[], object]) -> None:
-    """`attempt` (a call on the connection's `sqlite3` driver) on the loop's thread; once more
-    on a worker thread, with the busy timeout, when another process's lock refused it (a
-    refused statement had no effect). Driver errors are the caller's to translate."""
+async def run_on_driver(
+    sync: Connection, attempt: Callable[[], _T], statement: str, parameters: Any = ()
+) -> _T:
+    """`attempt` (a call on the connection's `sqlite3` driver, for `statement`) on the loop's
+    thread; once more on a worker thread, with the busy timeout, when another process's lock
+    refused it (a refused statement had no effect). Driver errors leave as SQLAlchemy's."""
+    dialect = cast(InlineSQLiteDialect, sync.dialect)
     try:
-        attempt()
-    except sqlite3.OperationalError as error:
-        if not is_busy(error):
-            raise
-        dialect = cast(InlineSQLiteDialect, sync.dialect)
-        await asyncio.to_thread(dialect.waiting_for_lock(sync.connection.dbapi_connection, attempt))
+        try:
+            return attempt()
+        except sqlite3.OperationalError as error:
+            if not is_busy(error):
+                raise
+            driver = sync.connection.dbapi_connection
+            return await asyncio.to_thread(dialect.waiting_for_lock(driver, attempt))
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(
+            statement, parameters, error, sqlite3.Error, dialect=dialect
+        ) from error
 
 
 def _call(cursor: sqlite3.Cursor, sql: str, arguments: list[list[Any]], many: bool) -> None:

@@ -12,7 +12,6 @@ from typing import Any, cast
 
 from sqlalchemy import event, literal, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -275,22 +274,15 @@ async def _sqlite_transaction(connection: AsyncConnection, begin: str) -> AsyncI
     sync = connection.sync_connection
     assert sync is not None
     driver = cast(sqlite3.Connection, sync.connection.dbapi_connection)
-    await _on_driver(sync, lambda: driver.execute(begin), begin)
+    await run_on_driver(sync, lambda: driver.execute(begin), begin)
     transaction = sync.begin()
     try:
         yield
-        await _on_driver(sync, driver.commit, "COMMIT")
+        await run_on_driver(sync, driver.commit, "COMMIT")
     except BaseException:
         transaction.rollback()
         raise
     transaction.commit()  # the driver's transaction is over: this commit is a no-op there
-
-
-async def _on_driver(sync: Connection, attempt: Callable[[], object], statement: str) -> None:
-    try:
-        await run_on_driver(sync, attempt)
-    except sqlite3.Error as error:
-        raise DBAPIError.instance(statement, (), error, sqlite3.Error) from error
 
 
 def after_commit(connection: AsyncConnection, callback: Callable[[], None]) -> None:

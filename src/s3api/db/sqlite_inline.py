@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import pool
 from sqlalchemy.dialects import registry
@@ -25,6 +25,7 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 from sqlalchemy.util.concurrency import await_
 
 DRIVER_NAME = "s3api_inline"
+_T = TypeVar("_T")
 
 
 async def _ready() -> None:
@@ -114,14 +115,14 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
         """Run `retry` on a worker thread with the busy timeout on, the loop free meanwhile."""
         await_(asyncio.to_thread(self.waiting_for_lock(connection, retry)))
 
-    def waiting_for_lock(self, connection: Any, retry: Callable[[], object]) -> Callable[[], None]:
+    def waiting_for_lock(self, connection: Any, retry: Callable[[], _T]) -> Callable[[], _T]:
         """`retry` with the busy timeout on for its duration, to run on a worker thread."""
         timeout_ms = round(self.busy_timeout_seconds * 1000)
 
-        def waiting() -> None:
+        def waiting() -> _T:
             connection.execute(f"PRAGMA busy_timeout={timeout_ms}")
             try:
-                retry()
+                return retry()
             finally:
                 connection.execute("PRAGMA busy_timeout=0")
 
