@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from functools import lru_cache
+from typing import Annotated
 
 from pydantic import PlainSerializer
 
@@ -37,14 +38,13 @@ def timestamp_of_ns(epoch_ns: int) -> str:
     """`format_timestamp` of an epoch time in nanoseconds. The text up to the seconds is kept
     for the second it names, so most answers only format their milliseconds."""
     second, rest_ns = divmod(epoch_ns, 1_000_000_000)
-    if second != _current_second[0]:
-        moment = datetime.fromtimestamp(second, UTC).replace(tzinfo=None)
-        _current_second[:] = [second, moment.isoformat(timespec="seconds")]
-    return f"{_current_second[1]}.{rest_ns // 1_000_000:03d}Z"
+    return f"{_text_of_second(second)}.{rest_ns // 1_000_000:03d}Z"
 
 
-# the second `timestamp_of_ns` last formatted, and its text
-_current_second: list[Any] = [None, ""]
+@lru_cache(maxsize=1)
+def _text_of_second(second: int) -> str:
+    moment = datetime.fromtimestamp(second, UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="seconds")
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
