@@ -116,16 +116,17 @@ async def test_deleting_a_parent_and_its_rerun_at_once_leaves_no_input_behind(
     assert await existing(context, all_keys(user, parent, 2)) == []
 
 
-async def test_a_failing_store_keeps_the_job_so_the_deletion_can_be_retried(
+async def test_an_unexpected_error_while_deleting_objects_keeps_the_job_for_a_retry(
     api: ApiClient, context: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a store that fails as a store answers 503 (the test below); this is a bug's 500
     user = await api.sign_in()
     job_id = await finished_job(api, context, user, 1)
 
-    async def store_down(keys: list[str]) -> None:
-        raise RuntimeError("object store unreachable")
+    async def broken(keys: list[str]) -> None:
+        raise RuntimeError("unexpected failure while deleting")
 
-    monkeypatch.setattr(context.storage, "delete_many", store_down)
+    monkeypatch.setattr(context.storage, "delete_many", broken)
     failed = await api.http.delete(f"/jobs/{job_id}", headers=user.headers)
     error_of(failed, 500, "INTERNAL_ERROR")
     assert (await api.job(user, job_id))["status"] == "done"
