@@ -32,7 +32,7 @@ from s3api.dispatch.target import PushTarget
 from s3api.health.metrics_routes import router as metrics_router
 from s3api.health.routes import health
 from s3api.health.routes import router as health_router
-from s3api.http.body_rules import refuse_nul_characters
+from s3api.http.body_rules import refuse_non_utf8, refuse_nul_characters
 from s3api.http.handlers import install_exception_handlers
 from s3api.http.middleware import ApiEdgeMiddleware, BodyLimit, CorsPolicy
 from s3api.http.openapi import install_openapi
@@ -216,7 +216,7 @@ def create_app(
         body=BodyLimit(
             max_body_bytes=settings.max_body_bytes,
             exempt_prefixes=(OBJECT_ROUTES_PREFIX,),
-            rules=(refuse_nul_characters,),
+            rules=(refuse_non_utf8, refuse_nul_characters),
         ),
     )
     # the client address comes from X-Forwarded-For only when the peer is a trusted proxy

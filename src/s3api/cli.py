@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -22,12 +23,31 @@ from s3api.users.plans import Plan
 app = typer.Typer(help="Batch AI photo editing backend.", no_args_is_help=True)
 
 
-def configuration_problem(error: ValidationError) -> str:
-    """One line naming each bad setting as its environment variable, e.g. `S3API_ENV: …`."""
+# settings whose value a message must not repeat (passwords inside URLs, keys)
+_SECRET_SETTINGS = frozenset(
+    {
+        "database_url",
+        "jwt_secret",
+        "gpu_callback_secret",
+        "device_hash_secret",
+        "metrics_token",
+        "s3_secret_access_key",
+        "r2_secret_access_key",
+        "dispatch_auth_header",
+        "rate_limit_storage_url",
+    }
+)
+
+
+def configuration_problem(error: ValidationError, flags: Mapping[str, str] | None = None) -> str:
+    """One line naming each bad setting as its environment variable, e.g. `S3API_ENV: …`, or
+    as the command-line flag in `flags` (setting name → flag) when that was typed."""
     problems = []
     for detail in error.errors():
-        name = ".".join(str(part) for part in detail["loc"]).upper() or "settings"
-        given = f" (got {detail['input']!r})" if "input" in detail else ""
+        setting = ".".join(str(part) for part in detail["loc"])
+        name = (flags or {}).get(setting) or setting.upper() or "settings"
+        shown = "input" in detail and setting not in _SECRET_SETTINGS
+        given = f" (got {detail['input']!r})" if shown else ""
         problems.append(f"{name}: {detail['msg']}{given}")
     return "; ".join(problems)
 
@@ -37,19 +57,34 @@ def _refuse(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _settings(**overrides: Any) -> Settings:
+def _settings(flags: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """The settings, or exit 2 with one line; `flags` names the typed flags of overrides."""
+    from s3api.db.engine import async_database_url
+
     try:
         settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
         configure_logging(settings.log_level, settings.log_format)
+        async_database_url(settings.resolved_database_url)
         return settings.prepare()
     except ConfigurationError as exc:
         raise _refuse(str(exc)) from exc
     except ValidationError as exc:
-        raise _refuse(configuration_problem(exc)) from None
+        raise _refuse(configuration_problem(exc, flags)) from None
+
+
+def _typed_flags(context: typer.Context, names: Sequence[str]) -> dict[str, str]:
+    """Setting name → flag, for the options given on the command line (not defaults)."""
+    return {
+        name: "--" + name.replace("_", "-")
+        for name in names
+        # by name: typer may bring its own copy of click's enum
+        if getattr(context.get_parameter_source(name), "name", None) == "COMMANDLINE"
+    }
 
 
 @app.command()
 def serve(
+    context: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8787, help="Port to listen on (the mobile client uses 8787)."),
     limit_concurrency: int | None = typer.Option(
@@ -64,6 +99,7 @@ def serve(
 ) -> None:
     """Run the API with the background duties (and, by default, the embedded worker)."""
     settings = _settings(
+        _typed_flags(context, ("host", "port", "limit_concurrency", "timeout_keep_alive")),
         host=host,
         port=port,
         limit_concurrency=limit_concurrency,

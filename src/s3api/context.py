@@ -64,7 +64,11 @@ class AppContext:
     def build(cls, settings: Settings) -> AppContext:
         """Wire the collaborators for these (already prepared) settings."""
         database = Database(settings.resolved_database_url)
-        tokens = TokenIssuer(settings.jwt_key, settings.jwt_ttl_seconds)
+        tokens = TokenIssuer(
+            settings.jwt_key,
+            settings.jwt_ttl_seconds,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
         storage = build_storage(settings)
         queue = MessageQueue(GPU_JOBS_QUEUE, max_deliveries=1 + settings.queue_max_retries)
         limiter = UserLimiter(PlanPolicy.from_settings(settings))

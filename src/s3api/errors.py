@@ -61,7 +61,32 @@ class ApiError(Exception):
     ) -> None:
         self.code = code
         self.message = message or code.default_message
-        self.details = details
+        self.details = (
+            with_field_list(self.message, details)
+            if code is ErrorCode.VALIDATION_FAILED
+            else details
+        )
         self.status = status or code.status
         self.headers = headers
         super().__init__(f"{code.name}: {self.message}")
+
+
+def with_field_list(message: str, details: dict[str, Any] | None) -> dict[str, Any]:
+    """Validation details in their one shape: `fields`, a list of `{field, message}`, always
+    there, with any other keys beside it. A lone `field` (or none, for the body as a whole)
+    becomes the list's one entry, carrying the error's message."""
+    if details is not None and "fields" in details:
+        return details
+    rest = dict(details or {})
+    field = rest.pop("field", "body")
+    return {"fields": [{"field": field, "message": message}], **rest}
+
+
+def payload_too_large(limit_bytes: int) -> ApiError:
+    """`PAYLOAD_TOO_LARGE` saying the limit, in bytes and MiB, in the message and details."""
+    mebibytes = limit_bytes / (1024 * 1024)
+    return ApiError(
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        f"Request body is too large: the limit is {limit_bytes} bytes ({mebibytes:g} MiB)",
+        {"limit_bytes": limit_bytes, "limit_mib": round(mebibytes, 3)},
+    )

@@ -27,6 +27,8 @@ def configure_logging(level: str = "INFO", log_format: LogFormat = LogFormat.TEX
     logging.getLogger("uvicorn.access").disabled = True
     # httpx logs every request at INFO: one line per idle worker poll would drown the log
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # alembic names each of its plugins at INFO whenever it loads, on every start
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 def build_formatter(log_format: LogFormat) -> logging.Formatter:

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     gpu_callback_secret: str | None = None
     device_hash_secret: str | None = None
     jwt_ttl_seconds: int = 30 * 24 * 3600
+    # how far apart replicas' clocks may be when they judge a token's iat and exp
+    jwt_leeway_seconds: float = Field(default=5.0, ge=0, le=300)
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)

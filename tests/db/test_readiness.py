@@ -16,9 +16,10 @@ from typer.testing import CliRunner
 
 from s3api.app import create_app
 from s3api.cli import app as cli
+from s3api.common.errors import ConfigurationError
 from s3api.common.host_lock import HostLock
 from s3api.context import AppContext
-from s3api.db.engine import Database
+from s3api.db.engine import Database, async_database_url
 from s3api.db.readiness import (
     DatabaseUnreachableError,
     SchemaOutOfDateError,
@@ -32,7 +33,7 @@ from tests.support.databases import (
     make_settings,
     postgres_admin,
 )
-from tests.support.foundation import assert_error, sqlite_url
+from tests.support.foundation import assert_error, client_for, sqlite_url
 
 CLOSED_PORT_URL = "postgresql+asyncpg://s3api:hunter2-password@127.0.0.1:1/orders"
 
@@ -295,3 +296,39 @@ async def test_a_background_pass_on_an_unreachable_database_logs_one_line(
     assert "\n" not in handler.lines[0]
     assert 'cannot reach database "orders"' in handler.lines[0]
     assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "postgres@127.0.0.1:5432/s3api_no_such_database",
+        "s3api_no_such_role@127.0.0.1:5432/postgres",
+    ],
+    ids=["database", "role"],
+)
+async def test_every_route_answers_503_while_postgres_refuses_the_database_or_role(
+    tmp_path: Path, postgres_url: str, where: str
+) -> None:
+    settings = make_settings(tmp_path / "data", f"postgresql://{where}")
+    async with client_for(settings) as (_application, client):
+        for response in (
+            await client.post("/auth/anon", json=None),
+            await client.get("/health"),
+        ):
+            assert_error(response, 503, "UNAVAILABLE")
+            assert "Traceback" not in response.text
+
+
+def test_postgres_and_postgresql_urls_mean_asyncpg() -> None:
+    assert async_database_url("postgres://u:p@h/db") == "postgresql+asyncpg://u:p@h/db"
+    assert async_database_url("postgresql://u@h:5/db") == "postgresql+asyncpg://u@h:5/db"
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://u:secret@h/db", "postgresql+psycopg2://u:secret@h/d", "x"]
+)
+def test_an_unusable_database_url_is_one_line_without_its_password(url: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        async_database_url(url)
+    assert "\n" not in str(refused.value)
+    assert "secret" not in str(refused.value)

@@ -62,3 +62,15 @@ def test_the_readme_links_the_reference_inside_the_repository() -> None:
     assert "docs/api.md" in readme
     assert "../shared" not in readme
     assert "API.md" not in readme, "the contract outside the repository"
+
+
+def test_the_readme_configuration_table_is_one_unbroken_table() -> None:
+    lines = (REPOSITORY / "README.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| `S3API_ENV`"))
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    table = "\n".join(lines[start:end])
+    # a blank line inside the table ends it: the rows after it would not render
+    for setting in ("MAX_STREAMS_PER_USER", "WEBHOOK_POLL_INTERVAL_SECONDS", "JWT_LEEWAY_SECONDS"):
+        assert f"`{setting}`" in table

@@ -131,8 +131,27 @@ def test_serve_on_a_port_outside_1_to_65535_exits_2_with_one_line(
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
-    assert "PORT" in lines[0]
+    assert lines[0].startswith("configuration error: --port:")  # the flag that was typed
     assert port in lines[0]
+
+
+def test_an_unusable_database_url_exits_2_with_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    env = {"S3API_DATA_DIR": str(tmp_path), "DATABASE_URL": "mysql://u:hunter2@h/db"}
+    result = runner.invoke(app, ["migrate"], env=env)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "DATABASE_URL" in lines[0]
+    assert "hunter2" not in lines[0]
+
+
+def test_starting_logs_no_alembic_plugin_lines_at_info(tmp_path: Path) -> None:
+    import logging
+
+    from s3api.logging_setup import configure_logging
+
+    configure_logging("INFO")
+    assert not logging.getLogger("alembic.runtime.plugins").isEnabledFor(logging.INFO)
 
 
 @pytest.mark.parametrize("command", ["serve", "migrate", "background"])

@@ -196,7 +196,7 @@ def test_a_remembered_token_is_refused_once_it_expires() -> None:
     token = issuer.issue("user-1")
     assert issuer.verify(token) == "user-1"
     assert issuer.verify(token) == "user-1"  # answered from memory
-    clock["now"] += timedelta(seconds=61)
+    clock["now"] += timedelta(seconds=61 + issuer.leeway_seconds)
     with pytest.raises(ApiError) as refused:
         issuer.verify(token)
     assert refused.value.code is ErrorCode.AUTH_EXPIRED_TOKEN
@@ -211,3 +211,43 @@ def test_a_remembered_token_does_not_vouch_for_a_tampered_one() -> None:
     with pytest.raises(ApiError) as refused:
         issuer.verify(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
     assert refused.value.code is ErrorCode.AUTH_INVALID_TOKEN
+
+
+async def test_a_signed_token_with_an_enormous_exp_is_401_not_500(api: ApiClient) -> None:
+    user = await api.sign_in()
+    for exp in (10**400, 1e308):
+        token = _signed(
+            {"alg": "HS256", "typ": "JWT"}, {"sub": user.user_id, "iat": _now(), "exp": exp}
+        )
+        await _me_error(api, _bearer(token), "AUTH_INVALID_TOKEN")
+
+
+def _issuer_at(moment: datetime, leeway: float = 5.0) -> TokenIssuer:
+    return TokenIssuer("k" * 32, ttl_seconds=60, now=lambda: moment, leeway_seconds=leeway)
+
+
+def test_a_token_issued_a_second_in_the_future_is_accepted_within_the_leeway() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    token = _issuer_at(start + timedelta(seconds=1)).issue("user-1")
+    assert _issuer_at(start).verify(token) == "user-1"
+
+
+def test_a_token_issued_beyond_the_leeway_in_the_future_is_invalid() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    token = _issuer_at(start + timedelta(seconds=6)).issue("user-1")
+    with pytest.raises(ApiError) as refused:
+        _issuer_at(start).verify(token)
+    assert refused.value.code is ErrorCode.AUTH_INVALID_TOKEN
+
+
+def test_a_token_expired_within_the_leeway_is_still_accepted_and_then_not() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    token = _issuer_at(start).issue("user-1")
+    assert _issuer_at(start + timedelta(seconds=64)).verify(token) == "user-1"
+    with pytest.raises(ApiError) as refused:
+        _issuer_at(start + timedelta(seconds=65)).verify(token)
+    assert refused.value.code is ErrorCode.AUTH_EXPIRED_TOKEN
+    with pytest.raises(ApiError):
+        _issuer_at(start + timedelta(seconds=1), leeway=0).verify(
+            _issuer_at(start + timedelta(seconds=2)).issue("user-1")
+        )

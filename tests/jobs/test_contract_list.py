@@ -93,6 +93,8 @@ async def test_next_cursor_is_absent_when_the_page_holds_the_last_job(api: ApiCl
     page, cursor = await list_page(api, user, limit=3)
     assert len(page) == 3
     assert cursor is None
+    last = await api.http.get("/jobs", params={"limit": 3}, headers=user.headers)
+    assert "next_cursor" not in last.json()["meta"]  # absent, not null (docs/api.md)
     _, cursor = await list_page(api, user, limit=2)
     assert cursor
 

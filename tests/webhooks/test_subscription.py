@@ -62,7 +62,7 @@ async def test_bad_webhook_fields_are_refused_and_create_nothing(
     user = await api.sign_in()
     credits = (await api.me(user))["credits"]
     error = error_of(await _create(api, user, **webhook), 400, "VALIDATION_FAILED")
-    assert error["details"]["field"] == field
+    assert error["details"]["fields"][0]["field"] == field
     assert (await api.me(user))["credits"] == credits
     assert (await api.http.get("/jobs", headers=user.headers)).json()["data"] == []
 
@@ -95,7 +95,7 @@ async def test_production_refuses_plain_http_and_non_public_addresses(
         api = ApiClient(client, "")
         user = await api.sign_in()
         error = error_of(await _create(api, user, webhook_url=url), 400, "VALIDATION_FAILED")
-        assert error["details"]["field"] == "webhook_url"
+        assert error["details"]["fields"][0]["field"] == "webhook_url"
 
 
 async def test_production_accepts_https_to_a_public_address(production_settings: Settings) -> None:

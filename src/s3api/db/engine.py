@@ -11,13 +11,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, cast
 
 from sqlalchemy import event, literal, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.exc import OperationalError as DBAPIOperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.util.concurrency import await_
 
+from s3api.common.errors import ConfigurationError
 from s3api.db.driver import run_on_driver
 from s3api.db.sqlite_inline import InlineConnection, InlineSQLiteDialect, inline_url
 
@@ -32,6 +34,28 @@ _AFTER_COMMIT = "s3api_after_commit"
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
 # execution option read by the SQLite `begin` listener: SQLAlchemy's `begin` issues no `BEGIN`
 NO_BEGIN_OPTION = "s3api_no_begin"
+# what hosted PostgreSQL providers hand out; the service speaks to PostgreSQL through asyncpg
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "postgresql+asyncpg"}
+USABLE_URL_FORMS = "postgresql://… (or postgres://, postgresql+asyncpg://) or sqlite:///…"
+
+
+def async_database_url(url: str) -> str:
+    """`url` in the form the engine opens: `postgres://` and `postgresql://` mean asyncpg,
+    any SQLite driver name is kept (its statements run inline either way). Anything else is
+    a `ConfigurationError` of one line, naming the URL's scheme but never its password."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"DATABASE_URL is not a database URL: use {USABLE_URL_FORMS}"
+        ) from None
+    if parsed.drivername in _POSTGRES_SCHEMES:
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "sqlite":
+        return url
+    raise ConfigurationError(
+        f"DATABASE_URL scheme {parsed.drivername}:// is not supported: use {USABLE_URL_FORMS}"
+    )
 
 
 class Database:
@@ -55,6 +79,7 @@ class Database:
         echo: bool = False,
         busy_timeout_seconds: float = SQLITE_BUSY_TIMEOUT_SECONDS,
     ) -> None:
+        url = async_database_url(url)
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         options: dict[str, Any] = {"echo": echo}

@@ -45,12 +45,22 @@ def database_label(url: str) -> str:
     return f'database "{parsed.database}" on {where} ({redacted})'
 
 
+# SQLSTATEs saying the server cannot serve this connection now (not that a statement was
+# wrong): connection exceptions, a role or password refused, a database that does not exist,
+# too many connections, and a server shutting down or starting up
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "28", "3D000", "53300", "57P01", "57P02", "57P03")
+
+
 def is_unreachable_error(error: BaseException) -> bool:
-    """Whether an error means the database could not be reached (rather than a bug)."""
+    """Whether an error means the database could not be reached or would not let this
+    service in (rather than a bug): every route answers 503 until it can."""
     if isinstance(error, OSError | TimeoutError):
         return True
     if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error.orig, OSError | TimeoutError)
+        if error.connection_invalidated or isinstance(error.orig, OSError | TimeoutError):
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
     return False
 
 

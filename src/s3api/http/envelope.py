@@ -96,10 +96,32 @@ def ok(
     )
 
 
+def encodable(value: Any) -> Any:
+    """`value` with every string made encodable as UTF-8: a lone surrogate a client sent
+    (JSON's `"\\ud800"`) becomes the text of its escape, so an answer quoting it still
+    encodes."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, dict):
+        return {encodable(key): encodable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(item) for item in value]
+    return value
+
+
 def error_response(request_id: str, error: ApiError) -> JSONResponse:
-    """Render an `ApiError` as the error envelope with its HTTP status."""
+    """Render an `ApiError` as the error envelope with its HTTP status; its details may
+    quote client values, so they are made encodable first."""
     body = ErrorEnvelope(
-        error=ErrorBody(code=error.code.name, message=error.message, details=error.details),
+        error=ErrorBody(
+            code=error.code.name,
+            message=encodable(error.message),
+            details=encodable(error.details),
+        ),
         meta=make_meta(request_id),
     )
     return JSONResponse(

@@ -21,7 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from s3api.errors import ApiError, ErrorCode
+from s3api.errors import ApiError, ErrorCode, payload_too_large
 from s3api.http.envelope import error_response
 from s3api.observability.log_context import request_log_context
 from s3api.observability.metrics import observe_http_request
@@ -227,9 +227,7 @@ class ApiEdgeMiddleware:
         assert self.body is not None
         limit = self.body.max_body_bytes
         if found.content_length is not None and found.content_length > limit:
-            await error_response(request_id, ApiError(ErrorCode.PAYLOAD_TOO_LARGE))(
-                scope, receive, send
-            )
+            await error_response(request_id, payload_too_large(limit))(scope, receive, send)
             return
         chunks: list[bytes] = []
         received = 0
@@ -241,7 +239,7 @@ class ApiEdgeMiddleware:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > limit:
-                response = error_response(request_id, ApiError(ErrorCode.PAYLOAD_TOO_LARGE))
+                response = error_response(request_id, payload_too_large(limit))
                 await response(scope, receive, send)
                 return
             chunks.append(chunk)

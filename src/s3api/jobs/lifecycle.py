@@ -395,7 +395,14 @@ class JobLifecycle:
         """Reserve for and insert a `created` job; the caller holds the user's lock."""
         job_id = new_id()
         active = await repository.count_active_jobs(connection, user.id)
-        await self.limiter.reserve_for_job(connection, user, job_id, item_count, active)
+        await self.limiter.reserve_for_job(
+            connection,
+            user,
+            job_id,
+            item_count,
+            active,
+            list_active_jobs=lambda: repository.list_active_jobs(connection, user.id),
+        )
         await repository.insert_job(connection, job_id, user.id, preset, item_count, utcnow())
         metrics.count_job_created(connection)
         if on_created is not None:
@@ -430,7 +437,14 @@ class JobLifecycle:
             )
         job_id = new_id()
         active = await repository.count_active_jobs(connection, user.id)
-        await self.limiter.reserve_for_job(connection, user, job_id, len(chosen), active)
+        await self.limiter.reserve_for_job(
+            connection,
+            user,
+            job_id,
+            len(chosen),
+            active,
+            list_active_jobs=lambda: repository.list_active_jobs(connection, user.id),
+        )
         plan = rerun.plan
         await repository.insert_job(
             connection,

@@ -364,6 +364,18 @@ async def count_active_jobs(connection: AsyncConnection, user_id: str) -> int:
     return int((await execute(connection, _COUNT_ACTIVE_JOBS, {"user_id": user_id})).scalar_one())
 
 
+async def list_active_jobs(connection: AsyncConnection, user_id: str) -> list[dict[str, str]]:
+    """The jobs holding the user's concurrency slots (id and status), oldest first: what a
+    refused create names so the client can offer to cancel one."""
+    statement = (
+        select(Job.id, Job.status)
+        .where(Job.user_id == user_id, Job.status.in_(_ACTIVE_VALUES))
+        .order_by(Job.created_at, Job.id)
+    )
+    rows = (await connection.execute(statement)).all()
+    return [{"job_id": job_id, "status": JobStatus(status).value} for job_id, status in rows]
+
+
 def active_jobs_of(user_id: SQLColumnExpression[str]) -> ScalarSelect[int]:
     """`count_active_jobs` as a subquery, so another statement can carry it in the same
     round trip."""

@@ -80,6 +80,8 @@ async def list_(
 ) -> Response:
     """The caller's jobs, newest first; `meta.next_cursor` when more exist."""
     page, next_cursor = await jobs.list_jobs(user.id, limit, cursor)
+    if next_cursor is None:
+        return ok(request, page)  # the last page carries no `next_cursor` key at all
     return ok(request, page, next_cursor=next_cursor)
 
 

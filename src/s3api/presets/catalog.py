@@ -135,9 +135,16 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def find_preset(preset_id: str, *, status: int = 400) -> Preset:
-    """The preset with this id, or `INVALID_PRESET` (400 in bodies, 404 in paths)."""
+def find_preset(preset_id: str, *, status: int = 400, field: str = "preset") -> Preset:
+    """The preset with this id, or `INVALID_PRESET` (400 in bodies, 404 in paths) with the
+    known ids in `details.allowed`; the message never repeats the client's text."""
     preset = PRESETS.get(preset_id)
     if preset is None:
-        raise ApiError(ErrorCode.INVALID_PRESET, f"Unknown preset: {preset_id[:64]}", status=status)
+        message = "Unknown preset id (ids are case-sensitive; details.allowed lists them)"
+        details = {
+            "fields": [{"field": field, "message": "not a preset id"}],
+            "preset": preset_id[:64],
+            "allowed": sorted(PRESETS),
+        }
+        raise ApiError(ErrorCode.INVALID_PRESET, message, details, status=status)
     return preset

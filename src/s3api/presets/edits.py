@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
@@ -145,23 +146,47 @@ def check_stored_edits(concepts: Mapping[str, StoredConceptEdit], field: str) ->
 def check_edits_for_preset(
     preset: Preset, concepts: Mapping[str, object], protect: Sequence[str]
 ) -> None:
-    """Raise `VALIDATION_FAILED` naming concepts or protect names the preset does not know.
+    """Raise `VALIDATION_FAILED` naming concepts or protect names the preset does not know,
+    with the names it does know in `details`.
 
     A free preset (`custom`) knows every noun phrase of 1 to 60 characters.
     """
     if preset.free_concepts:
         unknown_concepts = sorted(name for name in concepts if not is_custom_concept(name))
         unknown_protect = sorted({name for name in protect if not is_custom_concept(name)})
+        why = f"not a phrase of 1 to {MAX_CUSTOM_CONCEPT_LENGTH} printable characters"
     else:
         unknown_concepts = sorted(name for name in concepts if name not in preset.concepts)
         unknown_protect = sorted({name for name in protect if name not in preset.protectable})
-    if unknown_concepts or unknown_protect:
-        details: dict[str, Any] = {"preset": preset.id}
-        if unknown_concepts:
-            details["unknown_concepts"] = unknown_concepts
-        if unknown_protect:
-            details["unknown_protect"] = unknown_protect
-        raise ApiError(ErrorCode.VALIDATION_FAILED, f"Not valid for preset '{preset.id}'", details)
+        why = f"not a name of preset '{preset.id}' (names are case-sensitive)"
+    if not unknown_concepts and not unknown_protect:
+        return
+    fields = [{"field": f"concepts.{name}", "message": why} for name in unknown_concepts]
+    fields += [
+        {"field": "protect", "message": f"{name_text(name)} is {why}"} for name in unknown_protect
+    ]
+    details: dict[str, Any] = {"fields": fields, "preset": preset.id}
+    if unknown_concepts:
+        details["unknown_concepts"] = unknown_concepts
+    if unknown_protect:
+        details["unknown_protect"] = unknown_protect
+    if not preset.free_concepts:
+        details["allowed_concepts"] = list(preset.concepts)
+        details["allowed_protect"] = sorted(preset.protectable)
+    names = ", ".join(name_text(name) for name in [*unknown_concepts, *unknown_protect][:5])
+    if preset.free_concepts:
+        message = f"Custom concept names must be phrases of 1 to {MAX_CUSTOM_CONCEPT_LENGTH} printable characters: {names}"
+    else:
+        message = (
+            f"Unknown names for preset '{preset.id}': {names}. Names are case-sensitive; "
+            "details.allowed_concepts and details.allowed_protect list the preset's own"
+        )
+    raise ApiError(ErrorCode.VALIDATION_FAILED, message, details)
+
+
+def name_text(name: str) -> str:
+    """A client's name as a message may show it: quoted, escaped, at most 60 characters."""
+    return json.dumps(name[:MAX_CUSTOM_CONCEPT_LENGTH])
 
 
 def is_custom_concept(name: str) -> bool:

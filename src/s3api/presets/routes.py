@@ -33,7 +33,7 @@ async def list_presets(request: Request) -> Response:
 @router.get("/{preset_id}", response_model=Envelope[PresetDetail], responses=error_responses(404))
 async def get_preset(request: Request, preset_id: str, _user: CurrentUser) -> Response:
     """One preset's concepts, protect defaults and output templates."""
-    preset = find_preset(preset_id, status=404)
+    preset = find_preset(preset_id, status=404, field="preset_id")
     detail = PresetDetail(
         id=preset.id,
         name=preset.name,

@@ -22,7 +22,7 @@ class RulesService:
 
     async def create_rule(self, user_id: str, payload: RuleCreate) -> RulePublic:
         """Validate against the preset, then claim a slot and insert atomically."""
-        preset = find_preset(payload.preset_id)
+        preset = find_preset(payload.preset_id, field="preset_id")
         check_edits_for_preset(preset, payload.concepts, payload.protect)
         rule_id = new_id()
         now = utcnow()

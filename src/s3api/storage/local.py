@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 import anyio
 
 from s3api.common.errors import StorageUnavailableError
-from s3api.errors import ApiError, ErrorCode
+from s3api.errors import ApiError, ErrorCode, payload_too_large
 from s3api.storage.base import ObjectInfo
 from s3api.storage.keys import is_valid_key
 
@@ -103,7 +103,7 @@ class LocalStorage:
         path = self._path_of(key)
         limit = self.size_limit_of(key)
         if declared_length is not None and declared_length > limit:
-            raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
+            raise payload_too_large(limit)
         size = await _write_atomically(path, chunks, limit)
         return ObjectInfo(key=key, size=size)
 
@@ -229,7 +229,7 @@ async def _write_atomically(target: Path, chunks: AsyncIterator[bytes], limit: i
         async for chunk in chunks:
             size += len(chunk)
             if limit is not None and size > limit:
-                raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE)
+                raise payload_too_large(limit)
             if opened is not None:
                 opened[1].write(chunk)
                 continue

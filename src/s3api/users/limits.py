@@ -9,12 +9,17 @@ and passed in, never kept as separate counters.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.users import repository
 from s3api.users.plans import PlanLimits, PlanPolicy
 from s3api.users.repository import BillingKind, UserRecord
+
+# the jobs holding the user's slots, `{job_id, status}` each (the jobs package knows them)
+ActiveJobsLister = Callable[[], Awaitable[list[dict[str, str]]]]
 
 
 class UserLimiter:
@@ -46,8 +51,11 @@ class UserLimiter:
         job_id: str,
         item_count: int,
         active_jobs: int,
+        list_active_jobs: ActiveJobsLister | None = None,
     ) -> None:
-        """Check item, concurrency and credit limits in API order, then debit the credits."""
+        """Check item, concurrency and credit limits in API order, then debit the credits.
+        A refusal for want of a slot names the jobs holding them when `list_active_jobs`
+        can tell, so the client can offer to cancel one."""
         limits = self.limits_for(user)
         if item_count > limits.max_items_per_job:
             raise ApiError(
@@ -56,9 +64,10 @@ class UserLimiter:
                 {"max_items_per_job": limits.max_items_per_job},
             )
         if active_jobs >= limits.max_concurrency:
-            raise ApiError(
-                ErrorCode.CONCURRENCY_LIMIT, details={"max_concurrency": limits.max_concurrency}
-            )
+            details: dict[str, object] = {"max_concurrency": limits.max_concurrency}
+            if list_active_jobs is not None:
+                details["active_jobs"] = await list_active_jobs()
+            raise ApiError(ErrorCode.CONCURRENCY_LIMIT, details=details)
         if user.credits < item_count:
             raise ApiError(
                 ErrorCode.INSUFFICIENT_CREDITS,
