@@ -398,7 +398,8 @@ class JobsService:
                     f"Rule is for preset '{rule.preset_id}', the job for '{job.preset}'",
                 )
             check_stored_edits(rule.concepts, "rule.concepts")
-            concepts, protect = rule.concepts, preset.requested_protect(rule.protect)
+            # a rule stores the list it protects, its defaults resolved when it was saved
+            concepts, protect = rule.concepts, list(rule.protect)
         else:
             if not payload.concepts:
                 raise ApiError(
@@ -407,7 +408,7 @@ class JobsService:
                     {"fields": [{"field": "concepts", "message": "required"}]},
                 )
             concepts = payload.concepts
-            protect = preset.requested_protect(payload.protect)
+            protect = preset.requested_protect(payload.protect, concepts)
         check_edits_for_preset(preset, concepts, protect)
         template_ids = {template.id for template in preset.output_templates}
         if payload.output_template is not None and payload.output_template not in template_ids:
