@@ -37,6 +37,7 @@ VISIBILITY_SECONDS = 3
 TERMINAL = ("done", "failed", "canceled")
 ACTIVE_WITH_MESSAGE = ("queued", "running")
 CONCEPTS = {"Floor": {"action": "recolor", "value": "oak_a"}}
+RESULT_BYTES = b"\x89PNG\r\n\x1a\n chaos result"
 
 
 class UnavailableError(Exception):
@@ -75,6 +76,23 @@ class Chaos:
                 continue
             return response
         raise UnavailableError(f"{method} {path}")
+
+    async def store_results(self, client: httpx.AsyncClient, item: dict[str, Any]) -> None:
+        """PUT a result and a preview to the item's pre-signed URLs, as a worker does before
+        it reports the item done; a killed server is waited for as in `call`."""
+        for url in (item["output_url"], item["preview_url"]):
+            for _ in range(50):
+                await self.restarting.wait()
+                try:
+                    stored = await client.put(
+                        url, content=RESULT_BYTES, headers={"Content-Type": "image/png"}
+                    )
+                except httpx.TransportError:
+                    await asyncio.sleep(0.2)
+                    continue
+                if stored.status_code != 503:
+                    break
+                await asyncio.sleep(0.2)
 
     def gpu(self, secret: str) -> dict[str, str]:
         """Headers of the GPU side."""
@@ -131,6 +149,7 @@ async def report_item(
     key = f"{body['job_id']}:{item['idx']}:{message['attempts']}"
     report: dict[str, Any] = {"idx": item["idx"], "idempotency_key": key}
     if done:
+        await chaos.store_results(client, item)
         report |= {
             "status": "done",
             "output_key": item["output_key"],
@@ -274,6 +293,7 @@ async def drain(chaos: Chaos, client: httpx.AsyncClient, within_seconds: float =
                 key = f"{body['job_id']}:{item['idx']}:{message['attempts']}"
                 report = {"idx": item["idx"], "idempotency_key": key, "status": "done"}
                 report |= {"output_key": item["output_key"], "preview_key": item["preview_key"]}
+                await chaos.store_results(client, item)
                 await chaos.call(
                     client,
                     "POST",

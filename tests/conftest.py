@@ -108,9 +108,9 @@ async def http(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def api(http: httpx.AsyncClient) -> ApiClient:
-    """Helpers for common API calls on top of `http`."""
-    return ApiClient(http, TEST_CALLBACK_SECRET)
+def api(http: httpx.AsyncClient, app: FastAPI) -> ApiClient:
+    """Helpers for common API calls on top of `http`, storing results in the app's store."""
+    return ApiClient(http, TEST_CALLBACK_SECRET, application_context(app).storage)
 
 
 @pytest.fixture

@@ -68,6 +68,8 @@ def test_demo_runs_sample_photos_to_done_and_saves_each_result(
     assert _row(result.output, "Credits after") == "7"
     assert _row(result.output, "Output folder") == str(out.resolve())
     assert "Rule 's3api demo (interior)' created" in result.output
+    assert _row(result.output, "Edited") == "Floor: recolor oak_a, Wall: tone warm"
+    assert _row(result.output, "Protected") == "Grout, Frame_Molding, Glass_highlight"
 
 
 def test_second_run_with_the_same_device_hash_reuses_the_demo_rule(

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from s3api.demo.client import DemoError
+from s3api.demo.console import edited_concepts
 from s3api.demo.flow import DemoOptions, choose_item_count
-from s3api.demo.photos import PhotoFolder, find_photos, image_format
+from s3api.demo.photos import PhotoFolder, find_photos, image_format, write_sample_photos
+from s3api.rules.schemas import RulePublic
 from tests.support.factories import jpeg_bytes
 
 
@@ -72,3 +77,35 @@ def test_explicit_count_is_sent_as_asked_but_never_beyond_the_folder(tmp_path: P
 
     assert choose_item_count(_options(folder, 5), max_items=10, credits=10) == 2
     assert choose_item_count(_options(None, 12), max_items=10, credits=10) == 12
+
+
+@pytest.mark.parametrize("preset_id", ["interior", "seller"])
+def test_sample_photos_are_different_scenes_drawn_the_same_every_run(
+    preset_id: str, tmp_path: Path
+) -> None:
+    paths = write_sample_photos(preset_id, 4, tmp_path / "first")
+    again = write_sample_photos(preset_id, 4, tmp_path / "again")
+    assert [path.read_bytes() for path in paths] == [path.read_bytes() for path in again]
+    pictures = [np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) for path in paths]
+    for first, second in itertools.combinations(pictures, 2):
+        # mean absolute difference per channel, out of 255: noise alone gives about 2
+        assert np.abs(first - second).mean() > 15
+
+
+def test_the_summary_names_each_edit_and_what_the_rule_protects() -> None:
+    rule = RulePublic.model_validate(
+        {
+            "id": "r",
+            "user_id": "u",
+            "name": "n",
+            "preset_id": "interior",
+            "concepts": {
+                "Floor": {"action": "recolor", "value": "oak_a"},
+                "Light": {"action": "remove"},
+            },
+            "protect": ["Grout"],
+            "created_at": "2026-12-02T00:00:00Z",
+            "updated_at": "2026-12-02T00:00:00Z",
+        }
+    )
+    assert edited_concepts(rule) == "Floor: recolor oak_a, Light: remove"

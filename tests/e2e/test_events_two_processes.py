@@ -13,7 +13,7 @@ from httpx_sse import aconnect_sse
 
 from tests.support.client_side import auth, sign_in, start_job
 from tests.support.databases import TEST_CALLBACK_SECRET, truncate_postgres
-from tests.support.live import ServerProcess, two_servers_sharing
+from tests.support.live import ServerProcess, store_results, two_servers_sharing
 
 pytestmark = pytest.mark.slow
 SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
@@ -67,6 +67,7 @@ def test_events_recorded_by_one_process_reach_a_stream_held_by_another(
     with httpx.Client(timeout=30) as client:
         user = sign_in(client, recording.base_url)
         job_id, _ = start_job(client, recording.base_url, user, item_count=ITEMS)
+    store_results(recording.data_dir, user["user_id"], job_id, ITEMS)
     received = asyncio.run(
         _follow_while_other_process_records(streaming.base_url, recording.base_url, user, job_id)
     )

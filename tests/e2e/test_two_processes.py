@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.client_side import auth, sign_in, start_job
 from tests.support.databases import TEST_CALLBACK_SECRET, truncate_postgres
-from tests.support.live import ServerProcess, two_servers_sharing
+from tests.support.live import ServerProcess, store_results, two_servers_sharing
 
 pytestmark = pytest.mark.slow
 SECRET = {"X-Callback-Secret": TEST_CALLBACK_SECRET}
@@ -38,7 +38,7 @@ def _callback(job_id: str, user_id: str, idx: int, status: str = "done") -> dict
     return body
 
 
-async def _races(first: str, second: str) -> None:
+async def _races(first: str, second: str, data_dir: Path) -> None:
     urls = [first, second]
     async with httpx.AsyncClient(timeout=60) as client:
         with httpx.Client(timeout=30) as sync_client:
@@ -61,6 +61,7 @@ async def _races(first: str, second: str) -> None:
         with httpx.Client(timeout=30) as sync_client:
             user = sign_in(sync_client, second)
             job_id, _ = start_job(sync_client, second, user, item_count=2)
+        store_results(data_dir, user["user_id"], job_id, 2)
         callbacks = await asyncio.gather(
             *(
                 client.post(
@@ -80,6 +81,7 @@ async def _races(first: str, second: str) -> None:
             with httpx.Client(timeout=30) as sync_client:
                 user = sign_in(sync_client, first)
                 job_id, _ = start_job(sync_client, first, user, item_count=2)
+            store_results(data_dir, user["user_id"], job_id, 2)
             first_result = await client.post(
                 f"{first}/jobs/{job_id}/callback",
                 json=_callback(job_id, user["user_id"], 0),
@@ -113,4 +115,4 @@ def test_races_across_two_server_processes_on_one_postgres_database(
     two_servers: tuple[ServerProcess, ServerProcess],
 ) -> None:
     first, second = two_servers
-    asyncio.run(_races(first.base_url, second.base_url))
+    asyncio.run(_races(first.base_url, second.base_url, first.data_dir))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -268,3 +269,50 @@ async def test_0003_downgrades_to_0002_keeping_jobs_and_items(fresh_database: Da
     async with fresh_database.read() as connection:
         items = (await connection.execute(text("SELECT job_id FROM job_items"))).all()
     assert [tuple(row) for row in items] == [("j1",)]
+
+
+async def test_0005_rewrites_each_rule_to_the_protect_list_it_applied(
+    fresh_database: Database,
+) -> None:
+    await upgrade_to(fresh_database, "0004")
+    rules = {
+        "r-empty": ("interior", {"Floor": {"action": "remove"}}, []),
+        "r-grout-edited": ("interior", {"Grout": {"action": "remove"}}, ["Door"]),
+        "r-seller": ("seller", {"Body": {"action": "remove"}}, ["Logo"]),
+        "r-custom": ("custom", {"the sofa": {"action": "remove"}}, ["the lamp"]),
+    }
+    async with fresh_database.transaction() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+                "VALUES ('u1', NULL, 'free', 8, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        for rule_id, (preset_id, concepts, protect) in rules.items():
+            await connection.execute(
+                text(
+                    "INSERT INTO rules (id, user_id, name, preset_id, concepts, protect, "
+                    "created_at, updated_at) VALUES (:id, 'u1', 'r', :preset, :concepts, "
+                    ":protect, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {
+                    "id": rule_id,
+                    "preset": preset_id,
+                    "concepts": json.dumps(concepts),
+                    "protect": json.dumps(protect),
+                },
+            )
+    await upgrade_to_head(fresh_database)
+    async with fresh_database.read() as connection:
+        rows = (await connection.execute(text("SELECT id, protect FROM rules"))).all()
+    stored = {rule_id: _json(protect) for rule_id, protect in rows}
+    assert stored == {
+        "r-empty": ["Grout", "Frame_Molding", "Glass_highlight"],
+        "r-grout-edited": ["Door", "Frame_Molding", "Glass_highlight"],
+        "r-seller": ["Logo", "Label_Text", "Gloss"],
+        "r-custom": ["the lamp"],
+    }
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value

@@ -129,6 +129,25 @@ async def test_job_creates_and_rule_writes_share_one_budget_per_user(
         assert_ok(await client.post("/rules", json=RULE, headers=other.headers), 201)
 
 
+async def test_reruns_spend_the_write_budget_of_job_creates(client_for: ClientFactory) -> None:
+    async with client_for(user_write_rate="3/hour") as client:
+        api = ApiClient(client, "")
+        user = await api.sign_in()
+        job_id = (await api.create_job(user, item_count=1))["job_id"]
+        rerun = f"/jobs/{job_id}/rerun"
+        body = {"concepts": {"Wall": {"action": "remove"}}}
+        # the job is not finished: each re-run is refused, but only after it was counted
+        for _ in range(2):
+            assert_error(
+                await client.post(rerun, json=body, headers=user.headers),
+                409,
+                "JOB_INVALID_TRANSITION",
+            )
+        assert_rate_limited(await client.post(rerun, json=body, headers=user.headers), 3600)
+        job = {"preset": "interior", "item_count": 1}
+        assert_rate_limited(await client.post("/jobs", json=job, headers=user.headers), 3600)
+
+
 async def test_reads_do_not_spend_the_write_budget(client_for: ClientFactory) -> None:
     async with client_for(user_write_rate="1/hour") as client:
         api = ApiClient(client, "")

@@ -54,12 +54,28 @@ async def test_create_answers_201_with_the_full_rule(api: ApiClient) -> None:
     assert rule["updated_at"] == rule["created_at"]
 
 
-async def test_protect_defaults_to_an_empty_list(api: ApiClient) -> None:
+async def test_a_rule_without_protect_stores_the_defaults_it_does_not_edit(
+    api: ApiClient,
+) -> None:
     user = await api.sign_in()
     body = rule_body()
     del body["protect"]
+    body["concepts"] = {"Grout": {"action": "recolor", "value": "#FFFFFF"}}
     response = await api.http.post("/rules", json=body, headers=user.headers)
-    assert assert_ok(response, 201)["rule"]["protect"] == []
+    assert assert_ok(response, 201)["rule"]["protect"] == ["Frame_Molding", "Glass_highlight"]
+
+
+async def test_a_rule_keeps_exactly_the_protect_list_sent_even_empty(api: ApiClient) -> None:
+    user = await api.sign_in()
+    created = await api.http.post("/rules", json=rule_body(protect=[]), headers=user.headers)
+    rule = assert_ok(created, 201)["rule"]
+    assert rule["protect"] == []
+    changed = await api.http.put(
+        f"/rules/{rule['id']}", json={"protect": ["Door"]}, headers=user.headers
+    )
+    assert assert_ok(changed)["rule"]["protect"] == ["Door"]
+    renamed = await api.http.put(f"/rules/{rule['id']}", json={"name": "n"}, headers=user.headers)
+    assert assert_ok(renamed)["rule"]["protect"] == ["Door"]
 
 
 async def test_unknown_fields_in_a_rule_are_ignored(api: ApiClient) -> None:

@@ -150,7 +150,7 @@ async def small_limit(
     context: AppContext = application.state.context
     transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield ApiClient(client, TEST_CALLBACK_SECRET), context
+        yield ApiClient(client, TEST_CALLBACK_SECRET, context.storage), context
     await context.close()
 
 

@@ -16,7 +16,7 @@ from httpx_sse import ServerSentEvent, aconnect_sse
 
 from s3api.app import create_app
 from s3api.settings import Settings
-from tests.support.databases import TEST_CALLBACK_SECRET, make_settings
+from tests.support.databases import TEST_CALLBACK_SECRET, application_context, make_settings
 from tests.support.factories import ApiClient, SignedIn
 from tests.support.jobs import error_of
 from tests.support.served import served
@@ -221,7 +221,7 @@ async def test_streams_past_the_per_user_limit_get_429_until_one_closes(
     app = create_app(limited, migrate=False)
     try:
         async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-            api = ApiClient(client, TEST_CALLBACK_SECRET)
+            api = ApiClient(client, TEST_CALLBACK_SECRET, application_context(app).storage)
             user, neighbour = await api.sign_in(), await api.sign_in()
             job_id = (await api.create_job(user, 1))["job_id"]
             other_job = (await api.create_job(neighbour, 1))["job_id"]
@@ -257,7 +257,7 @@ async def test_idle_stream_sends_ping_comments(settings: Settings, tmp_path: Pat
     app = create_app(pinging, migrate=False)
     try:
         async with served(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-            api = ApiClient(client, TEST_CALLBACK_SECRET)
+            api = ApiClient(client, TEST_CALLBACK_SECRET, application_context(app).storage)
             user = await api.sign_in()
             job_id = (await api.create_job(user, 1))["job_id"]
             lines = []
@@ -295,7 +295,7 @@ async def test_a_stream_reads_its_job_only_when_that_job_changes(
                 transport=httpx.ASGITransport(app=app), base_url="http://testserver"
             ) as direct,
         ):
-            api = ApiClient(direct, TEST_CALLBACK_SECRET)
+            api = ApiClient(direct, TEST_CALLBACK_SECRET, application_context(app).storage)
             watcher, busy = await api.sign_in(), await api.sign_in()
             watched = (await api.queued_job(watcher, item_count=1))["job_id"]
             other = (await api.queued_job(busy, item_count=3))["job_id"]

@@ -106,6 +106,36 @@ async def test_inline_protect_replaces_the_defaults(api: ApiClient, context: App
     assert body["protect"] == ["Wall"]
 
 
+async def test_an_empty_protect_list_protects_nothing(api: ApiClient, context: AppContext) -> None:
+    user = await api.sign_in()
+    job_id = await uploaded_job(api, user, 1)
+    data_of(await api.execute(user, job_id, {**FLOOR_OAK, "protect": []}), 202)
+    [body] = await queue_bodies(context, job_id)
+    assert body["protect"] == []
+
+
+async def test_without_protect_an_edited_default_is_not_protected(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    job_id = await uploaded_job(api, user, 1)
+    grout = {"concepts": {"Grout": {"action": "recolor", "value": "#FFFFFF"}}}
+    data_of(await api.execute(user, job_id, grout), 202)
+    [body] = await queue_bodies(context, job_id)
+    assert body["protect"] == ["Frame_Molding", "Glass_highlight"]
+
+
+async def test_a_rule_saved_with_an_empty_protect_list_protects_nothing(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    rule_id = await create_rule(api, user, "interior", FLOOR_OAK["concepts"], [])
+    job_id = await uploaded_job(api, user, 1)
+    data_of(await api.execute(user, job_id, {"rule_id": rule_id}), 202)
+    [body] = await queue_bodies(context, job_id)
+    assert body["protect"] == []
+
+
 async def test_a_rule_supplies_concepts_and_protect_and_inline_values_are_ignored(
     api: ApiClient, context: AppContext
 ) -> None:

@@ -89,6 +89,35 @@ async def test_rerun_with_a_saved_rule(api: ApiClient, context: AppContext) -> N
     assert list(message["concepts"]) == ["Light"]
 
 
+async def test_rerun_protects_exactly_the_list_sent_or_else_the_defaults(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    parent = await finished_job(api, context, user, 1)
+    protects: list[Any] = []
+    extras: list[dict[str, Any]] = [{"protect": []}, {"protect": ["Door"]}, {}]
+    for extra in extras:
+        data = data_of(await post_rerun(api, user, parent, {**WALL_TONE, **extra}), 202)
+        [message] = await queue_bodies(context, data["job_id"])
+        protects.append(message["protect"])
+        data_of(await api.http.post(f"/jobs/{data['job_id']}/cancel", headers=user.headers))
+    assert protects == [[], ["Door"], ["Grout", "Frame_Molding", "Glass_highlight"]]
+
+
+async def test_rerun_with_a_rule_saved_without_protect_keeps_the_defaults(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    rule = {"name": "r", "preset_id": "interior", "concepts": {"Grout": {"action": "remove"}}}
+    rule_id = data_of(await api.http.post("/rules", json=rule, headers=user.headers), 201)["rule"][
+        "id"
+    ]
+    parent = await finished_job(api, context, user, 1)
+    data = data_of(await post_rerun(api, user, parent, {"rule_id": rule_id}), 202)
+    [message] = await queue_bodies(context, data["job_id"])
+    assert message["protect"] == ["Frame_Molding", "Glass_highlight"]
+
+
 async def test_rerun_of_an_unfinished_or_canceled_job_is_refused(
     api: ApiClient, context: AppContext
 ) -> None:

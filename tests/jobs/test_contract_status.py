@@ -105,7 +105,7 @@ async def test_download_urls_serve_the_stored_result_and_preview(
     await context.storage.put_bytes(
         f"previews/{user.user_id}/{job_id}/0_thumb.jpg", preview, "image/jpeg"
     )
-    data_of(await api.callback(job_id, user.user_id, 0))
+    data_of(await api.callback(job_id, user.user_id, 0, store_results=False))
     [entry] = (await api.job(user, job_id))["download_urls"]
     fetched_output = await api.http.get(entry["output_url"])
     fetched_preview = await api.http.get(entry["preview_url"])

@@ -47,7 +47,7 @@ class Harness:
         self.context.queue.clock_ms = self.clock
         transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
         self.http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
-        self.api = ApiClient(self.http, TEST_CALLBACK_SECRET)
+        self.api = ApiClient(self.http, TEST_CALLBACK_SECRET, self.context.storage)
 
     async def _migrate(self) -> None:
         database = Database(self.database_url)

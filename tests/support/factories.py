@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from s3api.storage.base import ObjectStorage
+
 
 def jpeg_bytes(
     width: int = 32, height: int = 24, color: tuple[int, int, int] = (120, 80, 40)
@@ -35,9 +37,13 @@ class SignedIn:
 class ApiClient:
     """Thin wrappers over the HTTP API, asserting the happy path's status codes."""
 
-    def __init__(self, http: httpx.AsyncClient, callback_secret: str) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, callback_secret: str, storage: ObjectStorage | None = None
+    ) -> None:
         self.http = http
         self.callback_secret = callback_secret
+        self.storage = storage
+        """Where `callback` stores a done item's result and preview first, as workers do."""
 
     async def sign_in(self, device_hash: str | None = None) -> SignedIn:
         """`POST /auth/anon`."""
@@ -106,8 +112,10 @@ class ApiClient:
         status: str = "done",
         idempotency_key: str | None = None,
         error: str | None = None,
+        store_results: bool = True,
     ) -> httpx.Response:
-        """`POST /jobs/{id}/callback` as the GPU side."""
+        """`POST /jobs/{id}/callback` as the GPU side, which stores a done item's result and
+        preview before it reports them (unless `store_results` is false)."""
         body: dict[str, Any] = {
             "idx": idx,
             "status": status,
@@ -116,6 +124,9 @@ class ApiClient:
         if status == "done":
             body["output_key"] = f"outputs/{user_id}/{job_id}/{idx}_result.png"
             body["preview_key"] = f"previews/{user_id}/{job_id}/{idx}_thumb.jpg"
+            if store_results and self.storage is not None:
+                await self.storage.put_bytes(body["output_key"], b"png-bytes", "image/png")
+                await self.storage.put_bytes(body["preview_key"], jpeg_bytes(), "image/jpeg")
         if error:
             body["error"] = error
         return await self.http.post(

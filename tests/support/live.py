@@ -54,6 +54,20 @@ def server_environment(
     return environment
 
 
+def store_results(data_dir: Path, user_id: str, job_id: str, item_count: int) -> None:
+    """Write each item's result and preview into the local store under `data_dir`, as a
+    worker's uploads would, so `done` callbacks for them are accepted."""
+    objects = data_dir / "objects"
+    for idx in range(item_count):
+        for key in (
+            f"outputs/{user_id}/{job_id}/{idx}_result.png",
+            f"previews/{user_id}/{job_id}/{idx}_thumb.jpg",
+        ):
+            path = objects / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"stored by the test's stand-in worker")
+
+
 class ServerProcess:
     """`python -m s3api serve` on a port of its own."""
 
@@ -63,6 +77,8 @@ class ServerProcess:
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / f"server-{port}.log"
+        self.data_dir = Path(environment["S3API_DATA_DIR"])
+        """Where its local object store keeps objects (under `objects/`)."""
 
     @property
     def base_url(self) -> str:

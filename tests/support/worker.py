@@ -182,7 +182,9 @@ async def live_app(data_dir: Path, database_url: str, **overrides: Any) -> Async
         serving = asyncio.create_task(server.serve(sockets=[listener]))
         try:
             async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
-                yield LiveApp(base_url, context, ApiClient(http, TEST_CALLBACK_SECRET))
+                yield LiveApp(
+                    base_url, context, ApiClient(http, TEST_CALLBACK_SECRET, context.storage)
+                )
         finally:
             server.should_exit = True
             await serving

@@ -20,19 +20,15 @@ def _message(**overrides: Any) -> WorkMessage:
     return WorkMessage.model_validate(body)
 
 
-def test_preset_protect_defaults_are_always_enforced() -> None:
-    assert _message().effective_protect == ["Grout", "Frame_Molding", "Glass_highlight"]
+def test_an_empty_protect_list_protects_nothing() -> None:
+    assert _message().effective_protect == []
 
 
-def test_requested_protect_comes_first_without_duplicates() -> None:
-    message = _message(protect=["Door", "Grout"])
-    assert message.effective_protect == ["Door", "Grout", "Frame_Molding", "Glass_highlight"]
+def test_the_protect_list_is_used_as_sent_without_duplicates() -> None:
+    message = _message(protect=["Door", "Grout", "Door"])
+    assert message.effective_protect == ["Door", "Grout"]
 
 
-def test_a_default_concept_being_edited_is_not_protected_against_its_own_edit() -> None:
-    message = _message(concepts={"Grout": {"action": "recolor", "value": "#FFFFFF"}})
-    assert message.effective_protect == ["Frame_Molding", "Glass_highlight"]
-
-
-def test_unknown_preset_protects_only_what_was_asked() -> None:
-    assert _message(preset="nope", protect=["Body"]).effective_protect == ["Body"]
+def test_no_preset_default_is_added_to_the_list() -> None:
+    assert _message(protect=["Wall"]).effective_protect == ["Wall"]
+    assert _message(preset="seller", protect=["Body"]).effective_protect == ["Body"]

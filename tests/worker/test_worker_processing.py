@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import pytest
 
 from s3api.worker.engine import Engine, ImageDecodeError, decode_image
+from tests.support.factories import jpeg_bytes
 from tests.support.processing import FAST, FakeApi, RendezvousEngine, message, processor
 from tests.support.worker import CORRUPT_JPEG, room_jpegs
 
@@ -141,3 +143,31 @@ async def test_custom_concepts_are_served_by_a_model_engine() -> None:
     summary = await processor(fake, engine).process(message(1, **CUSTOM_RULES), attempt=1)
     assert summary.done == 1
     assert fake.uploads["/out/0"].startswith(b"\x89PNG\r\n\x1a\n")
+
+
+class _HalvesSegmenter:
+    """`Wall` is the whole image, `Grout` its left half: a Wall edit covers the grout."""
+
+    def segment(self, image: Any, concepts: Any) -> dict[str, Any]:
+        height, width = image.shape[:2]
+        grout = np.zeros((height, width), dtype=np.bool_)
+        grout[:, : width // 2] = True
+        whole = np.ones((height, width), dtype=np.bool_)
+        return {name: grout if name == "Grout" else whole for name in concepts}
+
+
+async def _grout_half_of_the_result(protect: list[str]) -> Any:
+    photo = jpeg_bytes(32, 24, (120, 120, 120))
+    fake = FakeApi(inputs={0: photo})
+    wall = {"Wall": {"action": "recolor", "value": "#FF0000"}}
+    work = message(1, preset="interior", concepts=wall, protect=protect)
+    summary = await processor(fake, Engine(segmenter=_HalvesSegmenter())).process(work, 1)
+    assert summary.done == 1
+    source = decode_image(photo)[:, :16].astype(np.int16)
+    result = decode_image(fake.uploads["/out/0"])[:, :16].astype(np.int16)
+    return np.abs(result - source).max()
+
+
+async def test_an_empty_protect_list_lets_an_edit_change_grout_pixels() -> None:
+    assert await _grout_half_of_the_result([]) > 50
+    assert await _grout_half_of_the_result(["Grout"]) == 0

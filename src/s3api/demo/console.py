@@ -13,6 +13,7 @@ from rich.table import Table
 from s3api.demo.client import DemoError
 from s3api.demo.flow import DemoOutcome
 from s3api.jobs.schemas import JobDetail
+from s3api.rules.schemas import RulePublic
 
 SERVER_HINTS = {
     "SERVER_UNREACHABLE": "Is `s3api serve` running there? Leave out --server to start a local one.",
@@ -53,6 +54,14 @@ class RichReporter:
             yield show
 
 
+def edited_concepts(rule: RulePublic) -> str:
+    """Each edited concept with what it became: `Floor: recolor oak_a, Wall: tone warm`."""
+    return ", ".join(
+        f"{name}: {edit.action}" + (f" {edit.value}" if edit.value else "")
+        for name, edit in rule.concepts.items()
+    )
+
+
 def print_summary(console: Console, outcome: DemoOutcome) -> None:
     """The run at a glance, then one row per item."""
     job = outcome.job
@@ -67,6 +76,8 @@ def print_summary(console: Console, outcome: DemoOutcome) -> None:
     overview.add_row(
         "Rule", f"{outcome.rule.name} ({'reused' if outcome.is_rule_reused else 'created'})"
     )
+    overview.add_row("Edited", escape(edited_concepts(outcome.rule)))
+    overview.add_row("Protected", escape(", ".join(outcome.rule.protect) or "nothing"))
     overview.add_row("Elapsed", f"{outcome.elapsed_seconds:.1f} s")
     overview.add_row("Credits before", str(outcome.credits_before))
     overview.add_row("Credits after", str(outcome.credits_after))

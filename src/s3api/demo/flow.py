@@ -81,7 +81,7 @@ def prepare_rule(client: ApiClient, preset: PresetDetail) -> tuple[RulePublic, b
         if rule.name == demo_rule_name(preset_id) and rule.preset_id == preset_id:
             return rule, True
     try:
-        # A saved rule protects nothing unless told; keep the preset's defaults (e.g. grout).
+        # the preset's defaults (e.g. grout), named so the demo can say what it protected
         created = client.create_rule(
             demo_rule_name(preset_id),
             preset_id,

@@ -74,12 +74,15 @@ def find_photos(folder: Path) -> PhotoFolder:
 
 
 def write_sample_photos(preset_id: str, count: int, folder: Path) -> list[Path]:
-    """Draw `count` synthetic photos for the preset (rooms or products) as JPEGs in `folder`."""
+    """Draw `count` synthetic photos for the preset as JPEGs in `folder`: rooms or products,
+    each one another variant (colours and layout), the same every run."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(count):
         image = (
-            product_image(seed=11 + index) if preset_id == "seller" else room_image(seed=7 + index)
+            product_image(seed=11 + index, variant=index)
+            if preset_id == "seller"
+            else room_image(seed=7 + index, variant=index)
         )
         path = folder / f"sample_{index:02d}.jpg"
         path.write_bytes(jpeg_bytes(image))

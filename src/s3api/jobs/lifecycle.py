@@ -46,6 +46,9 @@ class ItemResult:
     output_key: str | None = None
     preview_key: str | None = None
     error: str | None = None
+    unstored_objects: tuple[str, ...] = ()
+    """Result keys that storage did not hold (or held empty or too large) when checked
+    before the transaction: a new `done` result naming them is refused."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +280,11 @@ class JobLifecycle:
                 return ItemResultOutcome(processed=False, duplicate=seen, job_status=status)
             if status in (JobStatus.CREATED, JobStatus.UPLOADED):
                 raise _invalid_transition(status, JobStatus.RUNNING)
+            if result.unstored_objects:
+                # a replay of a result accepted earlier answers as before; a new one is refused
+                if await _result_already_known(connection, job_id, result):
+                    return ItemResultOutcome(processed=False, duplicate=True, job_status=status)
+                raise _unstored_result_error(result.unstored_objects)
             if not await _store_item_result(connection, job_id, result):
                 return ItemResultOutcome(processed=False, duplicate=True, job_status=status)
             metrics.count_items_finished(connection, result.status.value)
@@ -549,6 +557,17 @@ async def _store_item_result(connection: AsyncConnection, job_id: str, result: I
     error = (result.error or "failed") if result.status is ItemStatus.FAILED else None
     return await repository.store_item_result(
         connection, job_id, result.idx, result.status, error, result.idempotency_key, utcnow()
+    )
+
+
+def _unstored_result_error(keys: tuple[str, ...]) -> ApiError:
+    return ApiError(
+        ErrorCode.VALIDATION_FAILED,
+        "The result objects of a done item must be stored before it is reported",
+        {
+            "fields": [{"field": "output_key/preview_key", "message": "not stored"}],
+            "unstored_keys": list(keys),
+        },
     )
 
 

@@ -126,6 +126,10 @@ _FIND_ITEMS = (
     .order_by(JobItem.idx)
 )
 
+_RESULT_KEYS_OF_ITEM = select(JobItem.output_key, JobItem.preview_key).where(
+    JobItem.job_id == bindparam("job_id"), JobItem.idx == bindparam("idx")
+)
+
 _JOBS_OF_USER = select(*_JOB_COLUMNS).where(Job.user_id == bindparam("user_id"))
 _JOBS_PAGE_ORDER = (Job.created_at.desc(), Job.id.desc())
 _PAGE_LIMIT = bindparam("page_limit", type_=Integer)
@@ -343,6 +347,16 @@ async def find_items(connection: AsyncConnection, job_id: str) -> list[ItemRecor
         )
         for idx, status, input_key, output_key, preview_key, error in rows
     ]
+
+
+async def result_keys_of_item(
+    connection: AsyncConnection, job_id: str, idx: int
+) -> tuple[str, str] | None:
+    """The output and preview keys of one item, or None when the job has no such item."""
+    if not is_uuid(job_id):
+        return None
+    row = (await execute(connection, _RESULT_KEYS_OF_ITEM, {"job_id": job_id, "idx": idx})).first()
+    return None if row is None else (row[0], row[1])
 
 
 async def list_jobs_page(

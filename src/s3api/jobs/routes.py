@@ -164,6 +164,7 @@ async def cancel(request: Request, jobs: Jobs, user: CurrentUser, job_id: str) -
     status_code=202,
     response_model=Envelope[JobRerunQueued],
     responses=error_responses(402, 403, 404, 409, 410, 422, 429),
+    dependencies=[UserWriteRateLimit],
 )
 async def rerun(
     request: Request,

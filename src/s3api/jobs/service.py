@@ -144,6 +144,7 @@ class JobsService:
         self.storage = storage
         self.presign_ttl_seconds = settings.presign_ttl_seconds
         self.max_upload_bytes = settings.max_upload_bytes
+        self.max_result_bytes = settings.max_result_bytes
         self.public_base_url = settings.resolved_public_base_url
         self.is_production = settings.is_production
         self.build_message = gpu_message_builder(
@@ -318,16 +319,25 @@ class JobsService:
         )
 
     async def record_callback(self, job_id: str, body: CallbackBody) -> CallbackOutcome:
-        """Record one GPU result; duplicates and late results change nothing."""
+        """Record one GPU result; duplicates and late results change nothing.
+
+        A `done` result's objects are looked up in storage first, outside the transaction
+        that holds the job's lock; the lifecycle refuses a new result whose objects are missing.
+        """
+        status = ItemStatus(body.status)
+        unstored = (
+            await self._unstored_results(job_id, body.idx) if status is ItemStatus.DONE else ()
+        )
         outcome = await self.lifecycle.record_item_result(
             job_id,
             ItemResult(
                 idx=body.idx,
-                status=ItemStatus(body.status),
+                status=status,
                 idempotency_key=body.idempotency_key,
                 output_key=body.output_key,
                 preview_key=body.preview_key,
                 error=body.error,
+                unstored_objects=unstored,
             ),
         )
         return CallbackOutcome(
@@ -370,6 +380,20 @@ class JobsService:
             raise ApiError(ErrorCode.JOB_NOT_FOUND)
         return job
 
+    async def _unstored_results(self, job_id: str, idx: int) -> tuple[str, ...]:
+        """The item's output and preview keys that storage lacks, or holds empty or over
+        `MAX_RESULT_BYTES`; none for an unknown job or item (the lifecycle refuses those)."""
+        async with self.database.read() as connection:
+            keys = await repository.result_keys_of_item(connection, job_id, idx)
+        if keys is None:
+            return ()
+        found = await asyncio.gather(*(self.storage.head(key) for key in keys))
+        return tuple(
+            key
+            for key, info in zip(keys, found, strict=True)
+            if info is None or not 0 < info.size <= self.max_result_bytes
+        )
+
     async def _input_problem(self, item: ItemRecord, gate: asyncio.Semaphore) -> str | None:
         """`missing`, `invalid` or None for one uploaded input."""
         async with gate:
@@ -398,7 +422,8 @@ class JobsService:
                     f"Rule is for preset '{rule.preset_id}', the job for '{job.preset}'",
                 )
             check_stored_edits(rule.concepts, "rule.concepts")
-            concepts, protect = rule.concepts, preset.requested_protect(rule.protect)
+            # a rule stores the list it protects, its defaults resolved when it was saved
+            concepts, protect = rule.concepts, list(rule.protect)
         else:
             if not payload.concepts:
                 raise ApiError(
@@ -407,7 +432,7 @@ class JobsService:
                     {"fields": [{"field": "concepts", "message": "required"}]},
                 )
             concepts = payload.concepts
-            protect = preset.requested_protect(payload.protect)
+            protect = preset.requested_protect(payload.protect, concepts)
         check_edits_for_preset(preset, concepts, protect)
         template_ids = {template.id for template in preset.output_templates}
         if payload.output_template is not None and payload.output_template not in template_ids:

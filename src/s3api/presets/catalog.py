@@ -35,17 +35,13 @@ class Preset:
         """Names allowed in a `protect` list (free presets check the phrase's form instead)."""
         return frozenset(self.concepts) | frozenset(self.protect_defaults)
 
-    def requested_protect(self, protect: Sequence[str] | None) -> list[str]:
-        """The protect list a request stands for: its own, or the defaults when it gave none."""
-        chosen = self.protect_defaults if protect is None else protect
-        return list(dict.fromkeys(chosen))
-
-    def effective_protect(self, edited: Iterable[str], protect: Sequence[str]) -> list[str]:
-        """What the engine keeps untouched: the requested names, then every default not
-        being edited itself (a rule saved with `protect: []` still keeps grout and logos)."""
+    def requested_protect(self, protect: Sequence[str] | None, edited: Iterable[str]) -> list[str]:
+        """What the engine keeps untouched: a sent list exactly (`[]` protects nothing), or,
+        when none was sent, every protect default that is not itself being edited."""
+        if protect is not None:
+            return list(dict.fromkeys(protect))
         edited_names = set(edited)
-        defaults = [name for name in self.protect_defaults if name not in edited_names]
-        return list(dict.fromkeys([*protect, *defaults]))
+        return [name for name in self.protect_defaults if name not in edited_names]
 
 
 CUSTOM_PRESET_ID = "custom"

@@ -47,7 +47,8 @@ class RuleCreate(BaseModel):
     name: RuleName
     preset_id: str = Field(min_length=1, max_length=64)
     concepts: dict[ConceptName, ConceptEdit] = Field(min_length=1, max_length=32)
-    protect: list[ConceptName] = Field(default_factory=list, max_length=32)
+    protect: list[ConceptName] | None = Field(default=None, max_length=32)
+    """None: the preset's protect defaults not edited by the rule, stored as a list."""
 
 
 class RuleUpdate(BaseModel):

@@ -23,7 +23,8 @@ class RulesService:
     async def create_rule(self, user_id: str, payload: RuleCreate) -> RulePublic:
         """Validate against the preset, then claim a slot and insert atomically."""
         preset = find_preset(payload.preset_id, field="preset_id")
-        check_edits_for_preset(preset, payload.concepts, payload.protect)
+        protect = preset.requested_protect(payload.protect, payload.concepts)
+        check_edits_for_preset(preset, payload.concepts, protect)
         rule_id = new_id()
         now = utcnow()
         async with self.database.transaction() as connection:
@@ -38,7 +39,7 @@ class RulesService:
                     "name": payload.name,
                     "preset_id": preset.id,
                     "concepts": edits_to_json(payload.concepts),
-                    "protect": list(dict.fromkeys(payload.protect)),
+                    "protect": protect,
                     "created_at": now,
                     "updated_at": now,
                 },

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from s3api.presets.catalog import CUSTOM_PRESET_ID, PRESETS
+from s3api.presets.catalog import CUSTOM_PRESET_ID
 
 
 class WorkItem(BaseModel):
@@ -44,11 +44,9 @@ class WorkMessage(BaseModel):
 
     @property
     def effective_protect(self) -> list[str]:
-        """The request's protect list plus the preset's protect defaults not being edited."""
-        preset = PRESETS.get(self.preset or "")
-        if preset is None:
-            return list(dict.fromkeys(self.protect))
-        return preset.effective_protect(self.concepts, self.protect)
+        """The message's protect list as it is: the API resolved the preset's defaults when
+        the request sent none, so a sent `[]` protects nothing."""
+        return list(dict.fromkeys(self.protect))
 
     def idempotency_key(self, idx: int, attempt: int) -> str:
         """`{job_id}:{idx}:{attempt}`: one key per item and delivery."""
