@@ -12,6 +12,7 @@ from s3api.worker.compose.share_card import (
     CARD_WIDTH,
     MARGIN,
     MAX_CARD_PAIRS,
+    MAX_PALETTE_ROWS,
     SWATCH_SIDE,
     share_card,
 )
@@ -80,6 +81,14 @@ def test_the_palette_lists_a_row_per_edit_and_the_protected_names() -> None:
     inked_bare = np.any(bare[bottom] != PAPER, axis=2).sum()
     inked_full = np.any(full[bottom] != PAPER, axis=2).sum()
     assert inked_full > inked_bare * 2.5
+
+
+def test_many_edits_keep_the_pairs_on_the_card() -> None:
+    many = {f"thing {number}": {"action": "recolor", "value": "navy"} for number in range(32)}
+    card = share_card([pair((250, 0, 0))], many, ["the logo"], title="t")
+    assert card.shape == (CARD_HEIGHT, CARD_WIDTH, 3)
+    assert count_of(card, (250, 0, 0)) > 150 * 150
+    assert count_of(card, PALETTE["navy"]) >= (MAX_PALETTE_ROWS - 1) * (SWATCH_SIDE - 2) ** 2
 
 
 def test_no_pair_or_a_bad_edit_is_refused() -> None:

@@ -30,10 +30,13 @@ SWATCH_SIDE = 44
 PALETTE_ROW = 58
 PALETTE_HEADER = 70
 PROTECT_BLOCK = 84
+MAX_PALETTE_ROWS = 12
+"""Rows of the palette; with more edits the last row names the rest without swatches."""
 
 
 def _palette_height(edit_count: int, has_protected: bool) -> int:
-    return PALETTE_HEADER + edit_count * PALETTE_ROW + (PROTECT_BLOCK if has_protected else 0)
+    rows = min(edit_count, MAX_PALETTE_ROWS)
+    return PALETTE_HEADER + rows * PALETTE_ROW + (PROTECT_BLOCK if has_protected else 0)
 
 
 def share_card(
@@ -82,7 +85,14 @@ def _draw_palette(
     row = top + PALETTE_HEADER
     text_left = MARGIN + SWATCH_SIDE + 20
     width = CARD_WIDTH - MARGIN - text_left
-    for name, edit in edits.items():
+    listed = list(edits.items())
+    rest: list[str] = []
+    if len(listed) > MAX_PALETTE_ROWS:
+        listed, rest = (
+            listed[: MAX_PALETTE_ROWS - 1],
+            [n for n, _ in listed[MAX_PALETTE_ROWS - 1 :]],
+        )
+    for name, edit in listed:
         paste(card, swatch(edit, SWATCH_SIDE), MARGIN, row)
         draw.rectangle([MARGIN, row, MARGIN + SWATCH_SIDE - 1, row + SWATCH_SIDE - 1], outline=RULE)
         centre = row + SWATCH_SIDE // 2
@@ -95,6 +105,18 @@ def _draw_palette(
             26,
             MUTED_INK,
             anchor="rm",
+        )
+        row += PALETTE_ROW
+    if rest:
+        more = f"+{len(rest)} more: {', '.join(rest)}"
+        inner = CARD_WIDTH - MARGIN - text_left
+        draw_text(
+            card,
+            (text_left, row + SWATCH_SIDE // 2),
+            shortened(more, 26, inner),
+            26,
+            MUTED_INK,
+            anchor="lm",
         )
         row += PALETTE_ROW
     if protected:

@@ -12,8 +12,8 @@ from s3api.worker.engine.arrays import RGBImage, as_u8
 from s3api.worker.engine.edits import ConceptEdit
 from s3api.worker.engine.texture import material_rgb, render_pattern
 
-_TONE_BASE = (180, 172, 160)
-"""Neutral colour the tone swatch starts from, before the engine's tone is applied."""
+_TONE_BASE = (172, 140, 112)
+"""Mid, slightly saturated colour the tone swatch starts from, so vivid and muted show."""
 _REMOVED_MARK = (200, 70, 60)
 
 
@@ -35,7 +35,7 @@ def material_swatch(value: str, side: int) -> RGBImage:
 
 
 def tone_swatch(value: str, side: int) -> RGBImage:
-    """Left half the neutral base, right half the same after the engine's tone."""
+    """Left half the base colour, right half the same after the engine's tone."""
     swatch = np.empty((side, side, 3), dtype=np.uint8)
     swatch[:] = _TONE_BASE
     right = np.zeros((side, side), dtype=np.bool_)
@@ -45,11 +45,13 @@ def tone_swatch(value: str, side: int) -> RGBImage:
 
 
 def removed_swatch(side: int) -> RGBImage:
-    """The mat colour crossed out: the concept was removed."""
+    """The mat colour with a red cross: the concept was removed."""
     swatch = np.empty((side, side, 3), dtype=np.uint8)
     swatch[:] = MAT
-    thickness = max(2, side // 12)
-    cv2.line(swatch, (0, side - 1), (side - 1, 0), _REMOVED_MARK, thickness, cv2.LINE_AA)
+    thickness, inset = max(2, side // 12), side // 4
+    far = side - 1 - inset
+    cv2.line(swatch, (inset, inset), (far, far), _REMOVED_MARK, thickness, cv2.LINE_AA)
+    cv2.line(swatch, (inset, far), (far, inset), _REMOVED_MARK, thickness, cv2.LINE_AA)
     return as_u8(swatch)
 
 
