@@ -95,7 +95,7 @@ async def test_an_unknown_template_is_still_a_validation_error_before_the_plan(
     error_of(await execute(api, user, job_id, with_template("상품팩")), 400, "VALIDATION_FAILED")
 
 
-async def test_rerun_gates_the_template_by_the_plan_at_rerun_time(
+async def test_rerun_gates_the_template_and_the_watermark_by_the_plan_at_rerun_time(
     api: ApiClient, context: AppContext
 ) -> None:
     user = await api.sign_in()
@@ -104,6 +104,9 @@ async def test_rerun_gates_the_template_by_the_plan_at_rerun_time(
     refused = await api.http.post(rerun, json=with_template("시안3안팩"), headers=user.headers)
     assert error_of(refused, 403, "TEMPLATE_NOT_IN_PLAN")["details"]["allowed"] == ["전후비교"]
     assert (await api.me(user))["credits"] == 10 - 1
+    allowed = await api.http.post(rerun, json=with_template("전후비교"), headers=user.headers)
+    [free_message] = await queue_bodies(context, data_of(allowed, 202)["job_id"])
+    assert free_message["watermark"] is not None
     await set_plan(context, user.user_id, "pro")
     accepted = await api.http.post(rerun, json=with_template("시안3안팩"), headers=user.headers)
     child = data_of(accepted, 202)["job_id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from s3api.common.errors import ConfigurationError
 from s3api.errors import ApiError, ErrorCode
 from s3api.jobs.plan_outputs import PlanOutputs
 from s3api.presets.catalog import PRESETS
@@ -28,6 +29,11 @@ def test_template_lists_are_comma_separated_ids() -> None:
     outputs = policy(free_templates="전후비교, 썸네일8종", pro_templates="상품팩")
     assert outputs.allowed_templates(Plan.FREE, PRESETS["seller"]) == ["썸네일8종"]
     assert outputs.allowed_templates(Plan.PRO, PRESETS["seller"]) == ["상품팩"]
+
+
+def test_an_unknown_template_id_in_the_settings_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="unknown templates"):
+        policy(free_templates="전후비교,before_after")
 
 
 def test_a_refused_template_names_what_the_plan_allows() -> None:

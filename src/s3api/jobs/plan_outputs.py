@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from s3api.common.errors import ConfigurationError
 from s3api.errors import ApiError, ErrorCode
-from s3api.presets.catalog import Preset
+from s3api.presets.catalog import PRESETS, Preset
 from s3api.settings import Settings
 from s3api.users.plans import Plan
 
@@ -27,9 +28,16 @@ class PlanOutputs:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PlanOutputs:
-        """The policy the settings describe."""
+        """The policy the settings describe; an unknown template id is a configuration error."""
+        known = {t.id for preset in PRESETS.values() for t in preset.output_templates}
 
         def allowed(names: list[str]) -> frozenset[str] | None:
+            unknown = sorted(set(names) - known - {EVERY_TEMPLATE})
+            if unknown:
+                raise ConfigurationError(
+                    f"FREE_TEMPLATES/PRO_TEMPLATES name unknown templates {unknown}: "
+                    f"use ids of {sorted(known)} or {EVERY_TEMPLATE}"
+                )
             return None if EVERY_TEMPLATE in names else frozenset(names)
 
         watermark = None
