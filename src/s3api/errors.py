@@ -21,6 +21,7 @@ class ErrorCode(Enum):
     INSUFFICIENT_CREDITS = (402, "Not enough credits")
     RULE_SLOT_LIMIT = (403, "No free rule slot")
     ITEM_LIMIT = (403, "Too many items for your plan")
+    TEMPLATE_NOT_IN_PLAN = (403, "Your plan does not include this output template")
     FORBIDDEN = (403, "Signature is invalid or has expired")
     NOT_FOUND = (404, "Not found")
     RULE_NOT_FOUND = (404, "Rule not found")

@@ -107,6 +107,16 @@ class Settings(BaseSettings):
     pro_max_concurrency: int = 3
     pro_max_rule_slots: int = 20
     pro_max_items_per_job: int = 200
+    # output templates each plan may ask for, by id; `*` allows every template
+    free_templates: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["전후비교"])
+    pro_templates: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    free_watermark: bool = True
+    watermark_text: str = Field(default="Made with S3 API", min_length=1, max_length=60)
+    # left, top, width, height as fractions of the result's width and height
+    watermark_box: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.58, 0.9, 0.4, 0.07]
+    )
+    watermark_opacity: float = Field(default=0.6, gt=0, le=1)
 
     queue_max_retries: int = 3
     queue_visibility_timeout_seconds: int = 300
@@ -145,7 +155,8 @@ class Settings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _split_lists(cls, values: dict[str, object]) -> dict[str, object]:
-        for name in ("cors_origins", "forwarded_allow_ips"):
+        lists = ("cors_origins", "forwarded_allow_ips", "free_templates", "pro_templates")
+        for name in (*lists, "watermark_box"):
             raw = values.get(name)
             if isinstance(raw, str):
                 values[name] = [item.strip() for item in raw.split(",") if item.strip()]
@@ -153,6 +164,29 @@ class Settings(BaseSettings):
         if isinstance(delays, str):
             values["webhook_retry_delays"] = [item.strip() for item in delays.split(",") if item]
         return values
+
+    @field_validator("watermark_box")
+    @classmethod
+    def _box_inside_the_image(cls, value: list[float]) -> list[float]:
+        if len(value) != 4:
+            raise ValueError("give left,top,width,height as four fractions, e.g. 0.58,0.9,0.4,0.07")
+        left, top, width, height = value
+        if (
+            min(left, top) < 0
+            or min(width, height) <= 0
+            or left + width > 1 + 1e-9
+            or top + height > 1 + 1e-9
+        ):
+            raise ValueError("the box must lie inside the image (fractions of 0 to 1)")
+        return value
+
+    @field_validator("watermark_text")
+    @classmethod
+    def _text_the_bundled_font_draws(cls, value: str) -> str:
+        # the watermark is drawn with the font inside Pillow, which covers Latin text only
+        if not all(" " <= char <= "\u024f" and char.isprintable() for char in value):
+            raise ValueError("use printable Latin characters only")
+        return value
 
     @field_validator("anon_signup_rate", "user_write_rate")
     @classmethod

@@ -79,6 +79,12 @@ async def test_detail_has_exact_concepts_protect_defaults_and_templates(
     response = await api.http.get(f"/presets/{expected['id']}", headers=user.headers)
     data = assert_ok(response)
     for field, value in expected.items():
+        if field == "output_templates":
+            # the original contract's three fields, unchanged; the added ones are tested below
+            value = [{key: t[key] for key in ("id", "name", "description")} for t in value]
+            data[field] = [
+                {key: t[key] for key in ("id", "name", "description")} for t in data[field]
+            ]
         assert data[field] == value, field
 
 
@@ -111,4 +117,45 @@ async def test_custom_preset_detail_has_the_same_shape_with_no_fixed_concepts(
         "output_templates",
     }
     assert (data["concepts"], data["protect_defaults"]) == ([], [])
-    assert all(set(t) == {"id", "name", "description"} for t in data["output_templates"])
+    assert all(set(t) == TEMPLATE_FIELDS for t in data["output_templates"])
+
+
+TEMPLATE_FIELDS = {"id", "name", "description", "credits_per_photo", "billing_unit", "styles"}
+
+
+async def test_templates_state_their_credits_per_photo_and_billing_unit(api: ApiClient) -> None:
+    user = await api.sign_in()
+    costs: dict[str, tuple[int, str]] = {}
+    for preset_id in ("interior", "seller", "custom"):
+        data = assert_ok(await api.http.get(f"/presets/{preset_id}", headers=user.headers))
+        for template in data["output_templates"]:
+            assert set(template) == TEMPLATE_FIELDS
+            costs[template["id"]] = (template["credits_per_photo"], template["billing_unit"])
+    assert costs == {
+        "시안3안팩": (3, "photo"),
+        "전후비교": (1, "photo"),
+        "고객공유카드": (1, "photo"),
+        "상품팩": (1, "photo"),
+        "옵션보드": (1, "option"),
+        "썸네일8종": (1, "photo"),
+    }
+
+
+async def test_draft_pack_lists_three_styles_that_rules_accept(api: ApiClient) -> None:
+    user = await api.sign_in()
+    data = assert_ok(await api.http.get("/presets/interior", headers=user.headers))
+    templates = {template["id"]: template for template in data["output_templates"]}
+    styles = templates["시안3안팩"]["styles"]
+    assert [style["id"] for style in styles] == ["modern", "natural", "hotel"]
+    assert len({str(style["concepts"]) for style in styles}) == 3
+    assert all(templates[other]["styles"] == [] for other in ("전후비교", "고객공유카드"))
+    for style in styles:
+        # each style is a rule the API itself accepts for the interior preset
+        response = await api.http.post(
+            "/rules",
+            json={"name": style["id"], "preset_id": "interior", "concepts": style["concepts"]},
+            headers=user.headers,
+        )
+        rule = assert_ok(response, 201)["rule"]
+        assert rule["concepts"] == style["concepts"]
+        await api.http.delete(f"/rules/{rule['id']}", headers=user.headers)

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from s3api.worker.api_client import RetryPolicy, WorkerApiClient
+from s3api.worker.compose.watermark import Watermark
 from s3api.worker.engine import Engine, EngineResult
 from s3api.worker.messages import WorkMessage
 from s3api.worker.processing import MessageProcessor
@@ -89,6 +90,7 @@ class RendezvousEngine:
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        watermark: Watermark | None = None,
     ) -> EngineResult:
         with self.lock:
             self.calls += 1

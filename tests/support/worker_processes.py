@@ -25,6 +25,8 @@ from sqlalchemy import select
 
 from s3api.db.engine import Database
 from s3api.db.models import BillingEvent, JobItem
+from s3api.settings import Settings
+from s3api.worker.compose.watermark import Watermark, box_pixels
 from s3api.worker.engine import Engine, decode_image
 from tests.support.client_side import auth
 from tests.support.databases import TEST_CALLBACK_SECRET
@@ -151,6 +153,18 @@ def is_terminal(job: dict[str, Any]) -> bool:
     return job["status"] in ("done", "failed", "canceled")
 
 
+def _default_watermark() -> Watermark:
+    """The watermark a free-plan job gets from a server on default settings."""
+    settings = Settings(_env_file=None)
+    box = settings.watermark_box
+    return Watermark(
+        settings.watermark_text, (box[0], box[1], box[2], box[3]), settings.watermark_opacity
+    )
+
+
+FREE_PLAN_WATERMARK = _default_watermark()
+
+
 def assert_results_follow_the_rules(
     client: httpx.Client,
     job: dict[str, Any],
@@ -158,9 +172,11 @@ def assert_results_follow_the_rules(
     edited: list[str],
     protected: list[str],
     engine: Engine | None = None,
+    watermark: Watermark | None = FREE_PLAN_WATERMARK,
 ) -> None:
     """Each result is a PNG of its input's size, changed under the edited concepts and
-    byte-identical to the decoded input under the protected ones; previews are small JPEGs.
+    byte-identical to the decoded input under the protected ones outside the watermark's
+    box (a free-plan job's, by default); previews are small JPEGs.
     `engine` must compute the masks the worker's engine computed (the heuristic default)."""
     engine = engine or Engine()
     assert [entry["idx"] for entry in job["download_urls"]] == list(range(len(photos)))
@@ -175,9 +191,14 @@ def assert_results_follow_the_rules(
         protect = np.zeros(original.shape[:2], dtype=np.bool_)
         for name in protected:
             protect |= masks[name]
+        changed = (result != original).any(axis=2)
+        if watermark is not None:
+            height, width = original.shape[:2]
+            left, top, right, bottom = box_pixels(width, height, watermark.box)
+            assert changed[top:bottom, left:right].mean() > 0.9
+            protect[top:bottom, left:right] = False
         assert protect.any()
         assert np.array_equal(result[protect], original[protect])
-        changed = (result != original).any(axis=2)
         for name in edited:
             editable = masks[name] & ~protect
             assert editable.any(), name

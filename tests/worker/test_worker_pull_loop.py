@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from s3api.db.models import BillingEvent, QueueMessage
 from s3api.worker.api_client import WorkerApiClient
+from s3api.worker.compose.watermark import Watermark
 from s3api.worker.engine import Engine, EngineResult
 from s3api.worker.processing import MessageProcessor
 from s3api.worker.pull_loop import PullWorker, run_pull_worker
@@ -52,10 +53,11 @@ class GatedEngine:
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        watermark: Watermark | None = None,
     ) -> EngineResult:
         self.started.set()
         self.gate.wait(timeout=DEADLINE_SECONDS)
-        return self.engine.process(input_bytes, concepts, protect)
+        return self.engine.process(input_bytes, concepts, protect, watermark)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:

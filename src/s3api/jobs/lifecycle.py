@@ -68,6 +68,8 @@ class ExecutionPlan:
     protect: list[str]
     rule_id: str | None
     output_template: str | None
+    watermark: dict[str, Any] | None = None
+    """The free plan's watermark spec for the queue message, or None for clean results."""
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ async def confirm_upload(request: Request, jobs: Jobs, user: CurrentUser, job_id
     "/{job_id}/execute",
     status_code=202,
     response_model=Envelope[JobQueued],
-    responses=error_responses(404, 409),
+    responses=error_responses(403, 404, 409),
 )
 async def execute(
     request: Request,

@@ -27,6 +27,7 @@ from s3api.jobs.lifecycle import (
     Rerun,
 )
 from s3api.jobs.messages import gpu_message_builder
+from s3api.jobs.plan_outputs import PlanOutputs
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.schemas import (
     CallbackBody,
@@ -62,6 +63,8 @@ from s3api.storage.base import ObjectStorage
 from s3api.storage.keys import ObjectKeys
 from s3api.storage.sniff import SNIFF_BYTES, detect_image_type
 from s3api.timeutil import utcnow
+from s3api.users import repository as users_repository
+from s3api.users.plans import DEFAULT_PLAN, Plan
 
 _STORAGE_PARALLELISM = 16
 
@@ -150,6 +153,7 @@ class JobsService:
         self.build_message = gpu_message_builder(
             self.public_base_url, settings.queue_batch_concurrency
         )
+        self.plan_outputs = PlanOutputs.from_settings(settings)
 
     async def list_jobs(
         self, user_id: str, limit: int, cursor: str | None
@@ -441,9 +445,18 @@ class JobsService:
                 "Unknown output_template for this preset",
                 {"output_templates": sorted(template_ids)},
             )
+        plan = await self._plan_of(user_id)
+        self.plan_outputs.check_template(plan, preset, payload.output_template)
         return ExecutionPlan(
             concepts=edits_to_json(concepts),
             protect=protect,
             rule_id=payload.rule_id,
             output_template=payload.output_template,
+            watermark=self.plan_outputs.watermark_for(plan),
         )
+
+    async def _plan_of(self, user_id: str) -> Plan:
+        """The user's plan now: what execute and re-run gate templates and watermarks by."""
+        async with self.database.read() as connection:
+            user = await users_repository.find_user(connection, user_id)
+        return DEFAULT_PLAN if user is None else user.plan

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 from s3api.errors import ApiError, ErrorCode
 
 
 @dataclass(frozen=True)
+class DraftStyle:
+    """A named draft of a template that renders several looks of each photo."""
+
+    id: str
+    name: str
+    concepts: Mapping[str, Mapping[str, str]]
+
+
+@dataclass(frozen=True)
 class OutputTemplate:
-    """A deliverable the client can ask for."""
+    """A deliverable the client can ask for, and what it costs."""
 
     id: str
     name: str
     description: str
+    credits_per_photo: int = 1
+    """Credits per photo, or per photo and option where `billing_unit` is `option`."""
+    billing_unit: Literal["photo", "option"] = "photo"
+    styles: tuple[DraftStyle, ...] = field(default=())
+    """The drafts rendered of every photo (`시안3안팩`); empty for the others."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,38 @@ def prompt_for(concept: str) -> str:
     return _PROMPTS_BY_KEY.get(name.casefold(), name)
 
 
+INTERIOR_DRAFT_STYLES: tuple[DraftStyle, ...] = (
+    DraftStyle(
+        "modern",
+        "모던",
+        {
+            "Wall": {"action": "recolor", "value": "offwhite_a"},
+            "Floor": {"action": "texture", "value": "concrete"},
+            "Cabinet": {"action": "recolor", "value": "charcoal"},
+        },
+    ),
+    DraftStyle(
+        "natural",
+        "내추럴",
+        {
+            "Wall": {"action": "recolor", "value": "offwhite_b"},
+            "Floor": {"action": "texture", "value": "oak_a"},
+            "Cabinet": {"action": "recolor", "value": "sage_green"},
+        },
+    ),
+    DraftStyle(
+        "hotel",
+        "호텔",
+        {
+            "Wall": {"action": "tone", "value": "warm"},
+            "Floor": {"action": "texture", "value": "marble"},
+            "Cabinet": {"action": "recolor", "value": "walnut_a"},
+        },
+    ),
+)
+"""The three drafts of `시안3안팩`, as concept edits of the interior preset."""
+BEFORE_AFTER_TEMPLATE = OutputTemplate("전후비교", "전/후 비교 세트", "Before+After 나란히 10장")
+
 PRESETS: dict[str, Preset] = {
     "interior": Preset(
         id="interior",
@@ -100,8 +147,14 @@ PRESETS: dict[str, Preset] = {
         ),
         protect_defaults=("Grout", "Frame_Molding", "Glass_highlight"),
         output_templates=(
-            OutputTemplate("시안3안팩", "시안 3안 패키지", "모던/내추럴/호텔 각 공간별 6~10장"),
-            OutputTemplate("전후비교", "전/후 비교 세트", "Before+After 나란히 10장"),
+            OutputTemplate(
+                "시안3안팩",
+                "시안 3안 패키지",
+                "모던/내추럴/호텔 각 공간별 6~10장",
+                credits_per_photo=len(INTERIOR_DRAFT_STYLES),
+                styles=INTERIOR_DRAFT_STYLES,
+            ),
+            BEFORE_AFTER_TEMPLATE,
             OutputTemplate("고객공유카드", "고객 공유 카드", "Before+After+팔레트 요약"),
         ),
     ),
@@ -113,7 +166,9 @@ PRESETS: dict[str, Preset] = {
         protect_defaults=("Label_Text", "Logo", "Gloss"),
         output_templates=(
             OutputTemplate("상품팩", "상품 패키지", "메인1+디테일4+착용1+패키지1"),
-            OutputTemplate("옵션보드", "옵션 보드", "옵션 색상별 동기화 보드"),
+            OutputTemplate(
+                "옵션보드", "옵션 보드", "옵션 색상별 동기화 보드", billing_unit="option"
+            ),
             OutputTemplate("썸네일8종", "썸네일 8종", "플랫폼별 최적 사이즈 썸네일"),
         ),
     ),
@@ -123,9 +178,7 @@ PRESETS: dict[str, Preset] = {
         description="원하는 대상을 짧은 영어 명사구로 지정 (예: the red sofa), 모델 엔진 전용",
         concepts=(),
         protect_defaults=(),
-        output_templates=(
-            OutputTemplate("전후비교", "전/후 비교 세트", "Before+After 나란히 10장"),
-        ),
+        output_templates=(BEFORE_AFTER_TEMPLATE,),
         free_concepts=True,
     ),
 }

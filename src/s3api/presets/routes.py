@@ -6,7 +6,12 @@ from fastapi import APIRouter, Request, Response
 
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.presets.catalog import PRESETS, find_preset
-from s3api.presets.schemas import OutputTemplatePublic, PresetDetail, PresetSummary
+from s3api.presets.schemas import (
+    DraftStylePublic,
+    OutputTemplatePublic,
+    PresetDetail,
+    PresetSummary,
+)
 from s3api.users.current import CurrentUser, get_current_user
 
 router = APIRouter(prefix="/presets", tags=["presets"], responses=error_responses(401))
@@ -41,7 +46,21 @@ async def get_preset(request: Request, preset_id: str, _user: CurrentUser) -> Re
         concepts=list(preset.concepts),
         protect_defaults=list(preset.protect_defaults),
         output_templates=[
-            OutputTemplatePublic(id=t.id, name=t.name, description=t.description)
+            OutputTemplatePublic(
+                id=t.id,
+                name=t.name,
+                description=t.description,
+                credits_per_photo=t.credits_per_photo,
+                billing_unit=t.billing_unit,
+                styles=[
+                    DraftStylePublic(
+                        id=style.id,
+                        name=style.name,
+                        concepts={name: dict(edit) for name, edit in style.concepts.items()},
+                    )
+                    for style in t.styles
+                ],
+            )
             for t in preset.output_templates
         ],
     )

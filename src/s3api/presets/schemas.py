@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 
@@ -14,12 +16,23 @@ class PresetSummary(BaseModel):
     description: str
 
 
+class DraftStylePublic(BaseModel):
+    """One named draft a template renders of every photo."""
+
+    id: str
+    name: str
+    concepts: dict[str, dict[str, str]]
+
+
 class OutputTemplatePublic(BaseModel):
-    """An output template of a preset."""
+    """An output template of a preset, with what it costs."""
 
     id: str
     name: str
     description: str
+    credits_per_photo: int
+    billing_unit: Literal["photo", "option"]
+    styles: list[DraftStylePublic]
 
 
 class PresetDetail(BaseModel):

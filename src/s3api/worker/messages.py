@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3api.presets.catalog import CUSTOM_PRESET_ID
+from s3api.worker.compose.watermark import Watermark
 
 
 class WorkItem(BaseModel):
@@ -20,6 +21,21 @@ class WorkItem(BaseModel):
     preview_url: str
     output_key: str
     preview_key: str
+
+
+class WatermarkSpec(BaseModel):
+    """The free plan's watermark as the server chose it for this job."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    text: str = Field(min_length=1, max_length=60)
+    box: tuple[float, float, float, float]
+    """left, top, width, height in fractions of the result's width and height."""
+    opacity: float = Field(gt=0, le=1)
+
+    def to_watermark(self) -> Watermark:
+        """The engine's form of the spec."""
+        return Watermark(text=self.text, box=self.box, opacity=self.opacity)
 
 
 class WorkMessage(BaseModel):
@@ -36,6 +52,8 @@ class WorkMessage(BaseModel):
     callback_url: str
     idempotency_prefix: str | None = None
     batch_concurrency: int = Field(default=4, ge=1)
+    watermark: WatermarkSpec | None = None
+    """Set for free-plan jobs: results and previews carry it; None means clean results."""
 
     @property
     def uses_custom_concepts(self) -> bool:
@@ -47,6 +65,11 @@ class WorkMessage(BaseModel):
         """The message's protect list as it is: the API resolved the preset's defaults when
         the request sent none, so a sent `[]` protects nothing."""
         return list(dict.fromkeys(self.protect))
+
+    @property
+    def result_watermark(self) -> Watermark | None:
+        """The watermark the engine stamps on every result of this job, if any."""
+        return None if self.watermark is None else self.watermark.to_watermark()
 
     def idempotency_key(self, idx: int, attempt: int) -> str:
         """`{job_id}:{idx}:{attempt}`: one key per item and delivery."""

@@ -10,6 +10,7 @@ hands it back to the queue instead of acknowledging it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -189,12 +190,15 @@ class MessageProcessor:
         engine_started = time.perf_counter()
         try:
             async with self.pixel_budget.reserve(pixels):
-                result = await asyncio.get_running_loop().run_in_executor(
-                    engine_threads,
+                run_engine = functools.partial(
                     self.engine.process,
                     source,
                     message.concepts,
                     message.effective_protect,
+                    watermark=message.result_watermark,
+                )
+                result = await asyncio.get_running_loop().run_in_executor(
+                    engine_threads, run_engine
                 )
         except ValueError as exc:  # ImageDecodeError or a bad rule value
             return failed(short_reason(exc))

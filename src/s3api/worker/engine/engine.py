@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from s3api.worker.compose.watermark import Watermark, apply_watermark
 from s3api.worker.engine.apply import apply_edits
 from s3api.worker.engine.arrays import Mask, RGBImage
 from s3api.worker.engine.codec import (
@@ -70,8 +71,10 @@ class Engine:
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        watermark: Watermark | None = None,
     ) -> EngineResult:
-        """Decode, edit each concept in order, restore protected pixels, encode.
+        """Decode, edit each concept in order, restore protected pixels, stamp the
+        watermark (if any; only its box changes), encode.
 
         Raises ImageDecodeError for undecodable input and ValueError for a bad rule.
         """
@@ -87,6 +90,8 @@ class Engine:
             for name in protect:
                 protect_mask |= masks[name]
         result = apply_edits(image, masks, edits, protect_mask)
+        if watermark is not None:
+            result = apply_watermark(result, watermark)
         return EngineResult(
             result_png=encode_png(result),
             preview_jpeg=encode_preview(result),

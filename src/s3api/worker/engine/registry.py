@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from s3api.common.errors import ConfigurationError
+from s3api.worker.compose.watermark import Watermark
 from s3api.worker.engine import Engine, EngineResult, HeuristicSegmenter
 from s3api.worker.settings import WorkerSettings
 
@@ -23,8 +24,9 @@ class ImageEngine(Protocol):
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        watermark: Watermark | None = None,
     ) -> EngineResult:
-        """Raise ValueError (ImageDecodeError included) for a bad input or rule."""
+        """Stamp `watermark` on the result and preview when given. Raise ValueError (ImageDecodeError included) for a bad input or rule."""
         ...
 
 
