@@ -18,13 +18,9 @@ from typer.testing import CliRunner
 from s3api.cli import app
 from s3api.common.errors import ConfigurationError
 from s3api.worker.engine import Engine, decode_image
+from s3api.worker.engine.refine import refine_mask, refine_masks
 from s3api.worker.engine.registry import build_engine, serves_custom_concepts
-from s3api.worker.engine.sam3 import (
-    PhotoRequest,
-    Sam3Segmenter,
-    load_sam3_segmenter,
-    upscale_probabilities,
-)
+from s3api.worker.engine.sam3 import PhotoRequest, Sam3Segmenter, load_sam3_segmenter
 from s3api.worker.engine.samples import jpeg_bytes, room_image
 from s3api.worker.settings import WorkerSettings
 
@@ -84,17 +80,6 @@ def test_engine_keeps_the_photo_size_and_protected_pixels(
     assert (decoded[edited] != original[edited]).any(axis=1).mean() > 0.5
 
 
-def test_masks_are_resized_smoothly_to_the_photo() -> None:
-    row = np.array([0, 0, 0, 0.4, 0.9, 1, 1, 1], dtype=np.float32)
-    mask = upscale_probabilities(np.tile(row, (8, 1)), 64, 640)
-    assert mask.shape == (64, 640)
-    edge = int(np.argmax(mask[0]))
-    # Cells are 80 px wide, centred at 280 (0.4) and 360 (0.9): bilinear crosses 0.5 at 296,
-    # where nearest-neighbour blocks would switch at the cell border, 320.
-    assert 290 <= edge <= 302
-    assert (mask == mask[0]).all()
-
-
 def test_batched_and_unbatched_masks_agree(segmenter: Sam3Segmenter) -> None:
     photos = [room_image(160 + 40 * index, 120, seed=index) for index in range(4)]
     concepts = [["Floor", "Wall"], ["Grout"], ["the red sofa", "Floor"], ["Window", "Tile"]]
@@ -150,12 +135,39 @@ def test_prompts_come_from_the_catalogue_and_custom_phrases_are_used_as_is(
     photo = room_image(128, 96, seed=5)
     maps = segmenter.probabilities(photo, ["grout lines between tiles", "the red sofa"])
     masks = segmenter.segment(photo, ["Grout", "the red sofa"])
-    assert np.array_equal(
-        masks["Grout"], upscale_probabilities(maps["grout lines between tiles"], 96, 128)
-    )
-    assert np.array_equal(
-        masks["the red sofa"], upscale_probabilities(maps["the red sofa"], 96, 128)
-    )
+    assert np.array_equal(masks["Grout"], refine_mask(photo, maps["grout lines between tiles"]))
+    assert np.array_equal(masks["the red sofa"], refine_mask(photo, maps["the red sofa"]))
+
+
+def test_masks_are_the_model_maps_refined_on_the_photo(
+    segmenter: Sam3Segmenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photo = room_image(400, 300, seed=6)
+    handed: list[tuple[tuple[int, ...], np.dtype[Any], float, float]] = []
+
+    def recording(image: np.ndarray[Any, Any], maps: dict[str, Any]) -> dict[str, Any]:
+        assert image is photo
+        for probabilities in maps.values():
+            handed.append(
+                (
+                    probabilities.shape,
+                    probabilities.dtype,
+                    float(probabilities.min()),
+                    float(probabilities.max()),
+                )
+            )
+        return refine_masks(image, maps)
+
+    monkeypatch.setattr("s3api.worker.engine.sam3.refine_masks", recording)
+    masks = segmenter.segment(photo, ["Floor", "Wall"])
+    assert [mask.shape for mask in masks.values()] == [(300, 400)] * 2
+    assert len(handed) == 2
+    for shape, dtype, _, _ in handed:
+        assert dtype == np.float32
+        assert len(shape) == 2
+        assert shape != (300, 400)  # the model's own low resolution
+    # Probabilities, not an already thresholded mask: values strictly between 0 and 1.
+    assert all(low > 0.0 and high < 1.0 for _, _, low, high in handed)
 
 
 # --- start-up errors -------------------------------------------------------------------------

@@ -55,14 +55,6 @@ def downscale(image: RGBImage, longest: int = WORK_SIDE) -> RGBImage:
     return as_u8(cv2.resize(image, size, interpolation=cv2.INTER_AREA))
 
 
-def upscale_mask(mask: Mask, height: int, width: int) -> Mask:
-    """Nearest-neighbour resize of a mask to ``height`` x ``width`` (always a new array)."""
-    if mask.shape == (height, width):
-        return mask.copy()
-    resized = cv2.resize(mask.view(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
-    return as_u8(resized).view(np.bool_)
-
-
 def mask_bbox(mask: Mask, margin: int = 0) -> tuple[slice, slice] | None:
     """Row/column slices bounding the True pixels (grown by ``margin``), or None if empty."""
     rows = np.flatnonzero(mask.any(axis=1))

@@ -2,14 +2,14 @@
 
 Each preset concept is prompted with its catalogue text (``presets.catalog.prompt_for``);
 a custom concept's phrase is the prompt as-is. The concept's mask is the model's semantic
-map: its low-resolution probabilities are resized to the photo with bilinear interpolation
-and then thresholded, so edges stay smooth at 12 MP.
+map: its low-resolution probabilities (the sigmoid of the logits, never a thresholded
+enlargement) go to `refine_mask`, which places the uncertain edge on the photo's own edges.
 
 Throughput comes from sharing work. Item threads hand their photo (already resized and
 normalised on the CPU) to a `MicroBatcher`; its runner thread encodes the batch's photos in
 one vision pass, looks up or encodes each distinct prompt once (text features are cached
 across items and jobs), runs the decoders on every (photo, prompt) pair in one pass, and
-returns each photo its probability maps. Decoding, mask resizing, editing and encoding stay
+returns each photo its probability maps. Decoding, mask refinement, editing and encoding stay
 in the item threads, so they overlap the next batch on the GPU.
 
 Weights come from ``SAM3_MODEL`` (a local Hugging Face directory, or a hub id where the hub
@@ -38,6 +38,7 @@ from s3api.presets.catalog import prompt_for
 from s3api.worker.engine.arrays import Mask, RGBImage, as_f32
 from s3api.worker.engine.batching import MicroBatcher
 from s3api.worker.engine.engine import Engine
+from s3api.worker.engine.refine import refine_masks
 from s3api.worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MASK_THRESHOLD = 0.5
 TEXT_CACHE_SIZE = 4096
 TEXT_LENGTH = 32
 SAM3_MODEL_TYPES = frozenset({"sam3", "sam3_video"})
@@ -130,13 +130,9 @@ class Sam3Segmenter:
 
     def segment(self, image: RGBImage, concepts: Sequence[str]) -> dict[str, Mask]:
         """A full-size boolean mask for every concept name (preset concept or noun phrase)."""
-        height, width = image.shape[:2]
         prompts = {name: prompt_for(name) for name in concepts}
         maps = self.probabilities(image, list(prompts.values()))
-        return {
-            name: upscale_probabilities(maps[prompt], height, width)
-            for name, prompt in prompts.items()
-        }
+        return refine_masks(image, {name: maps[prompt] for name, prompt in prompts.items()})
 
     def _run_batch(self, requests: Sequence[PhotoRequest]) -> list[list[ProbabilityMap]]:
         import torch
@@ -210,13 +206,6 @@ class Sam3Segmenter:
         features = torch.stack([self._text_cache[prompt][0] for prompt in prompts])
         masks = torch.stack([self._text_cache[prompt][1] for prompt in prompts])
         return features, masks
-
-
-def upscale_probabilities(probabilities: ProbabilityMap, height: int, width: int) -> Mask:
-    """Bilinear resize of a probability map to the photo, then the threshold: smooth edges."""
-    full = cv2.resize(probabilities, (width, height), interpolation=cv2.INTER_LINEAR)
-    mask: Mask = as_f32(full) > MASK_THRESHOLD
-    return mask
 
 
 # --- loading ---------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 ``HeuristicSegmenter`` is a model-free stand-in, NOT a learned model. It applies hand-written
 colour, geometry and edge rules (bands for Ceiling/Wall/Floor, bright low-saturation blobs for
 Window, black-hat lines for Grout, border-colour saliency for Body, ...) to a copy of the image
-whose longest side is 512 px, then upscales the masks with nearest-neighbour interpolation.
-It is deterministic and downloads nothing, so the whole pipeline runs and can be tested
+whose longest side is 512 px, then hands each mask, lightly smoothed, to `refine_mask` as
+its probabilities, which places the enlarged edge on the photo's own edges. It is deterministic and downloads nothing, so the whole pipeline runs and can be tested
 without weights; its masks are plausible on ordinary photos but far from model quality.
 The learned model is SAM 3 (``sam3.py``, ``WORKER_ENGINE=sam3``).
 """
@@ -14,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from s3api.worker.engine.arrays import Mask, RGBImage, downscale, empty_mask, upscale_mask
+import cv2
+import numpy as np
+
+from s3api.worker.engine.arrays import Mask, RGBImage, as_f32, downscale, empty_mask
 from s3api.worker.engine.features import MaskRule, SceneFeatures
 from s3api.worker.engine.interior import INTERIOR_RULES
+from s3api.worker.engine.refine import Probabilities, refine_masks
 from s3api.worker.engine.seller import SELLER_RULES
 
 INTERIOR_CONCEPTS: tuple[str, ...] = tuple(
@@ -27,6 +31,9 @@ PROTECT_ONLY_CONCEPTS: tuple[str, ...] = ("Glass_highlight",)
 """Concepts that may only be protected, not edited, in the interior preset."""
 SELLER_CONCEPTS: tuple[str, ...] = tuple(SELLER_RULES)
 """Concepts of the seller preset."""
+
+_SMOOTHING_CELLS = 0.7
+"""Blur (in reduced-image pixels) that turns a rule's hard mask into soft probabilities."""
 
 _RULES: dict[str, MaskRule] = {**INTERIOR_RULES, **SELLER_RULES}
 _RULES_BY_KEY: dict[str, tuple[str, MaskRule]] = {
@@ -55,12 +62,16 @@ class HeuristicSegmenter:
         """Masks for preset concepts; unknown names get an empty mask."""
         height, width = image.shape[:2]
         features = SceneFeatures(downscale(image))
-        masks: dict[str, Mask] = {}
+        maps: dict[str, Probabilities] = {}
         for name in concepts:
             entry = _RULES_BY_KEY.get(name.strip().casefold())
-            if entry is None:
-                masks[name] = empty_mask(height, width)
-                continue
-            canonical, rule = entry
-            masks[name] = upscale_mask(features.mask(canonical, rule), height, width)
-        return masks
+            if entry is not None:
+                canonical, rule = entry
+                maps[name] = _soft(features.mask(canonical, rule))
+        refined = refine_masks(image, maps)
+        return {name: refined.get(name, empty_mask(height, width)) for name in concepts}
+
+
+def _soft(mask: Mask) -> Probabilities:
+    """A rule's hard mask as probabilities whose edge is a ramp, not a step."""
+    return as_f32(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), _SMOOTHING_CELLS))
