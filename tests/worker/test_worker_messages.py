@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
+from s3api.common.output_formats import OutputFormat
 from s3api.worker.messages import WorkMessage
 
 
@@ -36,3 +40,11 @@ def test_a_default_concept_being_edited_is_not_protected_against_its_own_edit() 
 
 def test_unknown_preset_protects_only_what_was_asked() -> None:
     assert _message(preset="nope", protect=["Body"]).effective_protect == ["Body"]
+
+
+def test_a_message_without_output_format_asks_for_png_and_an_unknown_one_is_refused() -> None:
+    assert _message().output_format is OutputFormat.PNG
+    body = _message().model_dump(mode="json")
+    assert WorkMessage.model_validate({**body, "output_format": "webp"}).output_format == "webp"
+    with pytest.raises(ValidationError):
+        WorkMessage.model_validate({**body, "output_format": "gif"})

@@ -141,3 +141,23 @@ async def test_custom_concepts_are_served_by_a_model_engine() -> None:
     summary = await processor(fake, engine).process(message(1, **CUSTOM_RULES), attempt=1)
     assert summary.done == 1
     assert fake.uploads["/out/0"].startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize(
+    ("output_format", "magic", "content_type"),
+    [
+        ("png", b"\x89PNG\r\n\x1a\n", "image/png"),
+        ("jpeg", b"\xff\xd8\xff", "image/jpeg"),
+        ("webp", b"RIFF", "image/webp"),
+    ],
+)
+async def test_results_are_encoded_and_uploaded_in_the_messages_format(
+    output_format: str, magic: bytes, content_type: str
+) -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo})
+    summary = await processor(fake).process(message(1, output_format=output_format), attempt=1)
+    assert summary.done == 1
+    assert fake.uploads["/out/0"].startswith(magic)
+    assert fake.upload_types["/out/0"] == content_type
+    assert fake.upload_types["/prev/0"] == "image/jpeg"

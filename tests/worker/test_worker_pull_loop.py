@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import func, select, update
 
+from s3api.common.output_formats import OutputFormat
 from s3api.db.models import BillingEvent, QueueMessage
 from s3api.worker.api_client import WorkerApiClient
 from s3api.worker.engine import Engine, EngineResult
@@ -52,10 +53,11 @@ class GatedEngine:
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        output_format: OutputFormat = OutputFormat.PNG,
     ) -> EngineResult:
         self.started.set()
         self.gate.wait(timeout=DEADLINE_SECONDS)
-        return self.engine.process(input_bytes, concepts, protect)
+        return self.engine.process(input_bytes, concepts, protect, output_format)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:

@@ -25,6 +25,7 @@ def gpu_message_builder(public_base_url: str, batch_concurrency: int) -> Message
             "concepts": plan.concepts,
             "protect": plan.protect,
             "output_template": plan.output_template,
+            "output_format": plan.output_format.value,
             "items": [
                 {
                     "idx": item.idx,

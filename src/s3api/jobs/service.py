@@ -27,6 +27,7 @@ from s3api.jobs.lifecycle import (
     Rerun,
 )
 from s3api.jobs.messages import gpu_message_builder
+from s3api.jobs.output_formats import checked_output_format
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.schemas import (
     CallbackBody,
@@ -311,6 +312,7 @@ class JobsService:
             download_urls=list(await asyncio.gather(*(urls(item) for item in done))),
             refunded=job.refunded,
             parent_job_id=job.parent_job_id,
+            output_format=job.output_format,
             expired=expired,
             created_at=job.created_at,
             updated_at=job.updated_at,
@@ -421,4 +423,5 @@ class JobsService:
             protect=protect,
             rule_id=payload.rule_id,
             output_template=payload.output_template,
+            output_format=checked_output_format(payload.output_format),
         )

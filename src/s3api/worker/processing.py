@@ -195,6 +195,7 @@ class MessageProcessor:
                     source,
                     message.concepts,
                     message.effective_protect,
+                    message.output_format,
                 )
         except ValueError as exc:  # ImageDecodeError or a bad rule value
             return failed(short_reason(exc))
@@ -203,7 +204,8 @@ class MessageProcessor:
             if pixels >= LARGE_ITEM_PIXELS:
                 await asyncio.to_thread(release_memory)
         try:
-            await self.api.upload(item.output_url, result.result_png, "image/png")
+            content_type = message.output_format.content_type
+            await self.api.upload(item.output_url, result.result_image, content_type)
             await self.api.upload(item.preview_url, result.preview_jpeg, "image/jpeg")
         except RejectedApiError as exc:
             if exc.status_code != _TOO_LARGE:

@@ -1,4 +1,4 @@
-"""The engine facade the worker calls: bytes + concept rules in, PNG result + preview out."""
+"""The engine facade the worker calls: bytes + concept rules in, encoded result + preview out."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from s3api.common.output_formats import OutputFormat
 from s3api.worker.engine.apply import apply_edits
 from s3api.worker.engine.arrays import Mask, RGBImage
 from s3api.worker.engine.codec import (
     MAX_PIXELS,
     MAX_WORK_PIXELS,
     decode_image,
-    encode_png,
     encode_preview,
+    encode_result,
 )
 from s3api.worker.engine.edits import parse_edits
 from s3api.worker.engine.segment import HeuristicSegmenter, Segmenter
@@ -24,13 +25,14 @@ from s3api.worker.engine.segment import HeuristicSegmenter, Segmenter
 class EngineResult:
     """Encoded outputs of one processed photo."""
 
-    result_png: bytes
-    """PNG with the same width and height as the decoded input (inputs over the engine's
-    working size are decoded at an integer fraction of their size)."""
+    result_image: bytes
+    """The result in `output_format`, with the same width and height as the decoded input
+    (inputs over the engine's working size are decoded at an integer fraction of their size)."""
     preview_jpeg: bytes
     """JPEG whose longest side is at most 512 px."""
     width: int
     height: int
+    output_format: OutputFormat = OutputFormat.PNG
 
 
 class Engine:
@@ -70,9 +72,11 @@ class Engine:
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        output_format: OutputFormat = OutputFormat.PNG,
     ) -> EngineResult:
         """Decode, edit each concept in order, restore protected pixels, encode.
 
+        Protected pixels come back byte-identical in `png` only; `jpeg` and `webp` are lossy.
         Raises ImageDecodeError for undecodable input and ValueError for a bad rule.
         """
         edits = parse_edits(concepts)
@@ -88,8 +92,9 @@ class Engine:
                 protect_mask |= masks[name]
         result = apply_edits(image, masks, edits, protect_mask)
         return EngineResult(
-            result_png=encode_png(result),
+            result_image=encode_result(result, output_format),
             preview_jpeg=encode_preview(result),
             width=width,
             height=height,
+            output_format=output_format,
         )

@@ -11,18 +11,21 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from s3api.common.errors import ConfigurationError
+from s3api.common.output_formats import OutputFormat
 from s3api.worker.engine import Engine, EngineResult, HeuristicSegmenter
 from s3api.worker.settings import WorkerSettings
 
 
 class ImageEngine(Protocol):
-    """Turns one input image and the job's rules into a PNG result and a JPEG preview."""
+    """Turns one input image and the job's rules into a result in the job's format and a JPEG
+    preview."""
 
     def process(
         self,
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        output_format: OutputFormat = OutputFormat.PNG,
     ) -> EngineResult:
         """Raise ValueError (ImageDecodeError included) for a bad input or rule."""
         ...
