@@ -268,3 +268,21 @@ async def test_0003_downgrades_to_0002_keeping_jobs_and_items(fresh_database: Da
     async with fresh_database.read() as connection:
         items = (await connection.execute(text("SELECT job_id FROM job_items"))).all()
     assert [tuple(row) for row in items] == [("j1",)]
+
+
+async def test_jobs_made_before_0005_output_format_read_png(fresh_database: Database) -> None:
+    await upgrade_to(fresh_database, "0004")
+    rows = [
+        "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+        "VALUES ('u1', NULL, 'free', 9, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO jobs (id, user_id, preset, status, total_items, done_items, "
+        "failed_items, refunded, created_at, updated_at) VALUES "
+        "('j1', 'u1', 'interior', 'done', 1, 1, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    ]
+    async with fresh_database.transaction() as connection:
+        for statement in rows:
+            await connection.execute(text(statement))
+    await upgrade_to(fresh_database, "0005_output_format")
+    async with fresh_database.read() as connection:
+        formats = (await connection.execute(text("SELECT output_format FROM jobs"))).all()
+    assert [tuple(row) for row in formats] == [("png",)]
