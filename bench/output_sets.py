@@ -42,7 +42,7 @@ OPTION_COLOURS = ("navy", "terracotta", "sage_green", "charcoal", "#D9A441")
 
 def _edited(engine: Engine, photo: RGBImage, concepts: Mapping[str, Mapping[str, str]]) -> RGBImage:
     result = engine.process(jpeg_bytes(photo), concepts, ["Grout", "Frame_Molding"])
-    return decode_image(result.result_png)
+    return decode_image(result.result_image)
 
 
 def _labelled_sheet(images: list[tuple[str, RGBImage]], height: int = 420) -> RGBImage:

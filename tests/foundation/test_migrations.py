@@ -316,3 +316,21 @@ async def test_0005_rewrites_each_rule_to_the_protect_list_it_applied(
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+async def test_jobs_made_before_0006_output_format_read_png(fresh_database: Database) -> None:
+    await upgrade_to(fresh_database, "0004")
+    rows = [
+        "INSERT INTO users (id, device_hash, plan, credits, created_at, updated_at) "
+        "VALUES ('u1', NULL, 'free', 9, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO jobs (id, user_id, preset, status, total_items, done_items, "
+        "failed_items, refunded, created_at, updated_at) VALUES "
+        "('j1', 'u1', 'interior', 'done', 1, 1, 0, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    ]
+    async with fresh_database.transaction() as connection:
+        for statement in rows:
+            await connection.execute(text(statement))
+    await upgrade_to(fresh_database, "0006")
+    async with fresh_database.read() as connection:
+        formats = (await connection.execute(text("SELECT output_format FROM jobs"))).all()
+    assert [tuple(row) for row in formats] == [("png",)]

@@ -314,3 +314,33 @@ async def test_a_stream_reads_its_job_only_when_that_job_changes(
     finally:
         sqlalchemy.event.remove(engine, "before_cursor_execute", count_event_reads)
         await app.state.context.close()
+
+
+async def test_item_events_of_a_webp_job_link_its_webp_results(
+    api: ApiClient, sse: httpx.AsyncClient
+) -> None:
+    user = await api.sign_in()
+    created = await api.create_job(user, 1)
+    job_id = created["job_id"]
+    await api.upload_all(created)
+    assert (await api.confirm(user, job_id)).status_code == 200
+    body = {"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}, "output_format": "webp"}
+    assert (await api.execute(user, job_id, body)).status_code == 202
+    done = {
+        "idx": 0,
+        "status": "done",
+        "idempotency_key": f"{job_id}:0:1",
+        "output_key": f"outputs/{user.user_id}/{job_id}/0_result.webp",
+        "preview_key": f"previews/{user.user_id}/{job_id}/0_thumb.jpg",
+    }
+    answer = await api.http.post(
+        f"/jobs/{job_id}/callback", json=done, headers={"X-Callback-Secret": TEST_CALLBACK_SECRET}
+    )
+    assert answer.status_code == 200, answer.text
+    received: list[ServerSentEvent] = []
+    headers = {**user.headers, "Last-Event-ID": "0"}
+    async with aconnect_sse(sse, "GET", f"/jobs/{job_id}/events", headers=headers) as source:
+        async for event in source.aiter_sse():
+            received.append(event)
+    [item] = [_data(event) for event in received if event.event == "item"]
+    assert f"/outputs/{user.user_id}/{job_id}/0_result.webp?" in item["output_url"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from s3api.common.output_formats import OutputFormat
 from s3api.worker.api_client import RetryPolicy, WorkerApiClient
 from s3api.worker.compose.watermark import Watermark
 from s3api.worker.engine import Engine, EngineResult
@@ -32,6 +33,7 @@ class FakeApi:
     )
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
+    upload_types: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         kind, _, idx = request.url.path.strip("/").partition("/")
@@ -41,6 +43,7 @@ class FakeApi:
             return httpx.Response(200, content=self.inputs[int(idx)])
         if kind in ("out", "prev"):
             self.uploads[request.url.path] = request.content
+            self.upload_types[request.url.path] = request.headers["content-type"]
             return httpx.Response(self.upload_status)
         self.callbacks.append(json.loads(request.content))
         return httpx.Response(self.callback_status, json={"data": self.callback_answer})
@@ -90,7 +93,9 @@ class RendezvousEngine:
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        *,
         watermark: Watermark | None = None,
+        output_format: OutputFormat = OutputFormat.PNG,
     ) -> EngineResult:
         with self.lock:
             self.calls += 1

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from s3api.common.output_formats import OutputFormat
 from s3api.worker.engine import Engine, EngineResult, ImageDecodeError, decode_image
 from s3api.worker.engine.samples import jpeg_bytes, product_image, room_image
 
@@ -36,7 +37,7 @@ def test_recolor_floor_with_grout_protected(room_jpeg: bytes) -> None:
     result = engine.process(
         room_jpeg, {"Floor": {"action": "recolor", "value": "oak_a"}}, ["Grout"]
     )
-    edited = decode_image(result.result_png)
+    edited = decode_image(result.result_image)
     assert np.array_equal(edited[grout], decoded[grout])
     assert np.array_equal(edited[~floor], decoded[~floor])
     assert np.any(edited[floor & ~grout] != decoded[floor & ~grout])
@@ -45,7 +46,7 @@ def test_recolor_floor_with_grout_protected(room_jpeg: bytes) -> None:
 def test_result_and_preview_formats(room_jpeg: bytes) -> None:
     result = Engine().process(room_jpeg, {"Wall": {"action": "tone", "value": "cool"}}, [])
     assert isinstance(result, EngineResult)
-    png, preview = _image(result.result_png), _image(result.preview_jpeg)
+    png, preview = _image(result.result_image), _image(result.preview_jpeg)
     assert png.format == "PNG"
     assert (png.width, png.height) == (result.width, result.height) == (800, 600)
     assert preview.format == "JPEG"
@@ -64,7 +65,7 @@ def test_several_rules_and_protect_names(room_jpeg: bytes) -> None:
     protect = ["Window", "Frame_Molding", "Glass_highlight", "Couch"]
     decoded = decode_image(room_jpeg)
     masks = engine.masks_for(decoded, [*rules, *protect])
-    edited = decode_image(engine.process(room_jpeg, rules, protect).result_png)
+    edited = decode_image(engine.process(room_jpeg, rules, protect).result_image)
     protected = masks["Window"] | masks["Frame_Molding"] | masks["Glass_highlight"]
     touched = masks["Floor"] | masks["Wall"] | masks["Ceiling"] | masks["Door"]
     assert np.array_equal(edited[protected], decoded[protected])
@@ -79,7 +80,7 @@ def test_remove_rule_without_value_key(room_jpeg: bytes) -> None:
 
 def test_no_rules_returns_the_decoded_input(room_jpeg: bytes) -> None:
     result = Engine().process(room_jpeg, {}, ["Grout"])
-    assert np.array_equal(decode_image(result.result_png), decode_image(room_jpeg))
+    assert np.array_equal(decode_image(result.result_image), decode_image(room_jpeg))
 
 
 def test_seller_preset() -> None:
@@ -88,7 +89,7 @@ def test_seller_preset() -> None:
     decoded = decode_image(data)
     masks = engine.masks_for(decoded, ["Body", "Logo", "Label_Text"])
     rules: Rules = {"Body": {"action": "recolor", "value": "terracotta"}}
-    edited = decode_image(engine.process(data, rules, ["Logo", "Label_Text"]).result_png)
+    edited = decode_image(engine.process(data, rules, ["Logo", "Label_Text"]).result_image)
     kept = masks["Logo"] | masks["Label_Text"]
     assert kept.any()
     assert np.array_equal(edited[kept], decoded[kept])
@@ -131,7 +132,7 @@ def test_concurrent_calls_match_sequential_results(room_jpeg: bytes) -> None:
     sequential = [engine.process(room_jpeg, rules, ["Grout"]) for rules in jobs]
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(lambda rules: engine.process(room_jpeg, rules, ["Grout"]), jobs))
-    assert [r.result_png for r in concurrent] == [r.result_png for r in sequential]
+    assert [r.result_image for r in concurrent] == [r.result_image for r in sequential]
 
 
 @pytest.mark.slow
@@ -144,5 +145,33 @@ def test_twelve_megapixel_photo() -> None:
     }
     result = Engine().process(data, rules, ["Grout", "Window"])
     assert (result.width, result.height) == (4000, 3000)
-    assert _image(result.result_png).size == (4000, 3000)
+    assert _image(result.result_image).size == (4000, 3000)
     assert _image(result.preview_jpeg).size == (512, 384)
+
+
+def _psnr(first: np.ndarray, second: np.ndarray) -> float:
+    error = float(np.mean((first.astype(np.float64) - second.astype(np.float64)) ** 2))
+    return float("inf") if error == 0 else 10 * float(np.log10(255**2 / error))
+
+
+@pytest.mark.parametrize(("output_format", "pillow_format"), [("jpeg", "JPEG"), ("webp", "WEBP")])
+def test_lossy_formats_keep_protected_pixels_close_and_only_png_exact(
+    room_jpeg: bytes, output_format: str, pillow_format: str
+) -> None:
+    engine = Engine()
+    decoded = decode_image(room_jpeg)
+    grout = engine.masks_for(decoded, ["Grout"])["Grout"]
+    rules: Rules = {"Floor": {"action": "recolor", "value": "oak_a"}}
+    png = engine.process(room_jpeg, rules, ["Grout"])
+    lossy = engine.process(room_jpeg, rules, ["Grout"], output_format=OutputFormat(output_format))
+    assert (lossy.output_format, _image(lossy.result_image).format) == (
+        output_format,
+        pillow_format,
+    )
+    assert len(lossy.result_image) < len(png.result_image)
+    exact, close = decode_image(png.result_image), decode_image(lossy.result_image)
+    assert np.array_equal(exact[grout], decoded[grout])
+    difference = np.abs(close[grout].astype(np.int16) - decoded[grout].astype(np.int16))
+    assert float(difference.mean()) < 4.0
+    assert _psnr(close[grout], decoded[grout]) > 32.0
+    assert _psnr(close, exact) > 32.0

@@ -69,7 +69,7 @@ def test_engine_keeps_the_photo_size_and_protected_pixels(
     original = decode_image(photo)
     rules = {"Floor": {"action": "recolor", "value": "#2040C0"}}
     result = engine.process(photo, rules, ["Wall"])
-    decoded = decode_image(result.result_png)
+    decoded = decode_image(result.result_image)
     assert (result.width, result.height) == (300, 200)
     assert decoded.shape == original.shape
     masks = engine.masks_for(original, ["Floor", "Wall"])

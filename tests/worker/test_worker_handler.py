@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from s3api.worker.handler import handler
 from tests.support.databases import TEST_CALLBACK_SECRET
-from tests.support.worker import CORRUPT_JPEG, live_app, room_jpegs
+from tests.support.worker import CORRUPT_JPEG, FLOOR_OAK, live_app, room_jpegs
 
 
 @pytest.fixture
@@ -40,3 +42,25 @@ async def test_handler_processes_a_message_given_as_input(
 @pytest.mark.usefixtures("callback_secret_in_env")
 def test_handler_without_an_input_message_answers_an_error() -> None:
     assert handler({"id": "run-1"}) == {"error": "event has no input message"}
+
+
+@pytest.mark.usefixtures("callback_secret_in_env")
+async def test_handler_writes_a_webp_job_as_webp_results_behind_its_download_urls(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with live_app(tmp_path / "data", database_url) as live:
+        user = await live.api.sign_in()
+        execute = {**FLOOR_OAK, "output_format": "webp"}
+        job_id = await live.queued_job(user, room_jpegs(1), execute)
+        [pulled] = await live.pull()
+        message = {**pulled["body"], "attempts": pulled["attempts"]}
+        summary = await asyncio.to_thread(handler, {"input": message})
+        assert summary == {"job_id": job_id, "done": 1, "failed": 0}
+        job = await live.api.job(user, job_id)
+        assert (job["status"], job["output_format"]) == ("done", "webp")
+        [download] = job["download_urls"]
+        assert f"/outputs/{user.user_id}/{job_id}/0_result.webp?" in download["output_url"]
+        fetched = await live.api.http.get(download["output_url"])
+        assert fetched.headers["content-type"] == "image/webp"
+        with Image.open(io.BytesIO(fetched.content)) as result:
+            assert result.format == "WEBP"

@@ -171,7 +171,7 @@ def test_the_engine_edits_a_large_input_at_the_reduced_size() -> None:
         png_of(800, 600), {"Wall": {"action": "recolor", "value": "#AABBCC"}}, []
     )
     assert (result.width, result.height) == (200, 150)
-    with Image.open(io.BytesIO(result.result_png)) as image:
+    with Image.open(io.BytesIO(result.result_image)) as image:
         assert image.size == (200, 150)
 
 

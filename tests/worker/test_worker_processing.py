@@ -171,3 +171,23 @@ async def _grout_half_of_the_result(protect: list[str]) -> Any:
 async def test_an_empty_protect_list_lets_an_edit_change_grout_pixels() -> None:
     assert await _grout_half_of_the_result([]) > 50
     assert await _grout_half_of_the_result(["Grout"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("output_format", "magic", "content_type"),
+    [
+        ("png", b"\x89PNG\r\n\x1a\n", "image/png"),
+        ("jpeg", b"\xff\xd8\xff", "image/jpeg"),
+        ("webp", b"RIFF", "image/webp"),
+    ],
+)
+async def test_results_are_encoded_and_uploaded_in_the_messages_format(
+    output_format: str, magic: bytes, content_type: str
+) -> None:
+    [photo] = room_jpegs(1)
+    fake = FakeApi(inputs={0: photo})
+    summary = await processor(fake).process(message(1, output_format=output_format), attempt=1)
+    assert summary.done == 1
+    assert fake.uploads["/out/0"].startswith(magic)
+    assert fake.upload_types["/out/0"] == content_type
+    assert fake.upload_types["/prev/0"] == "image/jpeg"

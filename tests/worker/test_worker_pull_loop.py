@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import func, select, update
 
+from s3api.common.output_formats import OutputFormat
 from s3api.db.models import BillingEvent, QueueMessage
 from s3api.worker.api_client import WorkerApiClient
 from s3api.worker.compose.watermark import Watermark
@@ -54,10 +55,13 @@ class GatedEngine:
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
         watermark: Watermark | None = None,
+        output_format: OutputFormat = OutputFormat.PNG,
     ) -> EngineResult:
         self.started.set()
         self.gate.wait(timeout=DEADLINE_SECONDS)
-        return self.engine.process(input_bytes, concepts, protect, watermark)
+        return self.engine.process(
+            input_bytes, concepts, protect, watermark=watermark, output_format=output_format
+        )
 
 
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:

@@ -48,7 +48,10 @@ def test_engine_stamps_the_box_and_keeps_protected_pixels_outside_it() -> None:
     engine = Engine()
     clean = engine.process(photo, RULES, PROTECT)
     marked = engine.process(photo, RULES, PROTECT, watermark=MARK)
-    clean_pixels, marked_pixels = decode_image(clean.result_png), decode_image(marked.result_png)
+    clean_pixels, marked_pixels = (
+        decode_image(clean.result_image),
+        decode_image(marked.result_image),
+    )
     assert_differs_inside_the_box_only(marked_pixels, clean_pixels)
     decoded = decode_image(photo)
     masks = engine.masks_for(decoded, PROTECT)

@@ -74,6 +74,8 @@ class Job(Base):
     parent_job_id: Mapped[str | None] = mapped_column(String(36))
     # when retention removed the job's objects; an expired job keeps its row and ledger
     expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # how the worker encodes the results (`png`, `jpeg`, `webp`); set at execute or re-run
+    output_format: Mapped[str] = mapped_column(String(8), default="png", server_default="png")
 
 
 class JobItem(Base):

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.common.output_formats import OutputFormat
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import new_id
@@ -70,6 +71,7 @@ class ExecutionPlan:
     output_template: str | None
     watermark: dict[str, Any] | None = None
     """The free plan's watermark spec for the queue message, or None for clean results."""
+    output_format: OutputFormat = OutputFormat.PNG
 
 
 @dataclass(frozen=True)
@@ -251,12 +253,14 @@ class JobLifecycle:
         plan: ExecutionPlan,
         build_message: MessageBuilder,
     ) -> None:
-        """`uploaded → queued` and the queue message, in one transaction (the outbox)."""
+        """`uploaded → queued` and the queue message, in one transaction (the outbox).
+
+        The items' output keys take the extension of the plan's format in the same step.
+        """
         async with self.database.transaction() as connection:
             job = await self._lock_owned(connection, user_id, job_id)
             if job.status is not JobStatus.UPLOADED:
                 raise _invalid_transition(job.status, JobStatus.QUEUED)
-            items = await repository.find_items(connection, job_id)
             queued = await self._transition(
                 connection,
                 job_id,
@@ -265,7 +269,13 @@ class JobLifecycle:
                 protect=plan.protect,
                 rule_id=plan.rule_id,
                 output_template=plan.output_template,
+                output_format=plan.output_format.value,
             )
+            if plan.output_format is not OutputFormat.PNG:
+                await repository.set_output_keys(
+                    connection, user_id, job_id, job.total_items, plan.output_format
+                )
+            items = await repository.find_items(connection, job_id)
             await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
             await self.events.record(connection, queued)
 
@@ -470,6 +480,7 @@ class JobLifecycle:
             protect=plan.protect,
             rule_id=plan.rule_id,
             output_template=plan.output_template,
+            output_format=plan.output_format,
         )
         metrics.count_job_created(connection)
         job = await repository.find_job(connection, job_id)
@@ -527,7 +538,7 @@ def _check_result_fits_job(job: JobRecord, result: ItemResult) -> None:
             {"field": "idx"},
         )
     if result.status is ItemStatus.DONE:
-        expected_output = ObjectKeys.output(job.user_id, job.id, result.idx)
+        expected_output = ObjectKeys.output(job.user_id, job.id, result.idx, job.output_format)
         expected_preview = ObjectKeys.preview(job.user_id, job.id, result.idx)
         if result.output_key not in (None, expected_output) or result.preview_key not in (
             None,

@@ -14,6 +14,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from s3api.common.output_formats import OutputFormat
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import repository
@@ -147,12 +148,18 @@ class JobStreamService:
                 cursor -= ended
             else:
                 cursor = last_event_id
+            # fixed at execute, before any item can be done: read once, when first needed
+            output_format: OutputFormat | None = None
             while True:
                 changed.clear()
                 async with self.database.read() as connection:
                     events = await events_after(connection, job_id, cursor)
                 for event in events:
-                    yield await self._stream_event(user_id, job_id, event)
+                    if output_format is None and _is_done_item(event):
+                        output_format = await self._output_format(job_id)
+                    yield await self._stream_event(
+                        user_id, job_id, event, output_format or OutputFormat.PNG
+                    )
                     cursor = event.seq
                     if event.kind is EventKind.END:
                         return
@@ -167,17 +174,29 @@ class JobStreamService:
         ended = int(bool(tail) and tail[-1].kind is EventKind.END)
         return cursor, ended
 
-    async def _stream_event(self, user_id: str, job_id: str, event: RecordedEvent) -> StreamEvent:
+    async def _output_format(self, job_id: str) -> OutputFormat:
+        async with self.database.read() as connection:
+            job = await repository.find_job(connection, job_id)
+        return OutputFormat.PNG if job is None else job.output_format
+
+    async def _stream_event(
+        self, user_id: str, job_id: str, event: RecordedEvent, output_format: OutputFormat
+    ) -> StreamEvent:
         """Item events get freshly signed URLs, as in `GET /jobs/{id}`."""
         data = dict(event.data)
         if event.kind is EventKind.ITEM:
             data["output_url"] = data["preview_url"] = None
-            if data["status"] == ItemStatus.DONE.value:
+            if _is_done_item(event):
                 idx = int(data["idx"])
                 ttl = self.presign_ttl_seconds
+                output_key = ObjectKeys.output(user_id, job_id, idx, output_format)
                 output_url, preview_url = await asyncio.gather(
-                    self.storage.presign_get(ObjectKeys.output(user_id, job_id, idx), ttl),
+                    self.storage.presign_get(output_key, ttl),
                     self.storage.presign_get(ObjectKeys.preview(user_id, job_id, idx), ttl),
                 )
                 data["output_url"], data["preview_url"] = output_url, preview_url
         return StreamEvent(event.seq, event.kind.value, data)
+
+
+def _is_done_item(event: RecordedEvent) -> bool:
+    return event.kind is EventKind.ITEM and event.data.get("status") == ItemStatus.DONE.value

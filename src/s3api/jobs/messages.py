@@ -26,6 +26,7 @@ def gpu_message_builder(public_base_url: str, batch_concurrency: int) -> Message
             "protect": plan.protect,
             "output_template": plan.output_template,
             "watermark": plan.watermark,
+            "output_format": plan.output_format.value,
             "items": [
                 {
                     "idx": item.idx,

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from s3api.common.output_formats import OutputFormat
 from s3api.db.driver import execute
 from s3api.db.models import Job, JobItem
 from s3api.ids import is_uuid
@@ -55,6 +56,7 @@ class JobRecord:
     settled_at: datetime | None
     parent_job_id: str | None
     expired_at: datetime | None
+    output_format: OutputFormat
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ _JOB_COLUMNS = [
     Job.settled_at,
     Job.parent_job_id,
     Job.expired_at,
+    Job.output_format,
 ]
 
 
@@ -166,7 +169,7 @@ _JOB_STATUS = select(Job.status).where(Job.id == bindparam("job_id"))
 _TRANSITION_EXTRAS: tuple[frozenset[str], ...] = (
     frozenset(),
     frozenset({"error"}),
-    frozenset({"concepts", "protect", "rule_id", "output_template"}),
+    frozenset({"concepts", "protect", "rule_id", "output_template", "output_format"}),
 )
 
 
@@ -193,6 +196,12 @@ _TRANSITIONS: dict[tuple[JobStatus, frozenset[str]], Update] = {
     for target in ALLOWED_FROM
     for extras in _TRANSITION_EXTRAS
 }
+
+_SET_OUTPUT_KEY = (
+    update(_ITEMS)
+    .where(_ITEMS.c.job_id == bindparam("target_job"), _ITEMS.c.idx == bindparam("target_idx"))
+    .values(output_key=bindparam("new_output_key"))
+)
 
 _SET_ITEM_COUNTS = (
     update(_JOBS)
@@ -309,8 +318,10 @@ _OBJECT_KEYS_OF_USER = (
 
 def _job(row: Sequence[Any]) -> JobRecord:
     """A row of `_JOB_COLUMNS`, taken by position (checked against the fields at import)."""
-    identifier, user_id, preset, status, *rest = row
-    return JobRecord(identifier, user_id, preset, JobStatus(status), *rest)
+    values: list[Any] = list(row)
+    values[3] = JobStatus(values[3])
+    values[-1] = OutputFormat(values[-1])
+    return JobRecord(*values)
 
 
 if [field.name for field in fields(JobRecord)] != [column.key for column in _JOB_COLUMNS]:
@@ -420,12 +431,14 @@ async def insert_job(
     *,
     input_keys: Sequence[str] | None = None,
     status: JobStatus = JobStatus.CREATED,
+    output_format: OutputFormat = OutputFormat.PNG,
     **values: Any,
 ) -> None:
     """A new job with its pending items and their object keys.
 
     `input_keys` (one per item) makes the items read objects of another job: a re-run
-    shares its parent's inputs instead of copying them.
+    shares its parent's inputs instead of copying them. The output keys' extension follows
+    `output_format`.
     """
     if input_keys is not None and len(input_keys) != item_count:
         raise ValueError("one input key per item")
@@ -443,6 +456,7 @@ async def insert_job(
             refunded=0,
             created_at=now,
             updated_at=now,
+            output_format=output_format.value,
             **values,
         ),
     )
@@ -459,7 +473,7 @@ async def insert_job(
                     if input_keys is None
                     else input_keys[idx]
                 ),
-                "output_key": ObjectKeys.output(user_id, job_id, idx),
+                "output_key": ObjectKeys.output(user_id, job_id, idx, output_format),
                 "preview_key": ObjectKeys.preview(user_id, job_id, idx),
                 "created_at": now,
                 "updated_at": now,
@@ -486,6 +500,28 @@ async def transition(
         return _job(moved)
     current = (await execute(connection, _JOB_STATUS, {"job_id": job_id})).scalar_one()
     return JobStatus(current)
+
+
+async def set_output_keys(
+    connection: AsyncConnection,
+    user_id: str,
+    job_id: str,
+    item_count: int,
+    output_format: OutputFormat,
+) -> None:
+    """Give every item the output key of `output_format` (items are made with `png` keys)."""
+    await execute(
+        connection,
+        _SET_OUTPUT_KEY,
+        [
+            {
+                "target_job": job_id,
+                "target_idx": idx,
+                "new_output_key": ObjectKeys.output(user_id, job_id, idx, output_format),
+            }
+            for idx in range(item_count)
+        ],
+    )
 
 
 async def set_item_counts(

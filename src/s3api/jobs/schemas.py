@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from s3api.common.json_types import JsonInt
 from s3api.common.limits import MAX_ITEMS_PER_JOB
+from s3api.common.output_formats import OutputFormat
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import PRESETS
 from s3api.presets.edits import ConceptEdit
@@ -101,6 +102,15 @@ class JobExecute(BaseModel):
     protect: list[str] | None = Field(default=None, max_length=32)
     rule_id: str | None = Field(default=None, max_length=64)
     output_template: str | None = Field(default=None, max_length=64)
+    output_format: Any = Field(
+        default=None,
+        description="How the results are encoded: png (lossless, the default), jpeg or webp",
+        json_schema_extra={
+            "type": "string",
+            "enum": cast(list[JsonValue], [output_format.value for output_format in OutputFormat]),
+            "default": OutputFormat.PNG.value,
+        },
+    )
 
 
 class JobRerun(JobExecute):
@@ -192,6 +202,7 @@ class JobDetail(BaseModel):
     download_urls: list[DownloadUrl]
     refunded: int
     parent_job_id: str | None = None
+    output_format: OutputFormat = OutputFormat.PNG
     expired: bool = False
     created_at: Timestamp
     updated_at: Timestamp

@@ -27,6 +27,7 @@ from s3api.jobs.lifecycle import (
     Rerun,
 )
 from s3api.jobs.messages import gpu_message_builder
+from s3api.jobs.output_formats import checked_output_format
 from s3api.jobs.plan_outputs import PlanOutputs
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.schemas import (
@@ -316,6 +317,7 @@ class JobsService:
             download_urls=list(await asyncio.gather(*(urls(item) for item in done))),
             refunded=job.refunded,
             parent_job_id=job.parent_job_id,
+            output_format=job.output_format,
             expired=expired,
             created_at=job.created_at,
             updated_at=job.updated_at,
@@ -453,6 +455,7 @@ class JobsService:
             rule_id=payload.rule_id,
             output_template=payload.output_template,
             watermark=self.plan_outputs.watermark_for(plan),
+            output_format=checked_output_format(payload.output_format),
         )
 
     async def _plan_of(self, user_id: str) -> Plan:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from s3api.common.output_formats import OutputFormat
+
 ALLOWED_PREFIXES = ("inputs/", "outputs/", "previews/", "masks/")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 
@@ -17,9 +19,12 @@ class ObjectKeys:
         return f"inputs/{user_id}/{job_id}/{idx}.jpg"
 
     @staticmethod
-    def output(user_id: str, job_id: str, idx: int) -> str:
-        """Where the worker writes the full-size result of item `idx`."""
-        return f"outputs/{user_id}/{job_id}/{idx}_result.png"
+    def output(
+        user_id: str, job_id: str, idx: int, output_format: OutputFormat = OutputFormat.PNG
+    ) -> str:
+        """Where the worker writes the full-size result of item `idx`; the extension
+        follows the job's output format."""
+        return f"outputs/{user_id}/{job_id}/{idx}_result.{output_format.extension}"
 
     @staticmethod
     def preview(user_id: str, job_id: str, idx: int) -> str:

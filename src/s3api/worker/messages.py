@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from s3api.common.output_formats import OutputFormat
 from s3api.presets.catalog import CUSTOM_PRESET_ID
 from s3api.worker.compose.watermark import Watermark
 
@@ -48,6 +49,8 @@ class WorkMessage(BaseModel):
     # Left loose on purpose: a malformed rule fails its items with a reason, not the message.
     concepts: dict[str, Any]
     protect: list[str] = Field(default_factory=list)
+    # absent in messages written before formats existed: those results are PNG
+    output_format: OutputFormat = OutputFormat.PNG
     items: list[WorkItem]
     callback_url: str
     idempotency_prefix: str | None = None

@@ -195,6 +195,7 @@ class MessageProcessor:
                     source,
                     message.concepts,
                     message.effective_protect,
+                    output_format=message.output_format,
                     watermark=message.result_watermark,
                 )
                 result = await asyncio.get_running_loop().run_in_executor(
@@ -207,7 +208,8 @@ class MessageProcessor:
             if pixels >= LARGE_ITEM_PIXELS:
                 await asyncio.to_thread(release_memory)
         try:
-            await self.api.upload(item.output_url, result.result_png, "image/png")
+            content_type = message.output_format.content_type
+            await self.api.upload(item.output_url, result.result_image, content_type)
             await self.api.upload(item.preview_url, result.preview_jpeg, "image/jpeg")
         except RejectedApiError as exc:
             if exc.status_code != _TOO_LARGE:

@@ -8,7 +8,13 @@ both stages and encoding together for the worker.
 from s3api.presets.vocabulary import MATERIALS, PALETTE, TONES
 from s3api.worker.engine.apply import apply_edits
 from s3api.worker.engine.arrays import Mask, RGBImage
-from s3api.worker.engine.codec import ImageDecodeError, decode_image, encode_png, encode_preview
+from s3api.worker.engine.codec import (
+    ImageDecodeError,
+    decode_image,
+    encode_png,
+    encode_preview,
+    encode_result,
+)
 from s3api.worker.engine.edits import ConceptEdit, parse_edits
 from s3api.worker.engine.engine import Engine, EngineResult
 from s3api.worker.engine.segment import (
@@ -38,5 +44,6 @@ __all__ = [
     "decode_image",
     "encode_png",
     "encode_preview",
+    "encode_result",
     "parse_edits",
 ]

@@ -1,4 +1,4 @@
-"""Decoding uploads to RGB arrays and encoding results (PNG) and previews (JPEG)."""
+"""Decoding uploads to RGB arrays and encoding results (PNG, JPEG, WebP) and previews (JPEG)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from s3api.common.output_formats import OutputFormat
 from s3api.worker.engine.arrays import RGBImage
 
 MAX_PIXELS = 80_000_000
@@ -22,6 +23,12 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 """Pillow format names the engine accepts."""
 _PNG_COMPRESS_LEVEL = 2
 _PREVIEW_QUALITY = 85
+JPEG_RESULT_QUALITY = 90
+"""Quality of a `jpeg` result (Pillow's scale, 4:2:0 chroma): about 40 dB PSNR on photos."""
+WEBP_RESULT_QUALITY = 90
+"""Quality of a lossy `webp` result, encoded with method 2 (method 4 takes twice as long at
+12 MP for the same size)."""
+_WEBP_METHOD = 2
 
 
 class ImageDecodeError(ValueError):
@@ -104,6 +111,20 @@ def encode_png(image: RGBImage) -> bytes:
     """Lossless PNG of the result (low compression level: speed over size)."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=_PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def encode_result(image: RGBImage, output_format: OutputFormat) -> bytes:
+    """The full-size result in the job's format; only PNG keeps every pixel exactly."""
+    if output_format is OutputFormat.PNG:
+        return encode_png(image)
+    buffer = io.BytesIO()
+    if output_format is OutputFormat.JPEG:
+        Image.fromarray(image).save(buffer, format="JPEG", quality=JPEG_RESULT_QUALITY)
+    else:
+        Image.fromarray(image).save(
+            buffer, format="WEBP", quality=WEBP_RESULT_QUALITY, method=_WEBP_METHOD
+        )
     return buffer.getvalue()
 
 

@@ -1,4 +1,4 @@
-"""The engine facade the worker calls: bytes + concept rules in, PNG result + preview out."""
+"""The engine facade the worker calls: bytes + concept rules in, encoded result + preview out."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from s3api.common.output_formats import OutputFormat
 from s3api.worker.compose.watermark import Watermark, apply_watermark
 from s3api.worker.engine.apply import apply_edits
 from s3api.worker.engine.arrays import Mask, RGBImage
@@ -14,8 +15,8 @@ from s3api.worker.engine.codec import (
     MAX_PIXELS,
     MAX_WORK_PIXELS,
     decode_image,
-    encode_png,
     encode_preview,
+    encode_result,
 )
 from s3api.worker.engine.edits import parse_edits
 from s3api.worker.engine.segment import HeuristicSegmenter, Segmenter
@@ -25,13 +26,14 @@ from s3api.worker.engine.segment import HeuristicSegmenter, Segmenter
 class EngineResult:
     """Encoded outputs of one processed photo."""
 
-    result_png: bytes
-    """PNG with the same width and height as the decoded input (inputs over the engine's
-    working size are decoded at an integer fraction of their size)."""
+    result_image: bytes
+    """The result in `output_format`, with the same width and height as the decoded input
+    (inputs over the engine's working size are decoded at an integer fraction of their size)."""
     preview_jpeg: bytes
     """JPEG whose longest side is at most 512 px."""
     width: int
     height: int
+    output_format: OutputFormat = OutputFormat.PNG
 
 
 class Engine:
@@ -71,11 +73,14 @@ class Engine:
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        *,
         watermark: Watermark | None = None,
+        output_format: OutputFormat = OutputFormat.PNG,
     ) -> EngineResult:
         """Decode, edit each concept in order, restore protected pixels, stamp the
         watermark (if any; only its box changes), encode.
 
+        Protected pixels come back byte-identical in `png` only; `jpeg` and `webp` are lossy.
         Raises ImageDecodeError for undecodable input and ValueError for a bad rule.
         """
         edits = parse_edits(concepts)
@@ -93,8 +98,9 @@ class Engine:
         if watermark is not None:
             result = apply_watermark(result, watermark)
         return EngineResult(
-            result_png=encode_png(result),
+            result_image=encode_result(result, output_format),
             preview_jpeg=encode_preview(result),
             width=width,
             height=height,
+            output_format=output_format,
         )

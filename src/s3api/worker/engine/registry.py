@@ -11,22 +11,29 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from s3api.common.errors import ConfigurationError
+from s3api.common.output_formats import OutputFormat
 from s3api.worker.compose.watermark import Watermark
 from s3api.worker.engine import Engine, EngineResult, HeuristicSegmenter
 from s3api.worker.settings import WorkerSettings
 
 
 class ImageEngine(Protocol):
-    """Turns one input image and the job's rules into a PNG result and a JPEG preview."""
+    """Turns one input image and the job's rules into a result in the job's format and a JPEG
+    preview."""
 
     def process(
         self,
         input_bytes: bytes,
         concepts: Mapping[str, Mapping[str, str | None]],
         protect: Sequence[str],
+        *,
         watermark: Watermark | None = None,
+        output_format: OutputFormat = OutputFormat.PNG,
     ) -> EngineResult:
-        """Stamp `watermark` on the result and preview when given. Raise ValueError (ImageDecodeError included) for a bad input or rule."""
+        """Encode in `output_format`; stamp `watermark` on the result and preview when given.
+
+        Raise ValueError (ImageDecodeError included) for a bad input or rule.
+        """
         ...
 
 

@@ -6,7 +6,7 @@ so each stored list is rewritten to what it protected: its own names, then the d
 its concepts did not edit. The defaults are copied here as they were, not imported, so
 later catalogue changes do not alter this revision.
 
-Revision ID: 0005_rules_protect
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-02
 """
@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_rules_protect"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
