@@ -203,7 +203,7 @@ def create_app(
         metrics_router,
     ):
         app.include_router(router)
-    object_router = local_object_router(context.storage)
+    object_router = local_object_router(context.storage, context.upload_admission)
     if object_router is not None:
         app.include_router(object_router)
     app.add_middleware(

@@ -16,8 +16,9 @@ from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.lifecycle import JobLifecycle, StaleJobPolicy
 from s3api.jobs.live import JobStreamService, StreamSlots
 from s3api.jobs.messages import GPU_JOBS_QUEUE
-from s3api.jobs.retention import JobRetention
+from s3api.jobs.retention import JobRetention, OrphanedObjectSweep
 from s3api.jobs.service import JobsService
+from s3api.jobs.upload_admission import JobUploadAdmission
 from s3api.notify.changes import ChangeNotifier
 from s3api.queue.message_queue import MessageQueue
 from s3api.ratelimit.budget import RateLimits
@@ -25,8 +26,11 @@ from s3api.rules.service import RulesService
 from s3api.scheduled import BackgroundDuties
 from s3api.security.tokens import TokenIssuer
 from s3api.settings import Settings
-from s3api.storage.base import ObjectStorage
+from s3api.storage.base import ObjectStorage, UploadAdmission
 from s3api.storage.factory import build_storage
+from s3api.storage.local import LocalStorage
+from s3api.storage.partials import StalePartialSweep
+from s3api.storage.s3 import S3Storage
 from s3api.users.limits import UserLimiter
 from s3api.users.plans import PlanPolicy
 from s3api.webhooks.dispatcher import WebhookPolicy
@@ -42,6 +46,7 @@ class AppContext:
     database: Database
     tokens: TokenIssuer
     storage: ObjectStorage
+    upload_admission: UploadAdmission
     queue: MessageQueue
     limiter: UserLimiter
     notifier: ChangeNotifier
@@ -92,6 +97,7 @@ class AppContext:
             database=database,
             tokens=tokens,
             storage=storage,
+            upload_admission=JobUploadAdmission(database),
             queue=queue,
             limiter=limiter,
             notifier=notifier,
@@ -116,7 +122,12 @@ class AppContext:
             webhook_secrets=WebhookSecretService(database),
             delivery=delivery,
             background=BackgroundDuties(
-                delivery, lifecycle, retention, settings.background_interval_seconds
+                delivery,
+                lifecycle,
+                retention,
+                settings.background_interval_seconds,
+                orphans=_orphan_sweep(settings, database, storage),
+                partials=_partial_sweep(settings, storage),
             ),
             rate_limits=RateLimits(settings),
         )
@@ -145,3 +156,19 @@ class AppContext:
         await self.storage.close()
         await self.rate_limits.close()
         await self.database.dispose()
+
+
+def _orphan_sweep(
+    settings: Settings, database: Database, storage: ObjectStorage
+) -> OrphanedObjectSweep | None:
+    """S3 cannot revoke a pre-signed PUT, so objects under deleted jobs are swept after."""
+    if isinstance(storage, S3Storage) and settings.s3_orphan_sweep:
+        return OrphanedObjectSweep(database, storage, storage)
+    return None
+
+
+def _partial_sweep(settings: Settings, storage: ObjectStorage) -> StalePartialSweep | None:
+    """Local storage refuses uploads to deleted jobs itself; only interrupted ones linger."""
+    if isinstance(storage, LocalStorage):
+        return StalePartialSweep(storage.root, settings.partial_upload_max_idle_seconds)
+    return None

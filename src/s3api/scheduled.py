@@ -1,4 +1,5 @@
-"""Background duties: dead-lettering expired leases, sweeping stale jobs, retention.
+"""Background duties: dead-lettering expired leases, sweeping stale jobs, retention, and
+removing what storage holds for no job (orphaned objects, abandoned upload files).
 
 Each pass is a set of short transactions with row locks and guarded updates, so any number
 of server processes can run them against one PostgreSQL database.
@@ -8,13 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import NamedTuple
 
 from s3api.db.readiness import is_unreachable_error, unreachable_message
 from s3api.delivery.service import DeliveryService
 from s3api.jobs.lifecycle import JobLifecycle
-from s3api.jobs.retention import JobRetention
+from s3api.jobs.retention import JobRetention, OrphanedObjectSweep
+from s3api.storage.partials import StalePartialSweep
 
 logger = logging.getLogger("s3api.scheduled")
+
+
+class PassCounts(NamedTuple):
+    """What one background pass did."""
+
+    dead_lettered: int
+    swept: int
+    expired: int
+    orphans_removed: int = 0
+    partials_removed: int = 0
 
 
 class BackgroundDuties:
@@ -26,26 +39,37 @@ class BackgroundDuties:
         lifecycle: JobLifecycle,
         retention: JobRetention,
         interval_seconds: float,
+        orphans: OrphanedObjectSweep | None = None,
+        partials: StalePartialSweep | None = None,
     ) -> None:
         self.delivery = delivery
         self.lifecycle = lifecycle
         self.retention = retention
         self.interval_seconds = interval_seconds
+        # each only where the store has that kind of leftover: S3 orphans, local partials
+        self.orphans = orphans
+        self.partials = partials
 
-    async def run_pass(self) -> tuple[int, int, int]:
-        """One pass: returns (messages dead-lettered, stale jobs swept, jobs expired)."""
-        dead_lettered = await self.delivery.dead_letter_exhausted()
-        swept = await self.lifecycle.sweep_stale_jobs()
-        expired = await self.retention.expire_old_jobs()
+    async def run_pass(self) -> PassCounts:
+        """One pass of every duty; returns how much each did."""
+        counts = PassCounts(
+            dead_lettered=await self.delivery.dead_letter_exhausted(),
+            swept=await self.lifecycle.sweep_stale_jobs(),
+            expired=await self.retention.expire_old_jobs(),
+            orphans_removed=(
+                0 if self.orphans is None else await self.orphans.remove_orphaned_objects()
+            ),
+            partials_removed=(
+                0 if self.partials is None else await self.partials.remove_stale_partials()
+            ),
+        )
         await self.lifecycle.forget_expired_idempotency_keys()
-        if dead_lettered or swept or expired:
+        if any(counts):
             logger.info(
-                "background pass: dead_lettered=%d swept=%d expired=%d",
-                dead_lettered,
-                swept,
-                expired,
+                "background pass: %s",
+                " ".join(f"{name}={value}" for name, value in counts._asdict().items()),
             )
-        return dead_lettered, swept, expired
+        return counts
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Repeat passes until `stop` is set; a failing pass is logged and retried next time."""

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
 
     storage_backend: StorageBackend = StorageBackend.LOCAL
     presign_ttl_seconds: int = 3600
+    # input upload URLs: a PUT must start before this; a kept URL is refused once used up
+    upload_url_ttl_seconds: int = Field(default=900, ge=1)
+    # local storage: abandoned upload files idle this long are swept
+    partial_upload_max_idle_seconds: int = Field(default=3600, ge=1)
+    # S3: sweep objects under jobs that no longer exist (off when the bucket is shared)
+    s3_orphan_sweep: bool = True
     max_upload_bytes: int = 20 * 1024 * 1024
     max_result_bytes: int = 200 * 1024 * 1024
     s3_endpoint_url: str | None = None

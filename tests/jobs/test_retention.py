@@ -44,16 +44,16 @@ async def test_the_sweeper_expires_old_jobs_and_removes_their_objects(
     job_id = await finished_job(api, context, user, 2)
     assert len((await api.job(user, job_id))["download_urls"]) == 2
     context.retention.clock = lambda: utcnow() + timedelta(days=6)
-    assert await context.background.run_pass() == (0, 0, 0)
+    assert (await context.background.run_pass())[:3] == (0, 0, 0)
     assert await existing(context, all_keys(user, job_id, 2)) == all_keys(user, job_id, 2)
     context.retention.clock = lambda: utcnow() + timedelta(days=7, minutes=1)
-    assert await context.background.run_pass() == (0, 0, 1)
+    assert (await context.background.run_pass())[:3] == (0, 0, 1)
     assert await existing(context, all_keys(user, job_id, 2)) == []
     job = await api.job(user, job_id)
     assert (job["expired"], job["download_urls"], job["status"]) == (True, [], "done")
     rerun = await api.http.post(f"/jobs/{job_id}/rerun", json=WALL_TONE, headers=user.headers)
     error_of(rerun, 410, "INPUTS_EXPIRED")
-    assert await context.background.run_pass() == (0, 0, 0)
+    assert (await context.background.run_pass())[:3] == (0, 0, 0)
     assert (await api.me(user))["credits"] == 8
 
 

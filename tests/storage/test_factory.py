@@ -17,6 +17,7 @@ from s3api.storage.base import ObjectStorage
 from s3api.storage.factory import build_storage, local_object_router
 from s3api.storage.local import LocalStorage, SignedOperation
 from s3api.storage.s3 import S3Storage
+from tests.support.storage import admit_every_upload
 
 KEY = "inputs/user-1/job-1/0.jpg"
 JWT_SECRET = "factory-tests-jwt-secret-0123456789abcdef"
@@ -200,7 +201,7 @@ def test_no_object_store_configured_names_every_variable(make_settings: Settings
 async def test_only_local_storage_gets_object_routes(
     make_settings: SettingsFactory, built: list[ObjectStorage]
 ) -> None:
-    router = local_object_router(build_storage(make_settings()))
+    router = local_object_router(build_storage(make_settings()), admit_every_upload)
     assert router is not None
     served = {
         (method, route.path)
@@ -215,4 +216,4 @@ async def test_only_local_storage_gets_object_routes(
     }
     s3 = build_storage(make_settings(storage_backend=StorageBackend.S3, **S3_VARIABLES))
     built.append(s3)
-    assert local_object_router(s3) is None
+    assert local_object_router(s3, admit_every_upload) is None

@@ -23,6 +23,7 @@ from s3api.storage.local import LocalStorage
 from s3api.storage.routes import build_local_object_router
 from tests.support.storage import (
     UPLOAD_LIMIT,
+    admit_every_upload,
     assert_error_envelope,
     chunks_of,
     files_under,
@@ -47,7 +48,7 @@ def _app_for(storage: LocalStorage) -> FastAPI:
     app = FastAPI()
     install_exception_handlers(app)
     app.add_middleware(ApiEdgeMiddleware)
-    app.include_router(build_local_object_router(storage))
+    app.include_router(build_local_object_router(storage, admit_every_upload))
     return app
 
 

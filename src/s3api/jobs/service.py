@@ -147,6 +147,7 @@ class JobsService:
         self.lifecycle = lifecycle
         self.storage = storage
         self.presign_ttl_seconds = settings.presign_ttl_seconds
+        self.upload_url_ttl_seconds = settings.upload_url_ttl_seconds
         self.max_upload_bytes = settings.max_upload_bytes
         self.max_result_bytes = settings.max_result_bytes
         self.public_base_url = settings.resolved_public_base_url
@@ -239,7 +240,7 @@ class JobsService:
 
     async def _created(self, job: JobRecord) -> JobCreated:
         """The create answer: one pre-signed upload URL per item."""
-        ttl = self.presign_ttl_seconds
+        ttl = self.upload_url_ttl_seconds
         keys = [ObjectKeys.input(job.user_id, job.id, idx) for idx in range(job.total_items)]
         urls = await asyncio.gather(*(self.storage.presign_put(key, ttl) for key in keys))
         return JobCreated(

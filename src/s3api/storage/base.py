@@ -53,3 +53,23 @@ class ObjectStorage(Protocol):
     async def close(self) -> None:
         """Release clients and pools."""
         ...
+
+
+class UploadAdmission(Protocol):
+    """Whether a signed PUT may still store its object.
+
+    A signed URL outlives what it was issued for (its job deleted, its inputs confirmed);
+    the layer that knows the jobs answers, so storage itself stays free of them.
+    """
+
+    async def __call__(self, key: str) -> bool:
+        """True while an upload to `key` is still expected."""
+        ...
+
+
+class KeyListing(Protocol):
+    """A store whose keys can be walked in order, a page at a time (S3's `ListObjectsV2`)."""
+
+    async def list_keys(self, start_after: str, limit: int) -> list[str]:
+        """Up to `limit` keys that sort after `start_after` ("" for the first), in order."""
+        ...

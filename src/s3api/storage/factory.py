@@ -8,7 +8,7 @@ import hmac
 from fastapi import APIRouter
 
 from s3api.settings import Settings, StorageBackend
-from s3api.storage.base import ObjectStorage
+from s3api.storage.base import ObjectStorage, UploadAdmission
 from s3api.storage.local import LocalStorage
 from s3api.storage.routes import build_local_object_router
 from s3api.storage.s3 import S3Storage
@@ -37,8 +37,8 @@ def local_url_signing_key(jwt_key: str) -> bytes:
     return hmac.new(jwt_key.encode(), _LOCAL_URL_KEY_LABEL, hashlib.sha256).digest()
 
 
-def local_object_router(storage: ObjectStorage) -> APIRouter | None:
+def local_object_router(storage: ObjectStorage, admits_upload: UploadAdmission) -> APIRouter | None:
     """The routes that answer local signed URLs; None for stores that serve their own."""
     if isinstance(storage, LocalStorage):
-        return build_local_object_router(storage)
+        return build_local_object_router(storage, admits_upload)
     return None

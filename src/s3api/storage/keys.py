@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from s3api.common.output_formats import OutputFormat
 
@@ -35,6 +36,30 @@ class ObjectKeys:
     def mask(user_id: str, job_id: str, idx: int, concept: str) -> str:
         """Where a concept mask of item `idx` may be kept."""
         return f"masks/{user_id}/{job_id}/{idx}_{concept}.png"
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """The prefix, user and job that a key of the layout above lies under."""
+
+    prefix: str
+    user_id: str
+    job_id: str
+
+    @property
+    def is_input(self) -> bool:
+        """True for the client's uploads, False for what the worker writes."""
+        return self.prefix == "inputs/"
+
+
+def owner_of_key(key: str) -> KeyOwner | None:
+    """Who a valid `<prefix><user_id>/<job_id>/<name>` key belongs to; None for other shapes."""
+    if not is_valid_key(key):
+        return None
+    segments = key.split("/")
+    if len(segments) != 4:
+        return None
+    return KeyOwner(prefix=f"{segments[0]}/", user_id=segments[1], job_id=segments[2])
 
 
 def is_valid_key(key: str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import secrets
 import stat
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,6 +19,7 @@ from s3api.common.errors import StorageUnavailableError
 from s3api.errors import ApiError, ErrorCode, payload_too_large
 from s3api.storage.base import ObjectInfo
 from s3api.storage.keys import is_valid_key
+from s3api.storage.partials import partial_path_for, remove_partials_beside
 
 _T = TypeVar("_T")
 
@@ -134,14 +134,17 @@ class LocalStorage:
         return await self._read(key, -1)
 
     async def delete_many(self, keys: Sequence[str]) -> None:
-        """Unlink each object's file, then the directories this left empty."""
-        for key in keys:
-            path = self._path_of(key)
+        """Unlink each object's file and the temporary files of unfinished uploads to it,
+        then the directories this left empty."""
+        paths = [self._path_of(key) for key in keys]
+        for key, path in zip(keys, paths, strict=True):
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
                 raise StorageUnavailableError(f"cannot delete {key}: {exc}") from exc
-            self._remove_empty_parents(path.parent)
+        remove_partials_beside(paths)
+        for directory in dict.fromkeys(path.parent for path in paths):
+            self._remove_empty_parents(directory)
 
     async def close(self) -> None:
         """Nothing to release: every file is closed after use."""
@@ -262,7 +265,7 @@ async def _off_loop(call: Callable[..., _T], *args: Any) -> _T:
 def _open_partial(target: Path) -> tuple[Path, BinaryIO]:
     """A new temporary file beside `target` (its directories made), open for writing."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.parent / f".{target.name}.{secrets.token_hex(8)}.partial"
+    partial = partial_path_for(target)
     return partial, partial.open("xb")
 
 

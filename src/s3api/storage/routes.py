@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.http.envelope import Envelope, ok
-from s3api.storage.base import ObjectInfo
+from s3api.storage.base import ObjectInfo, UploadAdmission
 from s3api.storage.local import OBJECTS_PATH, LocalStorage, SignedOperation
 
 _MEDIA_TYPES = {
@@ -36,8 +36,12 @@ logger = logging.getLogger("s3api.storage")
 SignedQueryValue = Annotated[str | None, Query()]
 
 
-def build_local_object_router(storage: LocalStorage) -> APIRouter:
-    """Routes that store uploads and serve objects for holders of a valid signed URL."""
+def build_local_object_router(storage: LocalStorage, admits_upload: UploadAdmission) -> APIRouter:
+    """Routes that store uploads and serve objects for holders of a valid signed URL.
+
+    A validly signed PUT is still refused when `admits_upload` says its key no longer
+    expects one (its job deleted or past the upload), before a byte is written.
+    """
     router = APIRouter(include_in_schema=False)
 
     @router.put(OBJECTS_PATH + "/{key:path}", response_model=Envelope[ObjectInfo])
@@ -50,6 +54,8 @@ def build_local_object_router(storage: LocalStorage) -> APIRouter:
     ) -> Response:
         """Store the request body, whatever its content type, under `key`."""
         _authorize(storage, SignedOperation.PUT, key, op, expires, signature)
+        if not await admits_upload(key):
+            raise ApiError(ErrorCode.FORBIDDEN, "This upload URL no longer accepts uploads")
         try:
             stored = await storage.write_stream(key, request.stream(), _declared_length(request))
         except ClientDisconnect:

@@ -174,6 +174,17 @@ class S3Storage:
             for start in range(0, len(unique), size):
                 await asyncio.to_thread(self._delete_batch, unique[start : start + size])
 
+    async def list_keys(self, start_after: str, limit: int) -> list[str]:
+        """One `ListObjectsV2` page: up to `limit` (at most 1000) keys after `start_after`."""
+        with _store_failures("ListObjectsV2"):
+            response = await asyncio.to_thread(
+                self._client.list_objects_v2,
+                Bucket=self.bucket,
+                StartAfter=start_after,
+                MaxKeys=limit,
+            )
+        return [entry["Key"] for entry in response.get("Contents", []) if "Key" in entry]
+
     async def close(self) -> None:
         """Close the client's connection pool."""
         await asyncio.to_thread(self._client.close)

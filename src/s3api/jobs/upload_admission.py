@@ -1,0 +1,36 @@
+"""Which signed uploads local storage still accepts, answered from the jobs."""
+
+from __future__ import annotations
+
+from s3api.db.engine import Database
+from s3api.jobs import repository
+from s3api.jobs.states import JobStatus
+from s3api.storage.keys import owner_of_key
+
+# the worker writes results and previews while the job waits for or receives them
+_RESULT_WRITING = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class JobUploadAdmission:
+    """An `UploadAdmission`: inputs only while their job is `created`, results only while
+    it is queued or running, and nothing for a job (or user) that no longer exists.
+
+    So a signed URL kept past `DELETE /jobs/{id}` or `DELETE /me` stores nothing under the
+    deleted job, and a late upload cannot replace an input that confirm-upload verified.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def __call__(self, key: str) -> bool:
+        """True while the job that `key` lies under still expects this upload."""
+        owner = owner_of_key(key)
+        if owner is None:
+            return False
+        async with self.database.read() as connection:
+            job = await repository.find_job(connection, owner.job_id, user_id=owner.user_id)
+        if job is None:
+            return False
+        if owner.is_input:
+            return job.status is JobStatus.CREATED
+        return job.status in _RESULT_WRITING
