@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from s3api.common.json_types import JsonInt
 from s3api.common.limits import MAX_ITEMS_PER_JOB
+from s3api.jobs.analysis.schemas import AnalysisState, InstanceChoice
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import PRESETS
 from s3api.presets.edits import ConceptEdit
@@ -101,6 +102,11 @@ class JobExecute(BaseModel):
     protect: list[str] | None = Field(default=None, max_length=32)
     rule_id: str | None = Field(default=None, max_length=64)
     output_template: str | None = Field(default=None, max_length=64)
+    instances: dict[str, dict[str, InstanceChoice]] | None = Field(
+        default=None,
+        max_length=MAX_ITEMS_PER_JOB,
+        description='Per photo and concept: {"<idx>": {"<Concept>": {only?, exclude?, lock?}}}',
+    )
 
 
 class JobRerun(JobExecute):
@@ -196,6 +202,7 @@ class JobDetail(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     webhook: WebhookState | None = None
+    analysis: AnalysisState | None = None
 
 
 class JobEnvelope(BaseModel):
