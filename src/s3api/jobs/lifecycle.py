@@ -501,16 +501,18 @@ class JobLifecycle:
 
 
 async def _unshared_object_keys(connection: AsyncConnection, job: JobRecord) -> list[str]:
-    """The job's outputs and previews, and the inputs that no other kept job reads with
-    their label maps, instances files and overlays (whose records go with them)."""
+    """The job's outputs, previews and analysis overlays, and the inputs that no other kept
+    job reads with their label maps and instances files (whose records go with them)."""
     items = await repository.find_items(connection, job.id)
     inputs = sorted({item.input_key for item in items})
     shared = await repository.inputs_used_elsewhere(connection, inputs, job.id)
-    keys = [key for key in inputs if key not in shared]
+    unshared = [key for key in inputs if key not in shared]
+    keys = list(unshared)
     for item in items:
         keys += [item.output_key, item.preview_key]
-    unshared = {item.idx: item.input_key for item in items if item.input_key not in shared}
-    keys += await analysis_repository.take_mask_keys(connection, job.user_id, job.id, unshared)
+    keys += await analysis_repository.take_mask_keys(
+        connection, job.user_id, job.id, len(items), unshared
+    )
     return keys
 
 

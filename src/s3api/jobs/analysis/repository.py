@@ -404,21 +404,19 @@ async def take_mask_keys(
     connection: AsyncConnection,
     user_id: str,
     job_id: str,
-    item_inputs: dict[int, str],
+    item_count: int,
+    unshared_inputs: Sequence[str],
 ) -> list[str]:
-    """Forget the stored maps of these items' inputs (which no kept job reads any more) and
-    return every object key of them: label maps, instances files, and the job's overlays."""
-    inputs = sorted(set(item_inputs.values()))
-    found: set[str] = set()
+    """Forget the stored maps of the inputs no kept job reads any more and return their
+    object keys (label maps, instances files), with the job's own overlays, which only its
+    analysis shows."""
+    inputs = sorted(set(unshared_inputs))
+    found = {keys.overlay_key(user_id, job_id, idx) for idx in range(item_count)}
     if inputs:
         rows = await execute(connection, _MASK_KEYS_OF_INPUTS, {"input_keys": inputs})
         for row in rows:
             found.update((row.mask_key, row.instances_key))
         await execute(connection, _DELETE_MASKS_OF_INPUTS, {"input_keys": inputs})
-    for idx in item_inputs:
-        found.update(
-            (keys.instances_key(user_id, job_id, idx), keys.overlay_key(user_id, job_id, idx))
-        )
     return sorted(found)
 
 
