@@ -19,7 +19,12 @@ from s3api.delivery.schemas import LeaseRetry
 from s3api.settings import Settings
 from tests.support.analysis import (
     FLOOR_KEEP_WALL,
+    HEIGHT,
+    INSTANCES,
+    SECRET_HEADERS,
+    WIDTH,
     analysis_bodies,
+    label_map_png,
     post_analyze,
     run_analysis,
 )
@@ -237,3 +242,48 @@ async def test_distinct_concepts_per_job_are_capped(app_with: AppFactory) -> Non
         error = error_of(await post_analyze(api, user, job_id, more), 403, "ANALYSIS_CONCEPT_LIMIT")
         assert error["details"] == {"max_concepts": 2, "analysed": 2}
         assert await analysis_bodies(context) == []
+
+
+async def test_maps_an_edit_reports_are_checked_recorded_and_reused_by_a_rerun(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await pro_user(api, context)
+    created = await api.create_job(user, 1)
+    await put_inputs(context, created)
+    job_id = created["job_id"]
+    data_of(await api.confirm(user, job_id))
+    data_of(await api.execute(user, job_id, FLOOR_KEEP_WALL), 202)
+    [message] = await queue_bodies(context, job_id)
+    segmentation = message["items"][0]["segmentation"]
+    floor_key = segmentation["masks"]["Floor"]["key"]
+    report = {
+        "idx": 0,
+        "status": "done",
+        "idempotency_key": f"{job_id}:0:1",
+        "output_key": f"outputs/{user.user_id}/{job_id}/0_result.png",
+        "preview_key": f"previews/{user.user_id}/{job_id}/0_thumb.jpg",
+        "segmentation": {
+            "width": WIDTH,
+            "height": HEIGHT,
+            "masks": {"Floor": floor_key},
+            "instances_key": segmentation["instances_key"],
+            "instances": {"Floor": INSTANCES},
+        },
+    }
+    await put_results(context, user, job_id, 1)
+    refused = await api.http.post(f"/jobs/{job_id}/callback", json=report, headers=SECRET_HEADERS)
+    assert error_of(refused, 409, "UPLOAD_INCOMPLETE")["details"]["missing"] == [
+        floor_key,
+        segmentation["instances_key"],
+    ]
+    await context.storage.put_bytes(floor_key, label_map_png(), "image/png")
+    await context.storage.put_bytes(segmentation["instances_key"], b"{}", "application/json")
+    data_of(await api.http.post(f"/jobs/{job_id}/callback", json=report, headers=SECRET_HEADERS))
+    rerun = data_of(
+        await api.http.post(f"/jobs/{job_id}/rerun", json=FLOOR_KEEP_WALL, headers=user.headers),
+        202,
+    )["job_id"]
+    [again] = await queue_bodies(context, rerun)
+    masks = again["items"][0]["segmentation"]["masks"]
+    assert (masks["Floor"]["stored"], masks["Floor"]["key"]) == (True, floor_key)
+    assert masks["Wall"]["stored"] is False

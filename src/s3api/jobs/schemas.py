@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from s3api.common.json_types import JsonInt
 from s3api.common.limits import MAX_ITEMS_PER_JOB
-from s3api.jobs.analysis.schemas import AnalysisState, InstanceChoice
+from s3api.jobs.analysis.schemas import AnalysisState, InstanceChoice, SegmentationReport
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import PRESETS
 from s3api.presets.edits import ConceptEdit
@@ -222,6 +222,7 @@ class CallbackBody(BaseModel):
     preview_key: str | None = Field(default=None, max_length=512)
     error: str | None = Field(default=None, max_length=2000)
     idempotency_key: str = Field(min_length=1, max_length=256)
+    segmentation: SegmentationReport | None = None
 
 
 class CallbackOutcome(BaseModel):

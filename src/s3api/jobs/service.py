@@ -19,6 +19,8 @@ from s3api.errors import ApiError, ErrorCode
 from s3api.ids import is_uuid
 from s3api.jobs import repository, webhook_subscriptions
 from s3api.jobs.analysis import repository as analysis_repository
+from s3api.jobs.analysis.reports import checked_segmentation
+from s3api.jobs.analysis.repository import StoredMaskRecord
 from s3api.jobs.analysis.selection import checked_selection
 from s3api.jobs.analysis.views import load_analysis, signed_analysis
 from s3api.jobs.idempotency import Answer, IdempotentCall
@@ -148,6 +150,7 @@ class JobsService:
         self.storage = storage
         self.presign_ttl_seconds = settings.presign_ttl_seconds
         self.max_upload_bytes = settings.max_upload_bytes
+        self.max_result_bytes = settings.max_result_bytes
         self.public_base_url = settings.resolved_public_base_url
         self.is_production = settings.is_production
         self.build_message = gpu_message_builder(
@@ -349,6 +352,7 @@ class JobsService:
 
     async def record_callback(self, job_id: str, body: CallbackBody) -> CallbackOutcome:
         """Record one GPU result; duplicates and late results change nothing."""
+        segmented = await self._reported_segmentation(job_id, body)
         outcome = await self.lifecycle.record_item_result(
             job_id,
             ItemResult(
@@ -360,11 +364,35 @@ class JobsService:
                 error=body.error,
             ),
         )
+        if segmented and outcome.processed:
+            async with self.database.transaction() as connection:
+                await analysis_repository.insert_masks(
+                    connection, segmented[0], segmented[1], utcnow()
+                )
         return CallbackOutcome(
             processed=outcome.processed,
             duplicate=outcome.duplicate,
             job_status=outcome.job_status,
         )
+
+    async def _reported_segmentation(
+        self, job_id: str, body: CallbackBody
+    ) -> tuple[str, list[StoredMaskRecord]] | None:
+        """The owner and the label maps a done result says its edit stored, checked like an
+        analysis's (keys of the item, objects present, PNG); None when it reports none."""
+        if body.segmentation is None or body.status != ItemStatus.DONE.value:
+            return None
+        async with self.database.read() as connection:
+            job = await repository.find_job(connection, job_id)
+            items = [] if job is None else await repository.find_items(connection, job_id)
+        if job is None:
+            raise ApiError(ErrorCode.JOB_NOT_FOUND)
+        if not 0 <= body.idx < len(items):
+            return None  # the result itself is refused with its own message
+        records = await checked_segmentation(
+            self.storage, job, items[body.idx], body.segmentation, self.max_result_bytes
+        )
+        return job.user_id, records
 
     async def cancel_job(self, user_id: str, job_id: str) -> JobCanceled:
         """Cancel and refund every item not done."""

@@ -127,3 +127,15 @@ class InstanceChoice(BaseModel):
 
 InstanceSelection = dict[str, dict[str, InstanceChoice]]
 """`{"<idx>": {"<Concept>": InstanceChoice}}` as execute and rerun accept it."""
+
+
+class SegmentationReport(BaseModel):
+    """What an edit's item callback may add: the label maps it computed and stored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    width: JsonInt = Field(ge=1, le=100_000)
+    height: JsonInt = Field(ge=1, le=100_000)
+    masks: dict[str, str] = Field(max_length=64)
+    instances_key: str = Field(max_length=_KEY_LENGTH)
+    instances: dict[str, list[InstanceSummary]] = Field(max_length=64)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from s3api.db.engine import Database
@@ -10,24 +9,20 @@ from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import repository as jobs_repository
 from s3api.jobs.analysis import keys, repository
 from s3api.jobs.analysis.lifecycle import AnalysisLifecycle, AnalysisResult, check_idx
+from s3api.jobs.analysis.reports import check_objects, check_summaries, refused
 from s3api.jobs.analysis.repository import StoredMaskRecord
 from s3api.jobs.analysis.schemas import (
-    MAX_INSTANCES_PER_CONCEPT,
     AnalysisAnswer,
     AnalysisCallback,
     AnalysisCallbackOutcome,
     AnalysisItemStatus,
     AnalyzeRequest,
-    InstanceSummary,
 )
 from s3api.jobs.analysis.views import load_analysis, signed_analysis
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.schemas import JobExecute
 from s3api.jobs.service import JobsService
 from s3api.storage.base import ObjectStorage
-from s3api.storage.sniff import SNIFF_BYTES, detect_image_type
-
-_STORAGE_PARALLELISM = 16
 
 
 @dataclass(frozen=True)
@@ -130,34 +125,8 @@ class AnalysisService:
             (keys.instances_key(job.user_id, job.id, body.idx), False),
             (keys.overlay_key(job.user_id, job.id, body.idx), True),
         ]
-        gate = asyncio.Semaphore(_STORAGE_PARALLELISM)
-        problems = await asyncio.gather(*(self._problem(key, png, gate) for key, png in objects))
-        missing = [key for (key, _), p in zip(objects, problems, strict=True) if p == "missing"]
-        invalid = [key for (key, _), p in zip(objects, problems, strict=True) if p == "invalid"]
-        if missing or invalid:
-            raise ApiError(
-                ErrorCode.UPLOAD_INCOMPLETE,
-                "Some analysis objects are missing, too large or not PNG images",
-                {"missing": missing, "invalid": invalid},
-            )
+        await check_objects(self.storage, objects, self.max_object_bytes)
         return tuple(records)
-
-    async def _problem(self, key: str, is_png: bool, gate: asyncio.Semaphore) -> str | None:
-        """`missing`, `invalid` or None for one object the worker says it stored."""
-        async with gate:
-            info = await self.storage.head(key)
-            if info is None:
-                return "missing"
-            if info.size == 0 or info.size > self.max_object_bytes:
-                return "invalid"
-            if not is_png:
-                return None
-            head = await self.storage.read_head_bytes(key, SNIFF_BYTES)
-            return None if detect_image_type(head) == "png" else "invalid"
-
-
-def _refused(message: str, **details: object) -> ApiError:
-    return ApiError(ErrorCode.VALIDATION_FAILED, message, dict(details))
 
 
 def _reported_masks(
@@ -165,11 +134,11 @@ def _reported_masks(
 ) -> list[StoredMaskRecord]:
     """One record per requested concept, or 400 when the report does not fit the photo."""
     if body.width is None or body.height is None:
-        raise _refused("a done analysis needs width and height", field="width")
+        raise refused("a done analysis needs width and height", field="width")
     reported = body.masks or {}
     summaries = body.instances or {}
     if set(reported) != set(requested) or not set(requested) <= set(summaries):
-        raise _refused(
+        raise refused(
             "masks and instances must cover exactly the concepts requested for this item",
             field="masks",
             concepts=requested,
@@ -180,7 +149,7 @@ def _reported_masks(
         None,
         expected_overlay,
     ):
-        raise _refused(
+        raise refused(
             "instances_key/overlay_key are not this item's keys",
             expected_instances_key=expected_instances,
             expected_overlay_key=expected_overlay,
@@ -189,13 +158,13 @@ def _reported_masks(
     for concept in requested:
         expected = keys.label_map_key(job.user_id, job.id, item.idx, concept)
         if reported[concept] != expected:
-            raise _refused(
+            raise refused(
                 "a mask key is not this item's key for its concept",
                 field="masks",
                 concept=concept,
                 expected_key=expected,
             )
-        _check_summaries(concept, summaries[concept], body.width, body.height)
+        check_summaries(concept, summaries[concept], body.width, body.height)
         records.append(
             StoredMaskRecord(
                 input_key=item.input_key,
@@ -210,30 +179,3 @@ def _reported_masks(
             )
         )
     return records
-
-
-def _check_summaries(
-    concept: str, summaries: list[InstanceSummary], width: int, height: int
-) -> None:
-    """Unique ids; each box inside the photo with a positive size; area within its box."""
-    if len(summaries) > MAX_INSTANCES_PER_CONCEPT:
-        raise _refused(
-            f"at most {MAX_INSTANCES_PER_CONCEPT} instances per concept",
-            field="instances",
-            concept=concept,
-        )
-    ids = [summary.id for summary in summaries]
-    if len(set(ids)) != len(ids):
-        raise _refused(
-            "instance ids must be unique per concept", field="instances", concept=concept
-        )
-    for summary in summaries:
-        x, y, w, h = summary.bbox
-        inside = x >= 0 and y >= 0 and w >= 1 and h >= 1 and x + w <= width and y + h <= height
-        if not inside or summary.area > w * h:
-            raise _refused(
-                "an instance's bbox or area does not fit the photo",
-                field="instances",
-                concept=concept,
-                id=summary.id,
-            )
