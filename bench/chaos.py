@@ -4,7 +4,9 @@ money and queue invariants checked in SQL.
 Starts `s3api serve` (no embedded worker; SQLite by default, PostgreSQL with
 `--database-url`), drives `--lifecycles` jobs with at most `--concurrency` at once, and acts
 as the GPU side itself: duplicate and conflicting callbacks, late callbacks after a job ended,
-leases left to expire, hand-backs, and cancels racing the results. Meanwhile it SIGKILLs the
+leases left to expire, hand-backs, and cancels racing the results; some jobs are analysed
+before execute (label maps, instances file and overlay stored, analysis callbacks duplicated
+and replayed). Meanwhile it SIGKILLs the
 server `--kills` times and starts it again. Then it drains the queue, stops the server and
 checks every invariant; it prints the counts and exits 1 on any violation:
 
@@ -27,6 +29,12 @@ import httpx
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bench.chaos_analysis import (
+    analysed_not_done,
+    analyze_and_wait,
+    report_analysis_item,
+    running_analyses_without_message,
+)
 from bench.lifecycle import sample_jpeg
 from bench.server import BenchServer
 from s3api.db.engine import Database
@@ -120,6 +128,13 @@ async def lifecycle(chaos: Chaos, client: httpx.AsyncClient, items: int, image: 
     if roll < 0.10:
         await chaos.call(client, "POST", f"{job_path}/cancel", headers=headers)
         return "canceled before execute"
+    if roll < 0.45:  # analysed first: execute then reuses the stored maps
+        chaos.counts["analyses"] += 1
+        if not await analyze_and_wait(chaos, client, job_path, headers, CONCEPTS):
+            return "analysis unfinished"
+        if roll < 0.15:
+            await chaos.call(client, "POST", f"{job_path}/cancel", headers=headers)
+            return "canceled after analysis"
     await chaos.call(
         client, "POST", f"{job_path}/execute", json={"concepts": CONCEPTS}, headers=headers
     )
@@ -145,6 +160,8 @@ async def report_item(
 ) -> bool:
     """One item's callback, sometimes duplicated or contradicted; True once it was taken."""
     body = message["body"]
+    if body.get("kind") == "analysis":
+        return await report_analysis_item(chaos, client, secret, message, item)
     done = chaos.random.random() < 0.8
     key = f"{body['job_id']}:{item['idx']}:{message['attempts']}"
     report: dict[str, Any] = {"idx": item["idx"], "idempotency_key": key}
@@ -290,6 +307,9 @@ async def drain(chaos: Chaos, client: httpx.AsyncClient, within_seconds: float =
         for message in messages:
             body = message["body"]
             for item in body["items"]:
+                if body.get("kind") == "analysis":
+                    await report_analysis_item(chaos, client, secret, message, item, failing=0.0)
+                    continue
                 key = f"{body['job_id']}:{item['idx']}:{message['attempts']}"
                 report = {"idx": item["idx"], "idempotency_key": key, "status": "done"}
                 report |= {"output_key": item["output_key"], "preview_key": item["preview_key"]}
@@ -385,6 +405,19 @@ async def _violations(connection: AsyncConnection) -> list[str]:
             violations.append(
                 f"job {job_id}: refunded {refunded} but refund events {refund_amount}"
             )
+    used = analysed_not_done()
+    for job_id, refunded, total, done, analysed in await connection.execute(
+        select(Job.id, Job.refunded, Job.total_items, Job.done_items, used.c.analysed)
+        .outerjoin(used, used.c.job_id == Job.id)
+        .where(Job.status.in_(TERMINAL))
+    ):
+        if refunded != total - done - (analysed or 0):
+            violations.append(
+                f"job {job_id}: refunded {refunded} but {total} items, {done} done and "
+                f"{analysed or 0} more analysed"
+            )
+    for job_id in await running_analyses_without_message(connection):
+        violations.append(f"job {job_id}: analysis running without a queue message")
     for job_id, status in await connection.execute(
         select(Job.id, Job.status)
         .outerjoin(QueueMessage, QueueMessage.subject_id == Job.id)

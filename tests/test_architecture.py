@@ -124,3 +124,47 @@ def test_no_cycle_between_packages() -> None:
 
 def test_no_coordinators_package_remains() -> None:
     assert not (PACKAGE_ROOT / "coordinators").exists()
+
+
+# `jobs/analysis`: its data layer may serve the jobs core; its use cases build on the core.
+ANALYSIS_DATA_LAYER = {"keys", "schemas", "repository", "selection", "messages", "views", "reports"}
+# what of the jobs core the analysis data layer may read: records and states only
+JOBS_CORE_BELOW_ANALYSIS = {"repository", "states"}
+
+
+def _jobs_modules_imported(path: Path) -> Iterator[tuple[str, ...]]:
+    """The `s3api.jobs.…` modules a file imports, as parts after `jobs`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[:2] == ["s3api", "jobs"] and len(parts) > 2:
+                yield tuple(parts[2:])
+
+
+def test_the_jobs_core_imports_only_the_analysis_data_layer() -> None:
+    jobs = PACKAGE_ROOT / "jobs"
+    offending = {
+        (str(path.relative_to(PACKAGE_ROOT)), ".".join(parts))
+        for path in jobs.glob("*.py")
+        for parts in _jobs_modules_imported(path)
+        if parts[0] == "analysis" and len(parts) > 1 and parts[1] not in ANALYSIS_DATA_LAYER
+    }
+    assert offending == set()
+
+
+def test_the_analysis_data_layer_reads_only_records_of_the_jobs_core() -> None:
+    analysis = PACKAGE_ROOT / "jobs" / "analysis"
+    offending = {
+        (str(path.relative_to(PACKAGE_ROOT)), ".".join(parts))
+        for path in analysis.glob("*.py")
+        if path.stem in ANALYSIS_DATA_LAYER
+        for parts in _jobs_modules_imported(path)
+        if parts[0] != "analysis" and parts[0] not in JOBS_CORE_BELOW_ANALYSIS
+    }
+    assert offending == set()

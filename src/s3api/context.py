@@ -12,6 +12,8 @@ from s3api.account.service import AccountService
 from s3api.auth.service import AuthService
 from s3api.db.engine import Database
 from s3api.delivery.service import DeliveryService
+from s3api.jobs.analysis.lifecycle import AnalysisLifecycle, AnalysisPolicy
+from s3api.jobs.analysis.service import AnalysisService
 from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.lifecycle import JobLifecycle, StaleJobPolicy
 from s3api.jobs.live import JobStreamService, StreamSlots
@@ -57,6 +59,7 @@ class AppContext:
     account: AccountService
     rules: RulesService
     jobs: JobsService
+    analyses: AnalysisService
     job_streams: JobStreamService
     webhook_policy: WebhookPolicy
     webhook_queue: MessageQueue
@@ -88,8 +91,18 @@ class AppContext:
         events.subscribers.append(WebhookOutbox(webhook_queue))
         lifecycle = JobLifecycle(database, limiter, queue, stale, events)
         jobs = JobsService(database, lifecycle, storage, settings)
+        analysis_lifecycle = AnalysisLifecycle(
+            database,
+            queue,
+            events,
+            AnalysisPolicy(
+                max_concepts_per_job=settings.max_analysis_concepts,
+                public_base_url=settings.resolved_public_base_url,
+                batch_concurrency=settings.queue_batch_concurrency,
+            ),
+        )
         delivery = DeliveryService(
-            database, queue, lifecycle, storage, settings.presign_ttl_seconds
+            database, queue, lifecycle, storage, settings.presign_ttl_seconds, analysis_lifecycle
         )
         retention = JobRetention(lifecycle, storage, settings.result_retention_days)
         return cls(
@@ -108,6 +121,14 @@ class AppContext:
             account=AccountService(database, limiter, lifecycle, storage),
             rules=RulesService(database, limiter),
             jobs=jobs,
+            analyses=AnalysisService(
+                database,
+                analysis_lifecycle,
+                jobs,
+                storage,
+                settings.presign_ttl_seconds,
+                settings.max_result_bytes,
+            ),
             job_streams=JobStreamService(
                 database,
                 jobs,
@@ -144,6 +165,7 @@ class AppContext:
             "account": self.account,
             "rules": self.rules,
             "jobs": self.jobs,
+            "analyses": self.analyses,
             "job_streams": self.job_streams,
             "webhook_secrets": self.webhook_secrets,
             "delivery": self.delivery,

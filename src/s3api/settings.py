@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     s3_orphan_sweep: bool = True
     max_upload_bytes: int = 20 * 1024 * 1024
     max_result_bytes: int = 200 * 1024 * 1024
+    # distinct concepts one job's analysis may cover (a client asking for ever new ones stops)
+    max_analysis_concepts: int = Field(default=32, ge=1, le=64)
     s3_endpoint_url: str | None = None
     s3_region: str = "auto"
     s3_bucket: str | None = None

@@ -59,7 +59,7 @@ async def test_execute_enqueues_one_message_shaped_as_the_gpu_contract(
     assert body["user_id"] == user.user_id
     assert body["preset"] == "interior"
     assert body["concepts"] == {"Floor": {"action": "recolor", "value": "oak_a"}}
-    assert body["items"] == [
+    assert [{k: v for k, v in item.items() if k != "segmentation"} for item in body["items"]] == [
         {
             "idx": idx,
             "input_key": f"inputs/{user.user_id}/{job_id}/{idx}.jpg",
@@ -68,6 +68,18 @@ async def test_execute_enqueues_one_message_shaped_as_the_gpu_contract(
         }
         for idx in range(2)
     ]
+    # nothing is stored yet: every concept's label map is to be stored by the worker
+    for idx, item in enumerate(body["items"]):
+        segmentation = item["segmentation"]
+        assert set(segmentation["masks"]) == {"Floor", *body["protect"]}
+        assert segmentation["masks"]["Floor"] == {
+            "key": f"masks/{user.user_id}/{job_id}/{idx}_Floor.png",
+            "stored": False,
+        }
+        assert segmentation["instances_key"] == (
+            f"masks/{user.user_id}/{job_id}/{idx}_instances.json"
+        )
+        assert segmentation["known_instances"] == {}
     assert body["callback_url"] == f"http://testserver/jobs/{job_id}/callback"
     assert body["idempotency_prefix"] == job_id
     assert body["batch_concurrency"] == context.settings.queue_batch_concurrency

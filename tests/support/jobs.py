@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from s3api.context import AppContext
-from s3api.db.models import BillingEvent, Job, JobItem, QueueMessage, User
+from s3api.db.models import AnalysisItem, BillingEvent, Job, JobItem, QueueMessage, User
 from s3api.jobs.states import TERMINAL, JobStatus
 from s3api.storage.keys import is_valid_key
 from tests.support.databases import TEST_CALLBACK_SECRET
@@ -190,7 +190,8 @@ async def settled_at(context: AppContext, job_id: str) -> datetime | None:
 
 async def assert_money_invariants(context: AppContext, user_id: str) -> None:
     """API.md §4 for one user: ledger = balance ≥ 0, one reserve per job, terminal jobs
-    settled once with `refunded` equal to their single refund row, active jobs unsettled."""
+    settled once with `refunded` equal to their single refund row and to the items no GPU
+    work used (neither done nor analysed), active jobs unsettled."""
     ledger = await ledger_of(context, user_id)
     credits = await credits_of(context, user_id)
     assert credits == ledger.total, (credits, ledger.rows)
@@ -204,7 +205,22 @@ async def assert_money_invariants(context: AppContext, user_id: str) -> None:
         if JobStatus(job.status) in TERMINAL:
             assert job.settled_at is not None, job.id
             assert job.refunded == sum(refunds), (job.id, job.refunded, refunds)
-            assert job.refunded == job.total_items - job.done_items, job.id
+            used = job.done_items + await _analysed_not_done(context, job.id)
+            assert job.refunded == job.total_items - used, job.id
         else:
             assert job.settled_at is None, job.id
             assert refunds == []
+
+
+async def _analysed_not_done(context: AppContext, job_id: str) -> int:
+    """Items of the job whose analysis succeeded but whose result is not done."""
+    async with context.database.read() as connection:
+        analysed = await connection.execute(
+            select(AnalysisItem.idx).where(
+                AnalysisItem.job_id == job_id, AnalysisItem.analysed_at.is_not(None)
+            )
+        )
+        done = await connection.execute(
+            select(JobItem.idx).where(JobItem.job_id == job_id, JobItem.status == "done")
+        )
+        return len({idx for (idx,) in analysed} - {idx for (idx,) in done})

@@ -219,3 +219,73 @@ class WebhookSecret(Base):
     )
     secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JobAnalysis(Base):
+    """A job's analysis (segmentation only): its current run and every concept it covers."""
+
+    __tablename__ = "job_analyses"
+
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    # the run in flight or last run: queue subject and idempotency prefix of its message
+    run_id: Mapped[str] = mapped_column(String(36), unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    concepts: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AnalysisItem(Base):
+    """One photo of a job's analysis; the first result of each run wins."""
+
+    __tablename__ = "analysis_items"
+
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    # the concepts the current run segments for this photo
+    requested: Mapped[list[str]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(String(256))
+    # the first analysis that succeeded: from then on the item has used GPU time
+    analysed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StoredMask(Base):
+    """A concept's label map of one input object, kept for every job that reads that input.
+
+    `job_id` names the job under whose keys the objects lie; it has no foreign key, since a
+    re-run keeps reading the maps after that job is deleted.
+    """
+
+    __tablename__ = "stored_masks"
+    __table_args__ = (Index("ix_stored_masks_user", "user_id"),)
+
+    input_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    concept: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(36), ForeignKey("users.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(String(36))
+    idx: Mapped[int] = mapped_column(Integer)
+    mask_key: Mapped[str] = mapped_column(String(512))
+    instances_key: Mapped[str] = mapped_column(String(512))
+    # [{id, bbox: [x, y, w, h], area, score}], as the worker reported them
+    instances: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class JobSelection(Base):
+    """The instance selection an execute or re-run was given, by the job's own idx."""
+
+    __tablename__ = "job_selections"
+
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    instances: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -2,7 +2,8 @@
 
 The queue itself knows nothing about jobs; this is where its messages meet the job
 lifecycle: a message whose job has ended is dropped instead of handed out, and a
-dead-lettered message fails its job with a refund.
+dead-lettered message fails its job with a refund. An analysis message (subject: its run
+id) lives while its run is running on an `uploaded` job; dead-lettered, it fails the run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from s3api.delivery.schemas import (
     PulledMessage,
 )
 from s3api.jobs import repository as jobs_repository
+from s3api.jobs.analysis import repository as analysis_repository
+from s3api.jobs.analysis.lifecycle import AnalysisLifecycle
+from s3api.jobs.analysis.messages import ANALYSIS_KIND
 from s3api.jobs.lifecycle import JobLifecycle
 from s3api.jobs.messages import with_item_urls
 from s3api.jobs.states import TERMINAL
@@ -42,10 +46,12 @@ class DeliveryService:
         lifecycle: JobLifecycle,
         storage: ObjectStorage,
         presign_ttl_seconds: int,
+        analyses: AnalysisLifecycle,
     ) -> None:
         self.database = database
         self.queue = queue
         self.lifecycle = lifecycle
+        self.analyses = analyses
         self.storage = storage
         self.presign_ttl_seconds = presign_ttl_seconds
 
@@ -143,19 +149,34 @@ class DeliveryService:
         """Delete the messages of jobs that have ended or vanished; return the rest."""
         if not batch:
             return batch
-        statuses = await jobs_repository.statuses_of(
-            connection, [message.subject_id for message in batch]
+        subjects = [message.subject_id for message in batch]
+        statuses = await jobs_repository.statuses_of(connection, subjects)
+        runs = await analysis_repository.live_runs(
+            connection, [m.subject_id for m in batch if m.body.get("kind") == ANALYSIS_KIND]
         )
         moot = [
             message.id
             for message in batch
-            if statuses.get(message.subject_id) is None or statuses[message.subject_id] in TERMINAL
+            if message.subject_id not in runs
+            and (
+                statuses.get(message.subject_id) is None or statuses[message.subject_id] in TERMINAL
+            )
         ]
         await self.queue.delete(connection, moot)
         return [message for message in batch if message.id not in moot]
 
     async def _fail_job_of(self, connection: AsyncConnection, message: DeadMessage) -> None:
         reason = f"dispatch gave up after {message.attempts} deliveries: {message.error}"
+        if message.body.get("kind") == ANALYSIS_KIND:
+            ended = await self.analyses.fail_run(connection, message.subject_id, reason)
+            logger.warning(
+                "dead-lettered analysis message=%s run=%s attempts=%d run_failed=%s",
+                message.id,
+                message.subject_id,
+                message.attempts,
+                ended,
+            )
+            return
         failed = await self.lifecycle.fail_job(connection, message.subject_id, reason)
         logger.warning(
             "dead-lettered message=%s job=%s attempts=%d job_failed=%s",

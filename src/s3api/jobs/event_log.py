@@ -55,6 +55,8 @@ class EventKind(StrEnum):
     ITEM = "item"  # one item got its result: {idx, status, error}
     STATUS = "status"  # the job changed state: {status, progress}
     END = "end"  # the job is terminal: {status}; the stream closes after it
+    ANALYSIS_ITEM = "analysis_item"  # one photo's analysis ended: {analysis_id, idx, status, error}
+    ANALYSIS = "analysis"  # the analysis moved: {analysis_id, status, concepts}
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,16 @@ class JobEventLog:
             pending.append((EventKind.STATUS, {"status": job.status.value, "progress": progress}))
             if job.status in TERMINAL:
                 pending.append((EventKind.END, {"status": job.status.value}))
+        return await self.append(connection, job, pending)
+
+    async def append(
+        self,
+        connection: AsyncConnection,
+        job: JobRecord,
+        pending: Sequence[tuple[EventKind, dict[str, Any]]],
+    ) -> list[RecordedEvent]:
+        """Append these events of `job` in order, tell the subscribers and wake the streams."""
+        job_id = job.id
         if not pending:
             return []
         last = await last_seq(connection, job_id)

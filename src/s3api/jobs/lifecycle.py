@@ -13,7 +13,7 @@ the meantime, the delivery side drops the message instead of handing it out.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,10 @@ from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import new_id
 from s3api.jobs import repository
+from s3api.jobs.analysis import repository as analysis_repository
+from s3api.jobs.analysis.messages import StoredMasks
+from s3api.jobs.analysis.schemas import AnalysisStatus
+from s3api.jobs.analysis.selection import SelectionByInput
 from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.idempotency import Answer, IdempotencyKeys, IdempotentCall
 from s3api.jobs.repository import ItemRecord, JobRecord
@@ -72,6 +76,9 @@ class ExecutionPlan:
     watermark: dict[str, Any] | None = None
     """The free plan's watermark spec for the queue message, or None for clean results."""
     output_format: OutputFormat = OutputFormat.PNG
+    # the stored label maps of the photos' inputs, and the instance selection, by input key
+    stored_masks: StoredMasks = field(default_factory=dict)
+    selection: SelectionByInput = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -188,7 +195,7 @@ class JobLifecycle:
                     f"Job is {job.status.value}; only finished jobs can be deleted",
                     {"status": job.status.value},
                 )
-            keys = await _unshared_object_keys(connection, job_id)
+            keys = await _unshared_object_keys(connection, job)
             await repository.delete_job(connection, job_id)
             await remove_objects(keys)
 
@@ -212,7 +219,7 @@ class JobLifecycle:
                 or job.updated_at >= ended_before
             ):
                 return False
-            keys = await _unshared_object_keys(connection, job_id)
+            keys = await _unshared_object_keys(connection, job)
             await repository.mark_expired(connection, job_id, utcnow())
             await remove_objects(keys)
         return True
@@ -261,6 +268,9 @@ class JobLifecycle:
             job = await self._lock_owned(connection, user_id, job_id)
             if job.status is not JobStatus.UPLOADED:
                 raise _invalid_transition(job.status, JobStatus.QUEUED)
+            analysis = await analysis_repository.find_analysis(connection, job_id)
+            if analysis is not None and analysis.status is AnalysisStatus.RUNNING:
+                raise ApiError(ErrorCode.ANALYSIS_IN_PROGRESS, details={"status": "running"})
             queued = await self._transition(
                 connection,
                 job_id,
@@ -277,6 +287,7 @@ class JobLifecycle:
                 )
             items = await repository.find_items(connection, job_id)
             await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
+            await _store_selection(connection, job_id, items, plan)
             await self.events.record(connection, queued)
 
     async def record_item_result(self, job_id: str, result: ItemResult) -> ItemResultOutcome:
@@ -488,6 +499,7 @@ class JobLifecycle:
         await self.events.record(connection, job)
         items = await repository.find_items(connection, job_id)
         await self.queue.enqueue(connection, job_id, rerun.build_message(job, items, plan))
+        await _store_selection(connection, job_id, items, plan)
         return job
 
     @staticmethod
@@ -511,23 +523,45 @@ class JobLifecycle:
         return moved
 
     async def _settle(self, connection: AsyncConnection, job: JobRecord, done_items: int) -> int:
-        """Refund every item not done, once; the slot is free because the job is terminal."""
-        refund = job.total_items - done_items
-        if not await repository.mark_settled(connection, job.id, refund, utcnow()):
+        """Refund every item that no GPU work used (neither done nor analysed), once; the
+        slot is free because the job is terminal, and a running analysis ends with it."""
+        now = utcnow()
+        await analysis_repository.end_run(connection, job.id, "the job ended first", now)
+        analysed = await analysis_repository.count_analysed_not_done(connection, job.id)
+        refund = job.total_items - done_items - analysed
+        if not await repository.mark_settled(connection, job.id, refund, now):
             return 0
         await self.limiter.refund_for_job(connection, job.user_id, job.id, refund)
         return refund
 
 
-async def _unshared_object_keys(connection: AsyncConnection, job_id: str) -> list[str]:
-    """The job's outputs and previews, and the inputs that no other kept job reads."""
-    items = await repository.find_items(connection, job_id)
+async def _unshared_object_keys(connection: AsyncConnection, job: JobRecord) -> list[str]:
+    """The job's outputs, previews and analysis overlays, and the inputs that no other kept
+    job reads with their label maps and instances files (whose records go with them)."""
+    items = await repository.find_items(connection, job.id)
     inputs = sorted({item.input_key for item in items})
-    shared = await repository.inputs_used_elsewhere(connection, inputs, job_id)
-    keys = [key for key in inputs if key not in shared]
+    shared = await repository.inputs_used_elsewhere(connection, inputs, job.id)
+    unshared = [key for key in inputs if key not in shared]
+    keys = list(unshared)
     for item in items:
         keys += [item.output_key, item.preview_key]
+    keys += await analysis_repository.take_mask_keys(
+        connection, job.user_id, job.id, len(items), unshared
+    )
     return keys
+
+
+async def _store_selection(
+    connection: AsyncConnection, job_id: str, items: list[ItemRecord], plan: ExecutionPlan
+) -> None:
+    """Keep the instance selection of a job being queued, by the job's own idx."""
+    chosen = {
+        str(item.idx): plan.selection[item.input_key]
+        for item in items
+        if item.input_key in plan.selection
+    }
+    if chosen:
+        await analysis_repository.store_selection(connection, job_id, chosen)
 
 
 def _check_result_fits_job(job: JobRecord, result: ItemResult) -> None:

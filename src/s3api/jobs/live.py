@@ -18,6 +18,7 @@ from s3api.common.output_formats import OutputFormat
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import repository
+from s3api.jobs.analysis.keys import instances_key, overlay_key
 from s3api.jobs.event_log import EventKind, RecordedEvent, events_after, last_seq
 from s3api.jobs.service import JobsService
 from s3api.jobs.states import TERMINAL, ItemStatus
@@ -195,6 +196,16 @@ class JobStreamService:
                     self.storage.presign_get(ObjectKeys.preview(user_id, job_id, idx), ttl),
                 )
                 data["output_url"], data["preview_url"] = output_url, preview_url
+        elif event.kind is EventKind.ANALYSIS_ITEM:
+            data["instances_url"] = data["overlay_url"] = None
+            if data["status"] == ItemStatus.DONE.value:
+                idx = int(data["idx"])
+                ttl = self.presign_ttl_seconds
+                instances_url, overlay_url = await asyncio.gather(
+                    self.storage.presign_get(instances_key(user_id, job_id, idx), ttl),
+                    self.storage.presign_get(overlay_key(user_id, job_id, idx), ttl),
+                )
+                data["instances_url"], data["overlay_url"] = instances_url, overlay_url
         return StreamEvent(event.seq, event.kind.value, data)
 
 

@@ -6,6 +6,12 @@ import asyncio
 import copy
 from typing import Any
 
+from s3api.jobs.analysis.messages import (
+    ANALYSIS_KIND,
+    edit_segmentation,
+    sign_segmentation,
+    with_analysis_urls,
+)
 from s3api.jobs.lifecycle import ExecutionPlan, MessageBuilder
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
@@ -27,15 +33,7 @@ def gpu_message_builder(public_base_url: str, batch_concurrency: int) -> Message
             "output_template": plan.output_template,
             "watermark": plan.watermark,
             "output_format": plan.output_format.value,
-            "items": [
-                {
-                    "idx": item.idx,
-                    "input_key": item.input_key,
-                    "output_key": item.output_key,
-                    "preview_key": item.preview_key,
-                }
-                for item in items
-            ],
+            "items": [_edit_item(job, item, plan) for item in items],
             "callback_url": f"{public_base_url}/jobs/{job.id}/callback",
             "idempotency_prefix": job.id,
             "batch_concurrency": batch_concurrency,
@@ -44,10 +42,31 @@ def gpu_message_builder(public_base_url: str, batch_concurrency: int) -> Message
     return build
 
 
+def _edit_item(job: JobRecord, item: ItemRecord, plan: ExecutionPlan) -> dict[str, Any]:
+    """One photo: its keys, the stored or still-to-store maps of its concepts, its selection."""
+    chosen = plan.selection.get(item.input_key, {})
+    concepts = list(dict.fromkeys([*plan.concepts, *plan.protect, *chosen]))
+    body: dict[str, Any] = {
+        "idx": item.idx,
+        "input_key": item.input_key,
+        "output_key": item.output_key,
+        "preview_key": item.preview_key,
+        "segmentation": edit_segmentation(
+            job, item, concepts, plan.stored_masks.get(item.input_key, {})
+        ),
+    }
+    if chosen:
+        body["instances"] = chosen
+    return body
+
+
 async def with_item_urls(
     storage: ObjectStorage, body: dict[str, Any], expires_in: int
 ) -> dict[str, Any]:
-    """A copy of the message whose items carry pre-signed input, output and preview URLs."""
+    """A copy of the message whose items carry pre-signed input, output and preview URLs
+    (and those of their label maps); an analysis message gets its own URLs."""
+    if body.get("kind") == ANALYSIS_KIND:
+        return await with_analysis_urls(storage, body, expires_in)
     delivered = copy.deepcopy(body)
 
     async def sign(item: dict[str, Any]) -> None:
@@ -56,6 +75,8 @@ async def with_item_urls(
             storage.presign_put(item["output_key"], expires_in),
             storage.presign_put(item["preview_key"], expires_in),
         )
+        if "segmentation" in item:
+            await sign_segmentation(storage, item["segmentation"], expires_in)
 
     await asyncio.gather(*(sign(item) for item in delivered["items"]))
     return delivered

@@ -30,6 +30,7 @@ from s3api.common.output_formats import OutputFormat
 from s3api.db.driver import execute
 from s3api.db.models import Job, JobItem
 from s3api.ids import is_uuid
+from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.states import ACTIVE, ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
 from s3api.storage.keys import ObjectKeys
 
@@ -654,9 +655,9 @@ async def expirable_job_ids(
 
 
 async def object_keys_of_user(connection: AsyncConnection, user_id: str) -> list[str]:
-    """Every input, output and preview key of every job of the user."""
+    """Every input, output, preview and analysis key of every job of the user."""
     rows = await execute(connection, _OBJECT_KEYS_OF_USER, {"user_id": user_id})
-    keys: set[str] = set()
+    keys: set[str] = set(await analysis_repository.object_keys_of_user(connection, user_id))
     for row in rows:
         keys.update((row.input_key, row.output_key, row.preview_key))
     return sorted(keys)

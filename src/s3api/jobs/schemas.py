@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from s3api.common.json_types import JsonInt
 from s3api.common.limits import MAX_ITEMS_PER_JOB
 from s3api.common.output_formats import OutputFormat
+from s3api.jobs.analysis.schemas import AnalysisState, InstanceChoice, SegmentationReport
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import PRESETS
 from s3api.presets.edits import ConceptEdit
@@ -111,6 +112,11 @@ class JobExecute(BaseModel):
             "default": OutputFormat.PNG.value,
         },
     )
+    instances: dict[str, dict[str, InstanceChoice]] | None = Field(
+        default=None,
+        max_length=MAX_ITEMS_PER_JOB,
+        description='Per photo and concept: {"<idx>": {"<Concept>": {only?, exclude?, lock?}}}',
+    )
 
 
 class JobRerun(JobExecute):
@@ -207,6 +213,7 @@ class JobDetail(BaseModel):
     created_at: Timestamp
     updated_at: Timestamp
     webhook: WebhookState | None = None
+    analysis: AnalysisState | None = None
 
 
 class JobEnvelope(BaseModel):
@@ -226,6 +233,7 @@ class CallbackBody(BaseModel):
     preview_key: str | None = Field(default=None, max_length=512)
     error: str | None = Field(default=None, max_length=2000)
     idempotency_key: str = Field(min_length=1, max_length=256)
+    segmentation: SegmentationReport | None = None
 
 
 class CallbackOutcome(BaseModel):

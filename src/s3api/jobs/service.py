@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,11 @@ from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import is_uuid
 from s3api.jobs import repository, webhook_subscriptions
+from s3api.jobs.analysis import repository as analysis_repository
+from s3api.jobs.analysis.reports import checked_segmentation
+from s3api.jobs.analysis.repository import StoredMaskRecord
+from s3api.jobs.analysis.selection import checked_selection
+from s3api.jobs.analysis.views import load_analysis, signed_analysis
 from s3api.jobs.idempotency import Answer, IdempotentCall
 from s3api.jobs.lifecycle import (
     ExecutionPlan,
@@ -211,6 +217,7 @@ class JobsService:
             return remembered
         parent = await self._owned_job(user_id, job_id)
         plan = await self._execution_plan(user_id, parent, payload)
+        plan = await self._with_segmentation(parent.id, plan, payload, payload.items == "failed")
         rerun = Rerun(
             parent_job_id=parent.id,
             plan=plan,
@@ -283,7 +290,30 @@ class JobsService:
         """Validate the edits, then queue the job and its GPU message atomically."""
         job = await self._owned_job(user_id, job_id)
         plan = await self._execution_plan(user_id, job, payload)
+        plan = await self._with_segmentation(job.id, plan, payload, only_failed=False)
         await self.lifecycle.queue_job(user_id, job_id, plan, self.build_message)
+
+    async def edits_of(self, user_id: str, job_id: str, payload: JobExecute) -> ExecutionPlan:
+        """The caller's job's edits as execute would validate them (for `analyze`)."""
+        job = await self._owned_job(user_id, job_id)
+        return await self._execution_plan(user_id, job, payload)
+
+    async def _with_segmentation(
+        self, job_id: str, plan: ExecutionPlan, payload: JobExecute, only_failed: bool
+    ) -> ExecutionPlan:
+        """The plan with the stored label maps of the job's inputs and the checked instance
+        selection (`idx` names the job's items; for a re-run, the parent's)."""
+        async with self.database.read() as connection:
+            items = await repository.find_items(connection, job_id)
+            stored = await analysis_repository.find_masks(
+                connection, [item.input_key for item in items]
+            )
+        if only_failed:
+            items = [item for item in items if item.status is ItemStatus.FAILED]
+        selection = checked_selection(
+            payload.instances, {item.idx: item.input_key for item in items}, stored, plan.concepts
+        )
+        return replace(plan, stored_masks=stored, selection=selection)
 
     async def job_detail(self, user_id: str, job_id: str) -> JobDetail:
         """The job with its items and fresh download URLs for the done ones."""
@@ -293,6 +323,7 @@ class JobsService:
                 raise ApiError(ErrorCode.JOB_NOT_FOUND)
             items = await repository.find_items(connection, job_id)
             webhook = await webhook_subscriptions.find_subscription(connection, job_id)
+            analysis = await load_analysis(connection, job, items)
         ttl = self.presign_ttl_seconds
         expired = job.expired_at is not None
         done = [] if expired else [item for item in items if item.status is ItemStatus.DONE]
@@ -323,6 +354,7 @@ class JobsService:
             created_at=job.created_at,
             updated_at=job.updated_at,
             webhook=None if webhook is None else _webhook_state(webhook),
+            analysis=await signed_analysis(self.storage, analysis, ttl),
         )
 
     async def record_callback(self, job_id: str, body: CallbackBody) -> CallbackOutcome:
@@ -335,6 +367,7 @@ class JobsService:
         unstored = (
             await self._unstored_results(job_id, body.idx) if status is ItemStatus.DONE else ()
         )
+        segmented = await self._reported_segmentation(job_id, body)
         outcome = await self.lifecycle.record_item_result(
             job_id,
             ItemResult(
@@ -347,11 +380,35 @@ class JobsService:
                 unstored_objects=unstored,
             ),
         )
+        if segmented and outcome.processed:
+            async with self.database.transaction() as connection:
+                await analysis_repository.insert_masks(
+                    connection, segmented[0], segmented[1], utcnow()
+                )
         return CallbackOutcome(
             processed=outcome.processed,
             duplicate=outcome.duplicate,
             job_status=outcome.job_status,
         )
+
+    async def _reported_segmentation(
+        self, job_id: str, body: CallbackBody
+    ) -> tuple[str, list[StoredMaskRecord]] | None:
+        """The owner and the label maps a done result says its edit stored, checked like an
+        analysis's (keys of the item, objects present, PNG); None when it reports none."""
+        if body.segmentation is None or body.status != ItemStatus.DONE.value:
+            return None
+        async with self.database.read() as connection:
+            job = await repository.find_job(connection, job_id)
+            items = [] if job is None else await repository.find_items(connection, job_id)
+        if job is None:
+            raise ApiError(ErrorCode.JOB_NOT_FOUND)
+        if not 0 <= body.idx < len(items):
+            return None  # the result itself is refused with its own message
+        records = await checked_segmentation(
+            self.storage, job, items[body.idx], body.segmentation, self.max_result_bytes
+        )
+        return job.user_id, records
 
     async def cancel_job(self, user_id: str, job_id: str) -> JobCanceled:
         """Cancel and refund every item not done."""

@@ -175,7 +175,16 @@ class WebhookDispatcher:
         """`{type, timestamp, data}`, the data read now so its URLs are freshly signed."""
         job = (await self.jobs.job_detail(body["user_id"], body["job_id"])).model_dump(mode="json")
         data: dict[str, Any] = job
-        if body["type"] == WebhookEvent.ITEM_COMPLETED.value:
+        if body["type"] == WebhookEvent.ITEM_COMPLETED.value and body.get("stage") == "analysis":
+            idx = body["idx"]
+            analysed = (job["analysis"] or {}).get("items", [])
+            data = {
+                "job_id": job["job_id"],
+                "stage": "analysis",
+                "analysis_id": body["analysis_id"],
+                **next(item for item in analysed if item["idx"] == idx),
+            }
+        elif body["type"] == WebhookEvent.ITEM_COMPLETED.value:
             idx = body["idx"]
             [item] = [item for item in job["items"] if item["idx"] == idx]
             links = [link for link in job["download_urls"] if link["idx"] == idx]

@@ -17,8 +17,9 @@ from s3api.timeutil import format_timestamp, utcnow
 WEBHOOKS_QUEUE = "webhooks"
 
 
-_ANNOUNCED = frozenset({EventKind.ITEM, EventKind.END})
-"""The events a webhook can ask for (`item.completed`, `job.completed`)."""
+_ANNOUNCED = frozenset({EventKind.ITEM, EventKind.ANALYSIS_ITEM, EventKind.END})
+"""The events a webhook can ask for (`item.completed` for results and analyses,
+`job.completed`)."""
 
 
 class WebhookOutbox:
@@ -48,6 +49,20 @@ class WebhookOutbox:
                 idx = int(event.data["idx"])
                 body |= {"type": WebhookEvent.ITEM_COMPLETED.value, "idx": idx}
                 await self.queue.enqueue(connection, f"{job.id}:item:{idx}", body)
+                queued = True
+            elif (
+                event.kind is EventKind.ANALYSIS_ITEM
+                and WebhookEvent.ITEM_COMPLETED in subscription.events
+            ):
+                idx, run_id = int(event.data["idx"]), str(event.data["analysis_id"])
+                body |= {
+                    "type": WebhookEvent.ITEM_COMPLETED.value,
+                    "idx": idx,
+                    "stage": "analysis",
+                    "analysis_id": run_id,
+                }
+                # one delivery per photo and run: a later run of the same photo is news again
+                await self.queue.enqueue(connection, f"{run_id}:a:{idx}", body)
                 queued = True
             elif event.kind is EventKind.END and WebhookEvent.JOB_COMPLETED in subscription.events:
                 body["type"] = WebhookEvent.JOB_COMPLETED.value
