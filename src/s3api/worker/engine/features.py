@@ -101,8 +101,12 @@ class SceneFeatures:
         return as_f32(np.median(pixels, axis=0))
 
     def horizontal_step(self, low: float, high: float) -> tuple[int, float]:
-        """Row in [low, high) x height with the strongest colour change above vs below it."""
-        profile = self.lab.mean(axis=1, dtype=np.float32)
+        """Row in [low, high) x height with the strongest colour change above vs below it.
+
+        Each row counts by its median colour, so furniture standing across the line (a sofa
+        covering part of the row) does not move the line to the furniture's base.
+        """
+        profile = as_f32(np.median(self.lab, axis=1))
         window = max(2, round(self.height * 0.06))
         cumulative = np.vstack([np.zeros((1, 3), np.float32), np.cumsum(profile, axis=0)])
         best_row, best_step = round(self.height * (low + high) / 2), 0.0

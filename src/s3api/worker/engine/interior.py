@@ -5,11 +5,26 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from s3api.worker.engine.arrays import Mask, as_u8, ellipse, fill_holes, open_close, to_u8_mask
+from s3api.worker.engine.arrays import (
+    Mask,
+    RGBImage,
+    as_u8,
+    ellipse,
+    empty_mask,
+    fill_holes,
+    mask_bbox,
+    open_close,
+    to_u8_mask,
+)
 from s3api.worker.engine.features import MaskRule, SceneFeatures, components
 
 # A colour step weaker than this (LAB units) is not trusted as a floor/ceiling boundary.
 _MIN_BAND_STEP = 8.0
+# A colour this far (LAB units) from a surface's median is something else standing on it.
+_OFF_SURFACE = 25.0
+# Grout: darker than the tiles around it by this much (luma), within this share of the side.
+_GROUT_CONTRAST = 20
+_GROUT_SPAN = 0.03
 
 
 def _ceiling_line(f: SceneFeatures) -> int:
@@ -118,11 +133,33 @@ def handle(f: SceneFeatures) -> Mask:
 
 def grout(f: SceneFeatures) -> Mask:
     """Thin dark lines in the lower half (black-hat response), i.e. tile joints."""
-    blackhat = as_u8(cv2.morphologyEx(f.gray, cv2.MORPH_BLACKHAT, ellipse(f.px(0.03))))
-    lines = (blackhat >= 20) & f.rows_from(f.height // 2)
+    blackhat = as_u8(cv2.morphologyEx(f.gray, cv2.MORPH_BLACKHAT, ellipse(f.px(_GROUT_SPAN))))
+    lines = (blackhat >= _GROUT_CONTRAST) & f.rows_from(f.height // 2)
     minimum = f.px(0.03)
     kept, _, _ = components(lines, lambda x, y, w, h, area: area >= minimum)
     return kept
+
+
+def grout_at_full_size(image: RGBImage, coarse: Mask, f: SceneFeatures) -> Mask:
+    """The joints found on the reduced copy, redrawn on the photo's own pixels.
+
+    A joint is a few photo pixels wide, thinner than an analysis cell, so no refinement of
+    the coarse map can place its edges: the same black-hat test runs again at full size
+    (square kernel, which morphology computes separably), only near the coarse joints.
+    """
+    height, width = image.shape[:2]
+    cell = max(height / f.height, width / f.width)
+    reach = max(1, round(2 * cell))
+    bbox = mask_bbox(coarse, margin=reach)
+    joints = empty_mask(height, width)
+    if bbox is None:
+        return joints
+    side = max(3, round(f.px(_GROUT_SPAN) * cell)) | 1
+    gray = as_u8(cv2.cvtColor(image[bbox], cv2.COLOR_RGB2GRAY))
+    blackhat = as_u8(cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, np.ones((side, side), np.uint8)))
+    near = as_u8(cv2.dilate(to_u8_mask(coarse[bbox]), ellipse(2 * reach + 1))) > 0
+    joints[bbox] = near & (blackhat >= _GROUT_CONTRAST)
+    return joints
 
 
 def tile(f: SceneFeatures) -> Mask:
@@ -157,8 +194,26 @@ def ceiling(f: SceneFeatures) -> Mask:
 
 
 def floor(f: SceneFeatures) -> Mask:
-    """Bottom band below the floor line."""
-    return f.rows_from(floor_line(f))
+    """Bottom band below the floor line, minus the furniture standing on it."""
+    return f.rows_from(floor_line(f)) & ~standing(f)
+
+
+def _standing_rule(f: SceneFeatures) -> Mask:
+    """Shapes crossing the floor line, off the wall colour above it and the floor's below.
+
+    A sofa's base stands below the line its back rises above; a grout joint or a rug stays
+    below it, and the opening drops joints too thin to be furniture.
+    """
+    line = floor_line(f)
+    below = f.rows_from(line)
+    off_floor = f.colour_distance(f.median_colour(below)) > _OFF_SURFACE
+    off_wall = f.colour_distance(f.median_colour(wall_band(f))) > _OFF_SURFACE
+    shapes = open_close(np.where(below, off_floor, off_wall & wall_band(f)), f.px(0.02), 0)
+    reach = f.px(0.02)
+    kept, _, _ = components(
+        shapes, lambda x, y, w, h, area: y <= line - reach and y + h >= line + reach
+    )
+    return kept & below
 
 
 def wall(f: SceneFeatures) -> Mask:
@@ -180,6 +235,11 @@ def floor_line(f: SceneFeatures) -> int:
 def wall_band(f: SceneFeatures) -> Mask:
     """Cached band between ceiling and floor."""
     return f.mask("wall_band", _wall_band)
+
+
+def standing(f: SceneFeatures) -> Mask:
+    """Cached floor-band part of the furniture standing across the floor line."""
+    return f.mask("standing", _standing_rule)
 
 
 def _off_wall(f: SceneFeatures) -> Mask:

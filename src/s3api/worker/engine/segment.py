@@ -4,7 +4,9 @@
 colour, geometry and edge rules (bands for Ceiling/Wall/Floor, bright low-saturation blobs for
 Window, black-hat lines for Grout, border-colour saliency for Body, ...) to a copy of the image
 whose longest side is 512 px, then hands each mask, lightly smoothed, to `refine_mask` as
-its probabilities, which places the enlarged edge on the photo's own edges. It is deterministic and downloads nothing, so the whole pipeline runs and can be tested
+its probabilities, which places the enlarged edge on the photo's own edges. Grout joints,
+thinner than a reduced pixel, are then redrawn on the full-size photo. It is deterministic
+and downloads nothing, so the whole pipeline runs and can be tested
 without weights; its masks are plausible on ordinary photos but far from model quality.
 The learned model is SAM 3 (``sam3.py``, ``WORKER_ENGINE=sam3``).
 """
@@ -19,7 +21,7 @@ import numpy as np
 
 from s3api.worker.engine.arrays import Mask, RGBImage, as_f32, downscale, empty_mask
 from s3api.worker.engine.features import MaskRule, SceneFeatures
-from s3api.worker.engine.interior import INTERIOR_RULES
+from s3api.worker.engine.interior import INTERIOR_RULES, grout_at_full_size
 from s3api.worker.engine.refine import Probabilities, refine_masks
 from s3api.worker.engine.seller import SELLER_RULES
 
@@ -69,6 +71,9 @@ class HeuristicSegmenter:
                 canonical, rule = entry
                 maps[name] = _soft(features.mask(canonical, rule))
         refined = refine_masks(image, maps)
+        for name in refined:
+            if known_concept(name) == "Grout":
+                refined[name] = grout_at_full_size(image, refined[name], features)
         return {name: refined.get(name, empty_mask(height, width)) for name in concepts}
 
 
