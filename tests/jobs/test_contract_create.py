@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from s3api.context import AppContext
 from s3api.db.models import Job
+from s3api.settings import Settings
 from tests.support.factories import ApiClient, SignedIn, jpeg_bytes
 from tests.support.jobs import (
     assert_money_invariants,
@@ -18,6 +19,8 @@ from tests.support.jobs import (
     post_job,
     pro_user,
 )
+
+UPLOAD_URL_LIFETIME_SECONDS = Settings.model_fields["upload_url_ttl_seconds"].default
 
 
 async def assert_nothing_created(api: ApiClient, context: AppContext, user: SignedIn) -> None:
@@ -44,7 +47,9 @@ async def test_create_answers_201_with_one_upload_url_per_item(api: ApiClient) -
     assert data["confirm_url"] == f"http://testserver/jobs/{job_id}/confirm-upload"
 
 
-async def test_expires_at_is_an_iso_utc_timestamp_about_one_hour_ahead(api: ApiClient) -> None:
+async def test_expires_at_is_an_iso_utc_timestamp_one_upload_url_lifetime_ahead(
+    api: ApiClient,
+) -> None:
     user = await api.sign_in()
     before = datetime.now(UTC)
     created = await api.create_job(user, 1)
@@ -52,7 +57,8 @@ async def test_expires_at_is_an_iso_utc_timestamp_about_one_hour_ahead(api: ApiC
     assert created["expires_at"].endswith("Z")
     expires = datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00"))
     margin = timedelta(seconds=5)
-    assert before + timedelta(hours=1) - margin <= expires <= after + timedelta(hours=1) + margin
+    lifetime = timedelta(seconds=UPLOAD_URL_LIFETIME_SECONDS)
+    assert before + lifetime - margin <= expires <= after + lifetime + margin
 
 
 async def test_each_upload_url_stores_the_bytes_put_to_it(

@@ -333,6 +333,9 @@ async def test_item_events_of_a_webp_job_link_its_webp_results(
         "output_key": f"outputs/{user.user_id}/{job_id}/0_result.webp",
         "preview_key": f"previews/{user.user_id}/{job_id}/0_thumb.jpg",
     }
+    assert api.storage is not None
+    await api.storage.put_bytes(str(done["output_key"]), b"RIFF-webp", "image/webp")
+    await api.storage.put_bytes(str(done["preview_key"]), b"jpeg", "image/jpeg")
     answer = await api.http.post(
         f"/jobs/{job_id}/callback", json=done, headers={"X-Callback-Secret": TEST_CALLBACK_SECRET}
     )

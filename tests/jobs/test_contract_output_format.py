@@ -89,7 +89,8 @@ async def test_execute_with_an_unknown_format_is_refused_with_the_allowed_values
     job_id = await uploaded_job(api, user, 1)
     response = await api.execute(user, job_id, {**FLOOR_OAK, "output_format": value})
     error = error_of(response, 400, "VALIDATION_FAILED")
-    assert error["details"] == {"field": "output_format", "allowed": ALLOWED}
+    assert [field["field"] for field in error["details"]["fields"]] == ["output_format"]
+    assert error["details"]["allowed"] == ALLOWED
     assert (await api.job(user, job_id))["status"] == "uploaded"
     assert await queue_bodies(context, job_id) == []
     assert (await job_row(context, job_id))["output_format"] == "png"
@@ -185,7 +186,8 @@ async def test_rerun_with_an_unknown_format_is_refused_and_reserves_nothing(
     credits = (await api.me(user))["credits"]
     response = await post_rerun(api, user, parent, {**FLOOR_OAK, "output_format": "tiff"})
     error = error_of(response, 400, "VALIDATION_FAILED")
-    assert error["details"] == {"field": "output_format", "allowed": ALLOWED}
+    assert [field["field"] for field in error["details"]["fields"]] == ["output_format"]
+    assert error["details"]["allowed"] == ALLOWED
     assert (await api.me(user))["credits"] == credits
     listed = await api.http.get("/jobs", headers=user.headers)
     assert [job["job_id"] for job in listed.json()["data"]] == [parent]

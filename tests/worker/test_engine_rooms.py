@@ -46,13 +46,13 @@ def tiled_room() -> DrawnRoom:
 @pytest.fixture(scope="module")
 def flat_edited(flat_room: DrawnRoom) -> NDArray[np.uint8]:
     result = Engine().process(_png(flat_room.image), RECOLOUR_FLOOR, [])
-    return decode_image(result.result_png)
+    return decode_image(result.result_image)
 
 
 @pytest.fixture(scope="module")
 def tiled_edited(tiled_room: DrawnRoom) -> NDArray[np.uint8]:
     result = Engine().process(_png(tiled_room.image), RECOLOUR_FLOOR, ["Grout"])
-    return decode_image(result.result_png)
+    return decode_image(result.result_image)
 
 
 def test_flat_floor_is_recoloured_up_to_the_wall_line(

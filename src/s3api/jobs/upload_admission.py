@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from s3api.db.engine import Database
 from s3api.jobs import repository
+from s3api.jobs.analysis import repository as analysis_repository
+from s3api.jobs.analysis.schemas import AnalysisStatus
 from s3api.jobs.states import JobStatus
 from s3api.storage.keys import owner_of_key
 
@@ -13,7 +15,7 @@ _RESULT_WRITING = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 class JobUploadAdmission:
     """An `UploadAdmission`: inputs only while their job is `created`, results only while
-    it is queued or running, and nothing for a job (or user) that no longer exists.
+    it is queued or running, label maps also while the job's analysis runs, and nothing for a job (or user) that no longer exists.
 
     So a signed URL kept past `DELETE /jobs/{id}` or `DELETE /me` stores nothing under the
     deleted job, and a late upload cannot replace an input that confirm-upload verified.
@@ -29,8 +31,11 @@ class JobUploadAdmission:
             return False
         async with self.database.read() as connection:
             job = await repository.find_job(connection, owner.job_id, user_id=owner.user_id)
-        if job is None:
-            return False
-        if owner.is_input:
-            return job.status is JobStatus.CREATED
+            if job is None:
+                return False
+            if owner.is_input:
+                return job.status is JobStatus.CREATED
+            if owner.prefix == "masks/" and job.status is JobStatus.UPLOADED:
+                analysis = await analysis_repository.find_analysis(connection, job.id)
+                return analysis is not None and analysis.status is AnalysisStatus.RUNNING
         return job.status in _RESULT_WRITING

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from s3api.common.json_types import JsonInt
 from s3api.presets.edits import ConceptEdit
@@ -63,6 +63,12 @@ class InstanceSummary(BaseModel):
     score: float = Field(ge=0.0, le=1.0)
 
 
+# OpenAPI does not read `ge`/`le` inside an optional `JsonInt`: state the bounds it checks
+_SIDE_SCHEMA: dict[str, JsonValue] = {
+    "anyOf": [{"type": "integer", "minimum": 1, "maximum": 100_000}, {"type": "null"}]
+}
+
+
 class AnalysisCallback(BaseModel):
     """`POST /jobs/{id}/analysis/callback` body: one photo's segmentation, or why it failed."""
 
@@ -73,8 +79,8 @@ class AnalysisCallback(BaseModel):
     status: Literal["done", "failed"]
     idempotency_key: str = Field(min_length=1, max_length=256)
     error: str | None = Field(default=None, max_length=2000)
-    width: JsonInt | None = Field(default=None, ge=1, le=100_000)
-    height: JsonInt | None = Field(default=None, ge=1, le=100_000)
+    width: JsonInt | None = Field(default=None, ge=1, le=100_000, json_schema_extra=_SIDE_SCHEMA)
+    height: JsonInt | None = Field(default=None, ge=1, le=100_000, json_schema_extra=_SIDE_SCHEMA)
     masks: dict[str, str] | None = Field(default=None, max_length=64)
     instances_key: str | None = Field(default=None, max_length=_KEY_LENGTH)
     overlay_key: str | None = Field(default=None, max_length=_KEY_LENGTH)
