@@ -200,11 +200,12 @@ def create_app(
         presets_router,
         rules_router,
         jobs_router,
-        analysis_router,
         delivery_router,
         metrics_router,
     ):
         app.include_router(router)
+    if settings.analysis_enabled:
+        app.include_router(analysis_router)
     object_router = local_object_router(context.storage, context.upload_admission)
     if object_router is not None:
         app.include_router(object_router)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
+from s3api.app import create_app
 from s3api.context import AppContext
+from s3api.settings import Settings
 from s3api.worker.messages import WorkMessage
 from tests.support.analysis import (
     FLOOR_KEEP_WALL,
@@ -19,6 +22,7 @@ from tests.support.analysis import (
     run_analysis,
     store_item_objects,
 )
+from tests.support.databases import application_context
 from tests.support.factories import ApiClient, SignedIn
 from tests.support.jobs import (
     assert_money_invariants,
@@ -343,3 +347,23 @@ async def test_canceling_during_an_analysis_ends_it(api: ApiClient, context: App
     assert late["processed"] is False
     assert await pull(api) == []  # the run's message is dropped, not handed out
     await assert_money_invariants(context, user.user_id)
+
+
+@pytest.mark.parametrize(
+    "path", ["/jobs/{job_id}/analyze", "/jobs/{job_id}/analysis/callback"], ids=["analyze", "cb"]
+)
+async def test_analysis_routes_are_absent_until_enabled(settings: Settings, path: str) -> None:
+    """The reference worker does not segment analyses yet, so the default serves none."""
+    assert Settings.model_fields["analysis_enabled"].default is False
+    application = create_app(settings.model_copy(update={"analysis_enabled": False}), migrate=False)
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            user = await ApiClient(http, "unused").sign_in()
+            response = await http.post(
+                path.format(job_id="j1"), json={"concepts": {}}, headers=user.headers
+            )
+            assert "/jobs/{job_id}/analyze" not in application.openapi()["paths"]
+    finally:
+        await application_context(application).close()
+    error_of(response, 404, "NOT_FOUND")

@@ -59,6 +59,7 @@ def make_settings(data_dir: Path, database_url: str, **overrides: Any) -> Settin
         "embedded_worker": False,
         "anon_signup_rate": TEST_GENEROUS_RATE,
         "user_write_rate": TEST_GENEROUS_RATE,
+        "analysis_enabled": True,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
