@@ -3,8 +3,8 @@
 Starts a bare Starlette JSON endpoint and a throwaway `s3api serve`, loads each with `wrk`
 (one thread, `--connections` connections, a warm-up first) and prints, per workload,
 requests/s, p50, p99, errors and the ratio to the bare endpoint. The lifecycle row drives
-whole jobs (sign-in, create, uploads, confirm, execute, callbacks, status) with
-`--clients` concurrent users and reports jobs/s.
+whole jobs (sign-in, create, uploads, confirm, execute, pull, result uploads, callbacks,
+ack, status) with `--clients` concurrent users and reports jobs/s.
 
     python -m bench.http                                   # SQLite, one process
     python -m bench.http --backend postgresql --workers 2  # a throwaway PostgreSQL database
@@ -30,7 +30,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.lifecycle import Recorder, percentile, run_client, sample_jpeg
+from bench.lifecycle import GpuSide, Recorder, percentile, run_client, sample_jpeg
 from bench.server import free_port, spawned_server, wait_until_healthy
 
 LUA_SCRIPT = Path(__file__).with_name("wrk_report.lua")
@@ -185,16 +185,18 @@ async def lifecycle_rate(
 ) -> Result:
     """Whole jobs per second with `clients` users, each running jobs until the time is up."""
     image = sample_jpeg()
-    await run_client(base_url, secret, 1, items, image, Recorder())
+    async with GpuSide(base_url, secret, Recorder()) as gpu:
+        await run_client(base_url, gpu, 1, items, image, Recorder())
     recorder = Recorder()
     started = time.perf_counter()
     until = started + seconds
-    completed = await asyncio.gather(
-        *(
-            run_client(base_url, secret, 10**9, items, image, recorder, until=until)
-            for _ in range(clients)
+    async with GpuSide(base_url, secret, recorder) as gpu:
+        completed = await asyncio.gather(
+            *(
+                run_client(base_url, gpu, 10**9, items, image, recorder, until=until)
+                for _ in range(clients)
+            )
         )
-    )
     elapsed = time.perf_counter() - started
     latencies = [value for values in recorder.latencies.values() for value in values]
     return Result(
