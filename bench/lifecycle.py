@@ -115,20 +115,23 @@ class GpuSide:
         if self._session is not None:
             await self._session.close()
 
-    def expect(self, job_id: str) -> None:
-        """Register a waiter for `job_id`'s message; call before executing the job."""
-        self._waiting[job_id] = asyncio.get_running_loop().create_future()
+    def expect(self, job_id: str) -> asyncio.Future[dict[str, Any]]:
+        """Register a waiter for `job_id`'s message; call before executing the job (the
+        puller may hand the message over before `execute` has answered)."""
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[job_id] = waiter
+        return waiter
 
-    async def message_for(self, job_id: str) -> dict[str, Any]:
-        """The leased message of an executed job, expected earlier; fails after a bound."""
-        future = self._waiting.get(job_id)
-        if future is None:
-            raise RuntimeError("message_for without expect")
-        if self._puller is None or self._puller.done():
+    async def message_for(
+        self, job_id: str, waiter: asyncio.Future[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The leased message of an executed job, from its `expect` waiter; fails after a
+        bound."""
+        if not waiter.done() and (self._puller is None or self._puller.done()):
             raise RuntimeError("the GPU side's puller is not running")
         self._executed.set()
         try:
-            return await asyncio.wait_for(future, MESSAGE_WAIT_SECONDS)
+            return await asyncio.wait_for(waiter, MESSAGE_WAIT_SECONDS)
         except TimeoutError:
             self._waiting.pop(job_id, None)
             raise RuntimeError(
@@ -235,7 +238,7 @@ async def _one_job(
         f"{base_url}/jobs/{job_id}/confirm-upload",
         headers=headers,
     )
-    gpu.expect(job_id)
+    waiter = gpu.expect(job_id)
     await recorder.call(
         client,
         "POST execute",
@@ -244,7 +247,7 @@ async def _one_job(
         json={"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}},
         headers=headers,
     )
-    message = await gpu.message_for(job_id)
+    message = await gpu.message_for(job_id, waiter)
     await asyncio.gather(
         *(_report_item(client, gpu, message, item, recorder) for item in message["body"]["items"])
     )
