@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpcore
 from fastapi import FastAPI, Request, Response
 from standardwebhooks.webhooks import Webhook
 
 from s3api.context import AppContext
+from s3api.security.outbound_urls import Resolver, resolve_host
+from s3api.security.pinned_transport import outbound_client
 from s3api.webhooks.dispatcher import WebhookDispatcher, WebhookPolicy
 from tests.support.clock import FakeClock
 from tests.support.factories import ApiClient, SignedIn
@@ -29,17 +31,26 @@ def freeze_webhook_clock(context: AppContext) -> FakeClock:
 
 @asynccontextmanager
 async def dispatcher_for(
-    context: AppContext, policy: WebhookPolicy | None = None
+    context: AppContext,
+    policy: WebhookPolicy | None = None,
+    *,
+    resolve: Resolver = resolve_host,
+    network_backend: httpcore.AsyncNetworkBackend | None = None,
 ) -> AsyncIterator[WebhookDispatcher]:
-    """A dispatcher on the app's queue with its own HTTP client."""
-    async with httpx.AsyncClient() as client:
+    """A dispatcher on the app's queue with its own pinned HTTP client, as the app builds it
+    (`resolve` and `network_backend` let a test stand in for DNS and the network)."""
+    policy = policy or context.webhook_policy
+    client = outbound_client(
+        is_production=policy.is_production, resolve=resolve, network_backend=network_backend
+    )
+    async with client:
         yield WebhookDispatcher(
             context.database,
             context.webhook_queue,
             context.jobs,
             context.webhook_secrets,
             client,
-            policy or context.webhook_policy,
+            policy,
         )
 
 

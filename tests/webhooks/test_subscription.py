@@ -86,6 +86,14 @@ def production_settings(tmp_path: Path, database_url: str) -> Settings:
         "https://[fd00:ec2::254]/hook",
         "https://[::ffff:127.0.0.1]/hook",
         "https://0.0.0.0/hook",
+        "https://100.100.100.200/latest/meta-data",
+        "https://[::ffff:100.64.0.1]/hook",
+        "https://[2002:7f00:1::]/hook",
+        "https://[64:ff9b::7f00:1]/hook",
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",
+        "https://93.184.216.34:0/hook",
+        "https://name\u0001.evil/hook",
+        "https://exa\tmple.com/hook",
     ],
 )
 async def test_production_refuses_plain_http_and_non_public_addresses(

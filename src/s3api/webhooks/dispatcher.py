@@ -4,6 +4,8 @@ Deliveries run concurrently, each bounded by its own timeout, and the loop lease
 messages as soon as a delivery slot frees up, so a slow or dead receiver holds one slot for
 at most one timeout and never the deliveries of other jobs or users. The queue gives at
 least once: a receiver dedupes by `webhook-id`, which stays the same across retries.
+The HTTP client is `outbound_client`'s: it checks the URL before every attempt and connects
+only to the addresses that check approved.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from s3api.jobs import webhook_subscriptions
 from s3api.jobs.service import JobsService
 from s3api.jobs.webhook_subscriptions import DeliveryStatus, WebhookEvent
 from s3api.queue.message_queue import LeasedMessage, MessageQueue
-from s3api.security.outbound_urls import UnsafeUrlError, check_outbound_url
+from s3api.security.outbound_urls import UnsafeUrlError
+from s3api.security.pinned_transport import outbound_client
 from s3api.settings import Settings
 from s3api.timeutil import utcnow
 from s3api.webhooks.secrets import WebhookSecretService
@@ -142,7 +145,6 @@ class WebhookDispatcher:
                     raise
                 await self._drop(message)
                 return
-            await check_outbound_url(body["url"], is_production=self.policy.is_production)
             content = json.dumps(payload, separators=(",", ":"))
             secret = await self.secrets.secret_for(body["user_id"])
             headers = signed_headers(secret, message.id, utcnow(), content)
@@ -254,5 +256,5 @@ async def run_webhook_dispatcher(
     stop: asyncio.Event,
 ) -> None:
     """The lifespan task: a dispatcher with its own HTTP client until `stop` is set."""
-    async with httpx.AsyncClient() as client:
+    async with outbound_client(is_production=policy.is_production) as client:
         await WebhookDispatcher(database, queue, jobs, secrets, client, policy).run(stop)
