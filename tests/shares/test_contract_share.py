@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from s3api.app import create_app
 from s3api.context import AppContext
 from s3api.db.models import JobShare
 from s3api.timeutil import utcnow
+from tests.support.databases import TEST_CALLBACK_SECRET, application_context, make_settings
 from tests.support.factories import ApiClient, SignedIn, jpeg_bytes
 from tests.support.jobs import data_of, error_of, image_bytes, set_plan
 from tests.support.object_stores import finished_job, put_inputs, queued_job
@@ -355,3 +361,34 @@ async def test_malformed_links_answer_the_refusal_page(api: ApiClient) -> None:
         response = await api.http.get(target)
         assert response.status_code == 404, target
         assert response.headers["content-type"].startswith("text/html")
+
+
+@asynccontextmanager
+async def app_with(tmp_path: Path, database_url: str, **overrides: Any) -> Any:
+    """An app built with these setting overrides: its API client and context."""
+    application = create_app(make_settings(tmp_path / "other", database_url, **overrides))
+    transport = httpx.ASGITransport(app=application)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            context = application_context(application)
+            yield ApiClient(http, TEST_CALLBACK_SECRET, context.storage), context
+    finally:
+        await application_context(application).close()
+
+
+async def test_links_count_against_the_user_write_rate_and_live_share_link_seconds(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with app_with(
+        tmp_path, database_url, user_write_rate="2/hour", share_link_seconds=120
+    ) as (api, context):
+        user = await api.sign_in()
+        job_id = await shared_job(api, context, user, INTERIOR_EDITS, item_count=1)
+        start = utcnow()
+        context.shares.clock = lambda: start
+        link = await share(api, user, job_id)  # the job's create spent the first
+        expected = (start + timedelta(seconds=120)).strftime("%Y-%m-%dT%H:%M")
+        assert link["expires_at"].startswith(expected)
+        again = await api.http.post(f"/jobs/{job_id}/share", headers=user.headers)
+        error_of(again, 429, "RATE_LIMITED")
+        assert (await api.http.get(page_path(link["url"]))).status_code == 200
