@@ -4,6 +4,7 @@ and every way a link stops working."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from s3api.app import create_app
 from s3api.context import AppContext
@@ -392,3 +394,23 @@ async def test_links_count_against_the_user_write_rate_and_live_share_link_secon
         again = await api.http.post(f"/jobs/{job_id}/share", headers=user.headers)
         error_of(again, 429, "RATE_LIMITED")
         assert (await api.http.get(page_path(link["url"]))).status_code == 200
+
+
+async def test_the_links_token_never_reaches_the_access_log(
+    api: ApiClient, context: AppContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = await api.sign_in()
+    job_id = await shared_job(api, context, user, INTERIOR_EDITS, item_count=1)
+    path = page_path((await share(api, user, job_id))["url"])
+    token = path.rsplit("/", 1)[1]
+    caplog.set_level(logging.INFO, logger="s3api.access")
+    for target in (path, f"{path}/0/before", f"{path}/0/sideways"):
+        await api.http.get(target)
+    lines = [r.getMessage() for r in caplog.records if r.name == "s3api.access"]
+    assert len(lines) == 3
+    assert "path=/share/{token} status=200" in lines[0]
+    assert "path=/share/{token}/{idx}/{side} status=200" in lines[1]
+    assert "path=/share/{token}/{idx}/{side} status=404" in lines[2]
+    assert token not in caplog.text
+    fields = [r.__dict__["path"] for r in caplog.records if r.name == "s3api.access"]
+    assert fields == ["/share/{token}", *["/share/{token}/{idx}/{side}"] * 2]

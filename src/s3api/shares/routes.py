@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from s3api.http.deps import JobLogContext, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
+from s3api.http.middleware import log_route_template
 from s3api.ratelimit.dependencies import UserWriteRateLimit
 from s3api.shares.page import SECURITY_HEADERS, refusal_page, share_page
 from s3api.shares.schemas import ShareCreate, ShareLink, ShareRevoked
@@ -28,7 +29,10 @@ router = APIRouter(
     dependencies=[JobLogContext],
     responses=error_responses(400, 401),
 )
-page_router = APIRouter(prefix="/share", tags=["shares"])
+# the token is the link's credential: the access log gets the route template instead
+page_router = APIRouter(
+    prefix="/share", tags=["shares"], dependencies=[Depends(log_route_template)]
+)
 
 _HTML: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/html": {}}, "description": "The page"}
