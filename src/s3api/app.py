@@ -44,6 +44,8 @@ from s3api.presets.routes import list_presets
 from s3api.presets.routes import router as presets_router
 from s3api.rules.routes import router as rules_router
 from s3api.settings import Settings
+from s3api.shares.routes import page_router as share_page_router
+from s3api.shares.routes import router as shares_router
 from s3api.storage.factory import local_object_router
 from s3api.webhooks.dispatcher import run_webhook_dispatcher
 from s3api.worker.engine.registry import ImageEngine
@@ -201,6 +203,8 @@ def create_app(
         rules_router,
         jobs_router,
         delivery_router,
+        shares_router,
+        share_page_router,
         metrics_router,
     ):
         app.include_router(router)

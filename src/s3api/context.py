@@ -28,6 +28,7 @@ from s3api.rules.service import RulesService
 from s3api.scheduled import BackgroundDuties
 from s3api.security.tokens import TokenIssuer
 from s3api.settings import Settings
+from s3api.shares.service import ShareService
 from s3api.storage.base import ObjectStorage, UploadAdmission
 from s3api.storage.factory import build_storage
 from s3api.storage.local import LocalStorage
@@ -65,6 +66,7 @@ class AppContext:
     webhook_queue: MessageQueue
     webhook_secrets: WebhookSecretService
     delivery: DeliveryService
+    shares: ShareService
     background: BackgroundDuties
     rate_limits: RateLimits
 
@@ -142,6 +144,7 @@ class AppContext:
             webhook_queue=webhook_queue,
             webhook_secrets=WebhookSecretService(database),
             delivery=delivery,
+            shares=ShareService(database, storage, settings),
             background=BackgroundDuties(
                 delivery,
                 lifecycle,
@@ -169,6 +172,7 @@ class AppContext:
             "job_streams": self.job_streams,
             "webhook_secrets": self.webhook_secrets,
             "delivery": self.delivery,
+            "shares": self.shares,
             "rate_limits": self.rate_limits,
         }
 

@@ -80,6 +80,8 @@ class Settings(BaseSettings):
 
     storage_backend: StorageBackend = StorageBackend.LOCAL
     presign_ttl_seconds: int = 3600
+    # customer share links (`POST /jobs/{id}/share`): the longest, and default, lifetime
+    share_link_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     # input upload URLs: a PUT must start before this; a kept URL is refused once used up
     upload_url_ttl_seconds: int = Field(default=900, ge=1)
     # local storage: abandoned upload files idle this long are swept

@@ -289,3 +289,16 @@ class JobSelection(Base):
         String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
     )
     instances: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class JobShare(Base):
+    """A job's customer share link: only the SHA-256 of its token is kept, one link a job."""
+
+    __tablename__ = "job_shares"
+
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

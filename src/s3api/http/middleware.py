@@ -30,6 +30,7 @@ access_logger = logging.getLogger("s3api.access")
 error_logger = logging.getLogger("s3api.errors")
 
 _QUIET_ACCESS_LOG = "quiet_access_log"
+_LOGGED_PATH = "logged_path"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 BodyRule = Callable[[bytes], None]
@@ -105,18 +106,19 @@ def _request_id_of(scope: Scope) -> str:
 
 def _log_access(scope: Scope, request_id: str, status: int, seconds: float) -> None:
     quiet = scope["state"].get(_QUIET_ACCESS_LOG, False)
+    path = scope["state"].get(_LOGGED_PATH, scope["path"])
     access_logger.log(
         logging.DEBUG if quiet else logging.INFO,
         "request_id=%s method=%s path=%s status=%d duration_ms=%.1f",
         request_id,
         scope["method"],
-        scope["path"],
+        path,
         status,
         seconds * 1000,
         # separate fields for JSON log lines
         extra={
             "method": scope["method"],
-            "path": scope["path"],
+            "path": path,
             "status": status,
             "duration_ms": round(seconds * 1000, 1),
         },
@@ -262,6 +264,13 @@ class ApiEdgeMiddleware:
 def log_access_at_debug(request: Request) -> None:
     """Keep this request's access line out of INFO logs (e.g. an idle worker's empty polls)."""
     request.scope["state"][_QUIET_ACCESS_LOG] = True
+
+
+async def log_route_template(request: Request) -> None:
+    """Log this request's route template (`/share/{token}`), not its path: the path holds
+    a credential that must not reach the logs."""
+    route = request.scope.get("route")
+    request.scope["state"][_LOGGED_PATH] = getattr(route, "path", "(redacted)")
 
 
 def _may_have_body(found: _RequestHeaders) -> bool:
