@@ -15,7 +15,9 @@ the refined semantic map (`refine_masks`), the one edits use; the queries only d
   specks join the nearest instance.
 
 So the instances partition the concept's mask exactly: their union is what `segment`
-returns, and excluding one means exactly its pixels. "Stuff" concepts (`STUFF_CONCEPTS`:
+returns, and excluding one means exactly its pixels. Overlaps between queries are resolved
+per pixel by their own probabilities (finer than `resolve_overlaps`' whole-instance score
+order, which the result needs no more: every pixel has one label). "Stuff" concepts (`STUFF_CONCEPTS`:
 Wall, Floor, Ceiling) stay one instance: queries split a surface at arbitrary seams
 (furniture, occlusions), and a floor is edited as one.
 """
@@ -34,7 +36,7 @@ from s3api.worker.engine.arrays import Mask, as_f32
 from s3api.worker.engine.instances import (
     Instance,
     connected_instances,
-    resolve_overlaps,
+    in_reading_order,
     union_mask,
 )
 from s3api.worker.engine.refine import MASK_THRESHOLD
@@ -153,7 +155,7 @@ def concept_instances(
             found = _with_specks_attached(found, specks)
         else:
             found = [Instance(specks, queries.presence)]
-    return resolve_overlaps(found)
+    return in_reading_order(found)  # disjoint by construction: one label per pixel
 
 
 def _with_specks_attached(instances: Sequence[Instance], specks: Mask) -> list[Instance]:
