@@ -65,6 +65,7 @@ TEXT_LENGTH = 32
 
 ProbabilityMap = NDArray[np.float32]
 DEFAULT_INSTANCE_THRESHOLD = 0.5
+"""SAM3_INSTANCE_THRESHOLD's default: queries scoring at most this are no instances."""
 
 
 @dataclass(frozen=True)
