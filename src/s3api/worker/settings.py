@@ -36,6 +36,7 @@ class WorkerSettings(BaseSettings):
     worker_http_backoff_seconds: float = Field(default=0.5, ge=0)
     worker_http_backoff_max_seconds: float = Field(default=10.0, ge=0)
     sam3_model: str | None = None
+    sam3_instance_threshold: float = Field(default=0.5, ge=0, lt=1)
     worker_device: str = "auto"
     worker_gpu_batch: int = Field(default=8, ge=1, le=64)
     worker_compile: bool = False

@@ -4,25 +4,26 @@ Each preset concept is prompted with its catalogue text (``presets.catalog.promp
 a custom concept's phrase is the prompt as-is. The concept's mask is the model's semantic
 map: its low-resolution probabilities (the sigmoid of the logits, never a thresholded
 enlargement) go to `refine_mask`, which places the uncertain edge on the photo's own edges.
+`segment_instances` divides that same mask among the instance head's queries of the same
+forward pass (`sam3_instances`), so a concept's mask is always the union of its instances.
 
 Throughput comes from sharing work. Item threads hand their photo (already resized and
 normalised on the CPU) to a `MicroBatcher`; its runner thread encodes the batch's photos in
 one vision pass, looks up or encodes each distinct prompt once (text features are cached
 across items and jobs), runs the decoders on every (photo, prompt) pair in one pass, and
-returns each photo its probability maps. Decoding, mask refinement, editing and encoding stay
-in the item threads, so they overlap the next batch on the GPU.
+returns each photo its probability maps (and, where asked, the queries scoring above
+``SAM3_INSTANCE_THRESHOLD``: only those leave the device). Decoding, mask refinement,
+instance division, editing and encoding stay in the item threads, so they overlap the next
+batch on the GPU.
 
 Weights come from ``SAM3_MODEL`` (a local Hugging Face directory, or a hub id where the hub
-is reachable; ``HF_HUB_OFFLINE=1`` is honoured). torch and transformers are imported only
-here, so the base install stays light.
+is reachable; ``HF_HUB_OFFLINE=1`` is honoured; checks in `sam3_setup`). torch and
+transformers are imported only by these modules, so the base install stays light.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +39,20 @@ from s3api.presets.catalog import prompt_for
 from s3api.worker.engine.arrays import Mask, RGBImage, as_f32
 from s3api.worker.engine.batching import MicroBatcher
 from s3api.worker.engine.engine import Engine
+from s3api.worker.engine.instances import Instance
 from s3api.worker.engine.refine import refine_masks
+from s3api.worker.engine.sam3_instances import QueryMasks, concept_instances, is_stuff
+from s3api.worker.engine.sam3_setup import (
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    FETCH_HINT,
+    enable_compilation,
+    import_runtime,
+    input_geometry,
+    resolve_device,
+    resolve_model_source,
+    save_compilation_artifacts,
+)
 from s3api.worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
@@ -48,25 +62,28 @@ logger = logging.getLogger(__name__)
 
 TEXT_CACHE_SIZE = 4096
 TEXT_LENGTH = 32
-SAM3_MODEL_TYPES = frozenset({"sam3", "sam3_video"})
-COMPILE_CACHE_FILE = "sam3-compile-artifacts.bin"
-_DEFAULT_MEAN = (0.5, 0.5, 0.5)
-_DEFAULT_STD = (0.5, 0.5, 0.5)
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.json")
-_INSTALL_HINT = "install the extra: pip install '.[sam3]' (torch, transformers, safetensors)"
-_FETCH_HINT = "download facebook/sam3 where you have access and point SAM3_MODEL at that directory"
 
 ProbabilityMap = NDArray[np.float32]
+DEFAULT_INSTANCE_THRESHOLD = 0.5
+"""SAM3_INSTANCE_THRESHOLD's default: queries scoring at most this are no instances."""
 
 
 @dataclass(frozen=True)
 class PhotoRequest:
-    """One photo, resized and normalised to the model's input, and its distinct prompts."""
+    """One photo, resized and normalised to the model's input, and its distinct prompts;
+    `instances` asks for each prompt's queries too (from the same forward pass)."""
 
     pixels: NDArray[np.float32]
     prompts: tuple[str, ...]
+    instances: bool = False
+
+
+@dataclass(frozen=True)
+class PromptMaps:
+    """What one forward pass gives a (photo, prompt) pair."""
+
+    semantic: ProbabilityMap
+    queries: QueryMasks | None = None
 
 
 class Sam3Segmenter:
@@ -81,10 +98,11 @@ class Sam3Segmenter:
         *,
         image_size: int,
         max_batch: int,
-        mean: tuple[float, float, float] = _DEFAULT_MEAN,
-        std: tuple[float, float, float] = _DEFAULT_STD,
+        mean: tuple[float, float, float] = DEFAULT_MEAN,
+        std: tuple[float, float, float] = DEFAULT_STD,
         max_wait_seconds: float = 0.005,
         batch_buckets: bool = False,
+        instance_threshold: float = DEFAULT_INSTANCE_THRESHOLD,
     ) -> None:
         self._model = model
         self._tokenizer = tokenizer
@@ -95,7 +113,8 @@ class Sam3Segmenter:
         self._std = np.array(std, dtype=np.float32)
         self._text_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
         self._batch_buckets = batch_buckets
-        self._batcher: MicroBatcher[PhotoRequest, list[ProbabilityMap]] = MicroBatcher(
+        self.instance_threshold = instance_threshold
+        self._batcher: MicroBatcher[PhotoRequest, list[PromptMaps]] = MicroBatcher(
             self._run_batch, max_batch, max_wait_seconds, name="sam3-batcher"
         )
         self.batch_sizes: list[int] = []
@@ -122,11 +141,17 @@ class Sam3Segmenter:
 
     def probabilities(self, image: RGBImage, prompts: Sequence[str]) -> dict[str, ProbabilityMap]:
         """Low-resolution probability maps of each distinct prompt on this photo."""
+        return {prompt: maps.semantic for prompt, maps in self.outputs(image, prompts).items()}
+
+    def outputs(
+        self, image: RGBImage, prompts: Sequence[str], *, instances: bool = False
+    ) -> dict[str, PromptMaps]:
+        """Each distinct prompt's maps on this photo, from one batched forward pass."""
         unique = tuple(dict.fromkeys(prompts))
         if not unique:
             return {}
-        maps = self._batcher.submit(PhotoRequest(self.preprocess(image), unique))
-        return dict(zip(unique, maps, strict=True))
+        answers = self._batcher.submit(PhotoRequest(self.preprocess(image), unique, instances))
+        return dict(zip(unique, answers, strict=True))
 
     def segment(self, image: RGBImage, concepts: Sequence[str]) -> dict[str, Mask]:
         """A full-size boolean mask for every concept name (preset concept or noun phrase)."""
@@ -134,7 +159,23 @@ class Sam3Segmenter:
         maps = self.probabilities(image, list(prompts.values()))
         return refine_masks(image, {name: maps[prompt] for name, prompt in prompts.items()})
 
-    def _run_batch(self, requests: Sequence[PhotoRequest]) -> list[list[ProbabilityMap]]:
+    def segment_instances(
+        self, image: RGBImage, concepts: Sequence[str]
+    ) -> dict[str, list[Instance]]:
+        """Every concept's instances in reading order; their union is `segment`'s mask."""
+        prompts = {name: prompt_for(name) for name in concepts}
+        answers = self.outputs(image, list(prompts.values()), instances=True)
+        masks = refine_masks(
+            image, {name: answers[prompt].semantic for name, prompt in prompts.items()}
+        )
+        found: dict[str, list[Instance]] = {}
+        for name, prompt in prompts.items():
+            queries = answers[prompt].queries
+            assert queries is not None  # asked for above
+            found[name] = concept_instances(masks[name], queries, stuff=is_stuff(name))
+        return found
+
+    def _run_batch(self, requests: Sequence[PhotoRequest]) -> list[list[PromptMaps]]:
         import torch
         from transformers.modeling_outputs import BaseModelOutputWithPooling
         from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
@@ -163,10 +204,31 @@ class Sam3Segmenter:
                 attention_mask=text_mask,
             )
             maps = outputs.semantic_seg[:, 0].float().sigmoid().cpu().numpy()
-        answers: list[list[ProbabilityMap]] = [[] for _ in requests]
-        for owner, probability in zip(owners, maps, strict=True):
-            answers[owner].append(as_f32(probability))
+            asking = [requests[owner].instances for owner in owners]
+            queries = self._queries(outputs, asking) if any(asking) else [None] * len(owners)
+        answers: list[list[PromptMaps]] = [[] for _ in requests]
+        for owner, probability, kept in zip(owners, maps, queries, strict=True):
+            answers[owner].append(PromptMaps(as_f32(probability), kept))
         return answers
+
+    def _queries(self, outputs: Any, asking: Sequence[bool]) -> list[QueryMasks | None]:
+        """Per pair that asks: the queries scoring above the threshold, best first. Only
+        their masks leave the device; the model's scoring is sigmoid(logit) x sigmoid(presence)."""
+        presence = outputs.presence_logits.float().sigmoid()
+        scores = (outputs.pred_logits.float().sigmoid() * presence).cpu().numpy()
+        presences = presence[:, 0].cpu().numpy()
+        found: list[QueryMasks | None] = []
+        for pair, wanted in enumerate(asking):
+            if not wanted:
+                found.append(None)
+                continue
+            kept = [int(i) for i in np.argsort(-scores[pair], kind="stable")]
+            kept = [i for i in kept if scores[pair][i] > self.instance_threshold]
+            masks = outputs.pred_masks[pair, kept].float().sigmoid().cpu().numpy()
+            found.append(
+                QueryMasks(as_f32(masks), as_f32(scores[pair][kept]), float(presences[pair]))
+            )
+        return found
 
     def _padded(self, stacked: NDArray[np.float32]) -> NDArray[np.float32]:
         """With compilation, round the batch up to a power of two: few shapes, few compiles."""
@@ -211,129 +273,10 @@ class Sam3Segmenter:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def _import_runtime() -> tuple[Any, Any]:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"WORKER_ENGINE=sam3 needs torch and transformers ({exc.name} is missing): "
-            f"{_INSTALL_HINT}"
-        ) from exc
-    if not hasattr(transformers, "Sam3Model"):
-        raise ConfigurationError(
-            f"WORKER_ENGINE=sam3 needs transformers 5 or later "
-            f"(found {transformers.__version__}): {_INSTALL_HINT}"
-        )
-    return torch, transformers
-
-
-def resolve_device(requested: str, torch: Any) -> Any:
-    """WORKER_DEVICE as a torch.device; CUDA asked for but absent is a configuration error."""
-    value = requested.strip().lower()
-    if value == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if value == "cpu":
-        return torch.device("cpu")
-    match = re.fullmatch(r"cuda(?::(\d+))?", value)
-    if match is None:
-        raise ConfigurationError(
-            f"WORKER_DEVICE={requested!r} is not a device: set it to auto, cpu, cuda or cuda:N"
-        )
-    if not torch.cuda.is_available():
-        raise ConfigurationError(
-            f"WORKER_DEVICE={requested} but torch sees no CUDA device: install a CUDA build "
-            "of torch on a GPU machine, or set WORKER_DEVICE=cpu (or auto)"
-        )
-    index = int(match.group(1) or 0)
-    if index >= torch.cuda.device_count():
-        raise ConfigurationError(
-            f"WORKER_DEVICE={requested} but only {torch.cuda.device_count()} CUDA device(s) "
-            "exist: pick one of them or set WORKER_DEVICE=cuda"
-        )
-    return torch.device(f"cuda:{index}")
-
-
-def resolve_model_source(value: str | None) -> str:
-    """SAM3_MODEL checked: a local SAM 3 directory, or something shaped like a hub id."""
-    if value is None or not value.strip():
-        raise ConfigurationError(
-            "WORKER_ENGINE=sam3 needs SAM3_MODEL: set it to a directory holding the SAM 3 "
-            f"weights (config.json, model.safetensors, tokenizer files); {_FETCH_HINT}"
-        )
-    path = Path(value).expanduser()
-    if path.is_dir():
-        _check_checkpoint_directory(path)
-        return str(path)
-    if path.exists() or not _HUB_ID.match(value) or value.startswith((".", "/", "~")):
-        raise ConfigurationError(
-            f"SAM3_MODEL={value} is not a directory: {_FETCH_HINT} (or give a hub id)"
-        )
-    return value
-
-
-def _check_checkpoint_directory(path: Path) -> None:
-    config_path = path / "config.json"
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ConfigurationError(
-            f"SAM3_MODEL={path} is not a SAM 3 checkpoint (no readable config.json): {_FETCH_HINT}"
-        ) from None
-    model_type = config.get("model_type") if isinstance(config, dict) else None
-    if model_type not in SAM3_MODEL_TYPES:
-        raise ConfigurationError(
-            f"SAM3_MODEL={path} is not a SAM 3 checkpoint (config.json model_type is "
-            f"{model_type!r}, expected 'sam3'): {_FETCH_HINT}"
-        )
-    for kind, names in (("weights", _WEIGHT_FILES), ("tokenizer", _TOKENIZER_FILES)):
-        if not any((path / name).is_file() for name in names):
-            raise ConfigurationError(
-                f"SAM3_MODEL={path} has no {kind} file ({' or '.join(names)}): {_FETCH_HINT}"
-            )
-
-
-def _input_geometry(source: str, config: Any) -> tuple[int, tuple[float, ...], tuple[float, ...]]:
-    """Input side, mean and std: the checkpoint's preprocessor config where it has one."""
-    side = int(config.vision_config.image_size)
-    mean: tuple[float, ...] = _DEFAULT_MEAN
-    std: tuple[float, ...] = _DEFAULT_STD
-    preprocessor = Path(source) / "preprocessor_config.json"
-    if preprocessor.is_file():
-        raw = json.loads(preprocessor.read_text(encoding="utf-8"))
-        mean = tuple(raw.get("image_mean", mean))
-        std = tuple(raw.get("image_std", std))
-    return side, mean, std
-
-
-def _enable_compilation(model: Any, torch: Any, cache_dir: Path) -> None:
-    """torch.compile the vision encoder, with the compiler's artifacts cached on disk.
-
-    The Inductor cache lives in `cache_dir` and the portable artifacts are reloaded at
-    start, so a restarted worker reuses the kernels instead of autotuning again.
-    """
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir / "inductor"))
-    os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
-    os.environ.setdefault("TORCHINDUCTOR_AUTOGRAD_CACHE", "1")
-    artifacts = cache_dir / COMPILE_CACHE_FILE
-    if artifacts.is_file():
-        torch.compiler.load_cache_artifacts(artifacts.read_bytes())
-        logger.info("loaded compiled kernels from %s", artifacts)
-    model.vision_encoder = torch.compile(model.vision_encoder, mode="max-autotune", dynamic=False)
-
-
-def save_compilation_artifacts(torch: Any, cache_dir: Path) -> None:
-    """Keep what compiling produced, for the next start (after the warm-up has run)."""
-    saved = torch.compiler.save_cache_artifacts()
-    if saved is not None:
-        (cache_dir / COMPILE_CACHE_FILE).write_bytes(saved[0])
-
-
 def load_sam3_segmenter(settings: WorkerSettings) -> Sam3Segmenter:
     """Load SAM3_MODEL on WORKER_DEVICE; every setup problem is a ConfigurationError."""
     source = resolve_model_source(settings.sam3_model)
-    torch, transformers = _import_runtime()
+    torch, transformers = import_runtime()
     device = resolve_device(settings.worker_device, torch)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     local = Path(source).is_dir()
@@ -345,13 +288,13 @@ def load_sam3_segmenter(settings: WorkerSettings) -> Sam3Segmenter:
     except Exception as exc:  # hub, safetensors and config errors have no common base
         reason = " ".join(str(exc).split())[:300]
         raise ConfigurationError(
-            f"SAM3_MODEL={source} could not be loaded ({reason}): {_FETCH_HINT}"
+            f"SAM3_MODEL={source} could not be loaded ({reason}): {FETCH_HINT}"
         ) from exc
     model = model.to(device).eval()
-    side, mean, std = _input_geometry(source, model.config)
+    side, mean, std = input_geometry(source, model.config)
     cache_dir = settings.s3api_data_dir / "compile-cache"
     if settings.worker_compile:
-        _enable_compilation(model, torch, cache_dir)
+        enable_compilation(model, torch, cache_dir)
     segmenter = Sam3Segmenter(
         model,
         tokenizer,
@@ -362,6 +305,7 @@ def load_sam3_segmenter(settings: WorkerSettings) -> Sam3Segmenter:
         mean=(mean[0], mean[1], mean[2]),
         std=(std[0], std[1], std[2]),
         batch_buckets=settings.worker_compile,
+        instance_threshold=settings.sam3_instance_threshold,
     )
     if settings.worker_compile:
         _warm_up(segmenter)
