@@ -48,6 +48,8 @@ class EngineResult:
     """The label maps this call computed, to store; empty unless `stored_maps` was given."""
     reused: tuple[str, ...] = ()
     """The concepts whose stored label maps the edits were applied to."""
+    segmented: tuple[str, ...] = ()
+    """The concepts this call segmented."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ class Engine:
             output_format=output_format,
             label_maps=computed,
             reused=tuple(stored),
+            segmented=tuple(name for name in maps if name not in stored),
         )
 
     def analyze(
