@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from s3api.common.output_formats import OutputFormat
 from s3api.presets.catalog import CUSTOM_PRESET_ID
-from s3api.worker.compose.watermark import Watermark
+
+if TYPE_CHECKING:
+    # imported when used: the watermark module pulls in the engine, which a message
+    # parser (`worker.dispatch`, imported first by the pull loop) must not need to load
+    from s3api.worker.compose.watermark import Watermark
 
 ANALYSIS_KIND = "analysis"
 """`kind` of an analysis message; an edit message has none."""
@@ -80,6 +84,8 @@ class WatermarkSpec(BaseModel):
 
     def to_watermark(self) -> Watermark:
         """The engine's form of the spec."""
+        from s3api.worker.compose.watermark import Watermark
+
         return Watermark(text=self.text, box=self.box, opacity=self.opacity)
 
 
