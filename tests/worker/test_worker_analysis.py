@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from prometheus_client import REGISTRY
@@ -12,7 +14,9 @@ from prometheus_client import REGISTRY
 from s3api.worker.dispatch import MalformedMessageError, parse_message
 from s3api.worker.engine import decode_image
 from s3api.worker.engine.instances import decode_label_map
+from s3api.worker.handler import handle_event
 from s3api.worker.messages import AnalysisMessage, WorkMessage
+from s3api.worker.settings import WorkerSettings
 from tests.support.drawn_windows import room_with_windows_png
 from tests.support.processing import FakeApi, RendezvousEngine, message, processor
 
@@ -244,3 +248,18 @@ async def test_a_selection_naming_an_unknown_instance_fails_the_item() -> None:
     assert (await processor(fake).process(batch, attempt=1)).failed == 1
     assert fake.callbacks[0]["error"] == "instances: Window has no instance 9"
     assert fake.uploads == {}
+
+
+async def test_the_serverless_handler_processes_an_analysis_message(tmp_path: Path) -> None:
+    fake = FakeApi(inputs={0: room_with_windows_png()}, callback_answer=ANALYSED)
+    settings = WorkerSettings(
+        _env_file=None,
+        s3api_data_dir=tmp_path,
+        gpu_callback_secret="secret",
+        worker_api_base_url="http://api",
+    )
+    event = {"input": {**analysis_body(["Window"]), "attempts": 2}}
+    answer = await handle_event(event, settings, transport=httpx.MockTransport(fake))
+    assert answer == {"job_id": "job-1", "done": 1, "failed": 0}
+    assert fake.callbacks[0]["idempotency_key"] == "run-1:0:2"
+    assert "/masks/0_Window.png" in fake.uploads
