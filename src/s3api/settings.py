@@ -90,9 +90,9 @@ class Settings(BaseSettings):
     s3_orphan_sweep: bool = True
     max_upload_bytes: int = 20 * 1024 * 1024
     max_result_bytes: int = 200 * 1024 * 1024
-    # `POST /jobs/{id}/analyze` and its callback; off until the reference worker segments
-    # analysis messages (today only a worker of your own that speaks the protocol does)
-    analysis_enabled: bool = False
+    # `POST /jobs/{id}/analyze` and its callback; the reference worker segments analysis
+    # messages, so they are on; false switches the step off (the routes answer 404)
+    analysis_enabled: bool = True
     # distinct concepts one job's analysis may cover (a client asking for ever new ones stops)
     max_analysis_concepts: int = Field(default=32, ge=1, le=64)
     s3_endpoint_url: str | None = None

@@ -352,9 +352,9 @@ async def test_canceling_during_an_analysis_ends_it(api: ApiClient, context: App
 @pytest.mark.parametrize(
     "path", ["/jobs/{job_id}/analyze", "/jobs/{job_id}/analysis/callback"], ids=["analyze", "cb"]
 )
-async def test_analysis_routes_are_absent_until_enabled(settings: Settings, path: str) -> None:
-    """The reference worker does not segment analyses yet, so the default serves none."""
-    assert Settings.model_fields["analysis_enabled"].default is False
+async def test_analysis_routes_are_absent_when_switched_off(settings: Settings, path: str) -> None:
+    """On by default (the reference worker segments analyses); `false` serves neither route."""
+    assert Settings.model_fields["analysis_enabled"].default is True
     application = create_app(settings.model_copy(update={"analysis_enabled": False}), migrate=False)
     transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
     try:

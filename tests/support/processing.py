@@ -34,6 +34,8 @@ class FakeApi:
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     uploads: dict[str, bytes] = field(default_factory=dict)
     upload_types: dict[str, str] = field(default_factory=dict)
+    stored: dict[str, bytes] = field(default_factory=dict)
+    """Objects served at `/stored/<name>` (stored label maps); others there answer 404."""
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         kind, _, idx = request.url.path.strip("/").partition("/")
@@ -41,7 +43,11 @@ class FakeApi:
             if self.download_status != 200:
                 return httpx.Response(self.download_status)
             return httpx.Response(200, content=self.inputs[int(idx)])
-        if kind in ("out", "prev"):
+        if kind == "stored":
+            if idx not in self.stored:
+                return httpx.Response(404)
+            return httpx.Response(200, content=self.stored[idx])
+        if kind in ("out", "prev", "masks"):
             self.uploads[request.url.path] = request.content
             self.upload_types[request.url.path] = request.headers["content-type"]
             return httpx.Response(self.upload_status)

@@ -6,7 +6,7 @@ serves them itself on `WORKER_METRICS_PORT`.
 
 from __future__ import annotations
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 
 _ITEM_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
@@ -31,3 +31,18 @@ def observe_worker_item(outcome: str, seconds: float) -> None:
 def observe_engine_time(seconds: float) -> None:
     """The image engine finished (or gave up on) one item."""
     WORKER_ENGINE_SECONDS.observe(seconds)
+
+
+WORKER_SEGMENTATIONS = Counter(
+    "s3api_worker_segmentations",
+    "Concept segmentations per photo: computed by the segmenter or reused from a stored label map.",
+    ["source"],
+)
+
+
+def observe_segmentations(*, computed: int, reused: int) -> None:
+    """One photo's engine call segmented `computed` concepts and reused `reused` stored maps."""
+    if computed:
+        WORKER_SEGMENTATIONS.labels("computed").inc(computed)
+    if reused:
+        WORKER_SEGMENTATIONS.labels("reused").inc(reused)

@@ -70,6 +70,9 @@ class ItemReport:
     output_key: str | None = None
     preview_key: str | None = None
     error: str | None = None
+    segmentation: dict[str, Any] | None = None
+    """For `done`: the label maps this edit stored (`{width, height, masks, instances_key,
+    instances}`)."""
 
     def as_json(self) -> dict[str, Any]:
         """The callback body, without the fields that do not apply."""
@@ -78,10 +81,36 @@ class ItemReport:
             "status": self.status,
             "idempotency_key": self.idempotency_key,
         }
-        for name in ("output_key", "preview_key", "error"):
+        for name in ("output_key", "preview_key", "error", "segmentation"):
             value = getattr(self, name)
             if value is not None:
                 body[name] = value
+        return body
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    """The body of one `POST /jobs/{id}/analysis/callback`."""
+
+    analysis_id: str
+    idx: int
+    status: Literal["done", "failed"]
+    idempotency_key: str
+    error: str | None = None
+    stored: dict[str, Any] | None = None
+    """For `done`: `{width, height, masks, instances_key, overlay_key, instances}`."""
+
+    def as_json(self) -> dict[str, Any]:
+        """The callback body, without the fields that do not apply."""
+        body: dict[str, Any] = {
+            "analysis_id": self.analysis_id,
+            "idx": self.idx,
+            "status": self.status,
+            "idempotency_key": self.idempotency_key,
+        }
+        if self.error is not None:
+            body["error"] = self.error
+        body.update(self.stored or {})
         return body
 
 
@@ -92,6 +121,7 @@ class CallbackAnswer:
     processed: bool
     duplicate: bool
     job_status: str
+    """The job's status; for an analysis report, the analysis run's."""
 
 
 def _without_query(url: str) -> str:
@@ -181,6 +211,15 @@ class WorkerApiClient:
             processed=bool(data["processed"]),
             duplicate=bool(data["duplicate"]),
             job_status=str(data["job_status"]),
+        )
+
+    async def report_analysis(self, callback_url: str, report: AnalysisReport) -> CallbackAnswer:
+        """`POST` one analysed photo's result to the job's analysis callback URL."""
+        data = await self._api_call(callback_url, report.as_json())
+        return CallbackAnswer(
+            processed=bool(data["processed"]),
+            duplicate=bool(data["duplicate"]),
+            job_status=str(data["analysis_status"]),
         )
 
     async def download(self, url: str) -> bytes:

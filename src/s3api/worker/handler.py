@@ -1,7 +1,8 @@
 """Entry point for serverless GPU platforms: the pushed message in, a job summary out.
 
 The platform calls `handler({"input": message})`, where `message` is what the server's push
-dispatcher sends (API.md §6 with per-item URLs, `callback_url` and `attempts`). Every item
+dispatcher sends (API.md §6 with per-item URLs, `callback_url` and `attempts`): an edit or
+an analysis message (`worker.dispatch`). Every item
 is processed with the pull worker's code and reported through its callback; the secret comes
 from `GPU_CALLBACK_SECRET`.
 """
@@ -16,8 +17,8 @@ from typing import Any
 import httpx
 
 from s3api.worker.api_client import WorkerApiClient
+from s3api.worker.dispatch import parse_message
 from s3api.worker.engine.registry import ImageEngine, build_engine
-from s3api.worker.messages import WorkMessage
 from s3api.worker.processing import MessageProcessor
 from s3api.worker.settings import WorkerSettings
 
@@ -57,7 +58,7 @@ async def handle_event(
     payload = event.get("input")
     if not isinstance(payload, dict):
         return {"error": "event has no input message"}
-    message = WorkMessage.model_validate(payload)
+    message = parse_message(payload)
     attempt = int(payload.get("attempts", 1))
     engine = await asyncio.to_thread(_cached_engine, settings)
     async with WorkerApiClient.from_settings(settings, transport) as api:

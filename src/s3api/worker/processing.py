@@ -1,6 +1,7 @@
 """One message → its items: download, run the engine in a thread, upload, report.
 
-Items run concurrently up to the smaller of the worker's and the message's
+Edit items are handled here, analysis items in `worker.analysis`; both share the steps
+below (`download_input`, `run_engine`, `upload`, `deliver`). Items run concurrently up to the smaller of the worker's and the message's
 `batch_concurrency`. A bad item (undecodable image, bad rule value, missing input, result
 over the storage limit) is reported as `failed` with a short reason; an item whose result
 could not be reported (the API kept failing) leaves the message incomplete, so the caller
@@ -13,35 +14,47 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import Enum
+from typing import Any, TypeVar
 
 from s3api.observability.log_context import bind_item
-from s3api.observability.worker_metrics import observe_engine_time, observe_worker_item
-from s3api.worker.api_client import ApiCallError, ItemReport, RejectedApiError, WorkerApiClient
+from s3api.observability.worker_metrics import (
+    observe_engine_time,
+    observe_segmentations,
+    observe_worker_item,
+)
+from s3api.worker.analysis import analyse_item
+from s3api.worker.api_client import (
+    ApiCallError,
+    CallbackAnswer,
+    ItemReport,
+    RejectedApiError,
+    WorkerApiClient,
+)
+from s3api.worker.dispatch import QueueMessage
 from s3api.worker.engine.codec import MAX_PIXELS, ImageDecodeError, image_size
-from s3api.worker.engine.registry import ImageEngine, serves_custom_concepts
+from s3api.worker.engine.engine import EngineResult
+from s3api.worker.engine.registry import ImageEngine, InstanceEngine, serves_custom_concepts
 from s3api.worker.memory import LARGE_ITEM_PIXELS, PixelBudget, release_memory
-from s3api.worker.messages import WorkItem, WorkMessage
+from s3api.worker.messages import AnalysisMessage, WorkItem, WorkMessage
+from s3api.worker.outcomes import (
+    CUSTOM_CONCEPTS_NEED_MODEL,
+    ItemFailedError,
+    ItemOutcome,
+    short_reason,
+)
+from s3api.worker.segmentation import StoredSegmentation
 
 logger = logging.getLogger("s3api.worker.processing")
 
-MAX_REASON_LENGTH = 200
-CUSTOM_CONCEPTS_NEED_MODEL = "custom concepts need a model engine"
 DEFAULT_PIXEL_BUDGET = 100_000_000
 _NOT_FOUND = 404
 _TOO_LARGE = 413
 
-
-class ItemOutcome(Enum):
-    """What became of one item in this delivery."""
-
-    DONE = "done"  # processed and reported as done (or the API already had a result)
-    FAILED = "failed"  # reported as failed with a reason
-    UNREPORTED = "unreported"  # the API never took a report: the message must come back
-    NOT_STARTED = "not_started"  # the worker was stopping before the item began
-    SKIPPED = "skipped"  # the job had ended meanwhile (e.g. canceled): nothing left to do
+T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -57,12 +70,6 @@ class MessageSummary:
     def is_complete(self) -> bool:
         """Whether every item was reported, so the message can be acknowledged."""
         return self.unfinished == 0
-
-
-def short_reason(error: Exception) -> str:
-    """A one-line reason for a failed item, short enough for the item's `error`."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text[:MAX_REASON_LENGTH]
 
 
 class MessageProcessor:
@@ -88,37 +95,65 @@ class MessageProcessor:
         self.pixel_budget = PixelBudget(pixel_budget)
 
     async def process(
-        self, message: WorkMessage, attempt: int, stop: asyncio.Event | None = None
+        self, message: QueueMessage, attempt: int, stop: asyncio.Event | None = None
     ) -> MessageSummary:
         """Process and report every item; items not begun when `stop` is set are skipped."""
-        concurrency = min(self.max_concurrency, message.batch_concurrency)
+        if isinstance(message, AnalysisMessage):
+            return await self.run_items(
+                message.job_id,
+                message.items,
+                message.batch_concurrency,
+                attempt,
+                stop,
+                lambda item, ended, threads: analyse_item(
+                    self, message, item, attempt, ended, threads
+                ),
+            )
+        return await self.run_items(
+            message.job_id,
+            message.items,
+            message.batch_concurrency,
+            attempt,
+            stop,
+            lambda item, ended, threads: self._process_item(message, item, attempt, ended, threads),
+        )
+
+    async def run_items(
+        self,
+        job_id: str,
+        items: Sequence[Item],
+        batch_concurrency: int,
+        attempt: int,
+        stop: asyncio.Event | None,
+        process_item: Callable[[Item, asyncio.Event, Executor], Awaitable[ItemOutcome]],
+    ) -> MessageSummary:
+        """Run `process_item` over `items`, at most the smaller concurrency at a time."""
+        concurrency = min(self.max_concurrency, batch_concurrency)
         slots = asyncio.Semaphore(concurrency)
         job_ended = asyncio.Event()
         # One engine thread per item in flight (the default executor may have fewer), so a
         # model engine's batcher can gather that many photos while others encode.
         engine_threads = ThreadPoolExecutor(concurrency, thread_name_prefix="engine")
 
-        async def run(item: WorkItem) -> ItemOutcome:
+        async def run(item: Item) -> ItemOutcome:
             async with slots:
                 if stop is not None and stop.is_set():
                     return ItemOutcome.NOT_STARTED
                 if job_ended.is_set():
                     return ItemOutcome.SKIPPED
                 # each item runs in its own task, so these ids stay with its log records
-                bind_item(message.job_id, item.idx)
+                bind_item(job_id, getattr(item, "idx", -1))
                 started = time.perf_counter()
-                outcome = await self._process_item(
-                    message, item, attempt, job_ended, engine_threads
-                )
+                outcome = await process_item(item, job_ended, engine_threads)
                 observe_worker_item(outcome.value, time.perf_counter() - started)
                 return outcome
 
         try:
-            outcomes = await asyncio.gather(*(run(item) for item in message.items))
+            outcomes = await asyncio.gather(*(run(item) for item in items))
         finally:
             engine_threads.shutdown(wait=False)
         summary = MessageSummary(
-            job_id=message.job_id,
+            job_id=job_id,
             done=outcomes.count(ItemOutcome.DONE),
             failed=outcomes.count(ItemOutcome.FAILED),
             unfinished=outcomes.count(ItemOutcome.UNREPORTED)
@@ -134,6 +169,74 @@ class MessageProcessor:
         )
         return summary
 
+    async def deliver(
+        self,
+        job_id: str,
+        idx: int,
+        produce: Callable[[], Awaitable[tuple[str, T]]],
+        send: Callable[[T], Awaitable[CallbackAnswer]],
+        job_ended: asyncio.Event,
+    ) -> ItemOutcome:
+        """Produce an item's report (its status and body) and send it; never raises except
+        on cancellation."""
+        try:
+            status, report = await produce()
+            answer = await send(report)
+        except ApiCallError as exc:
+            logger.warning("job=%s idx=%d not reported: %s", job_id, idx, exc)
+            return ItemOutcome.UNREPORTED
+        except Exception:
+            # An engine bug or resource exhaustion: let the queue redeliver within its budget.
+            logger.exception("job=%s idx=%d crashed", job_id, idx)
+            return ItemOutcome.UNREPORTED
+        if not answer.processed and not answer.duplicate:
+            # Only a job that moved on refuses a first result: the remaining items are moot.
+            logger.info("job=%s is %s; skipping its other items", job_id, answer.job_status)
+            job_ended.set()
+        return ItemOutcome.DONE if status == "done" else ItemOutcome.FAILED
+
+    async def download_input(self, url: str) -> tuple[bytes, int]:
+        """The input's bytes and pixel count; ItemFailedError when missing or too large."""
+        try:
+            source = await self.api.download(url)
+        except RejectedApiError as exc:
+            if exc.status_code != _NOT_FOUND:
+                raise
+            raise ItemFailedError("input image is missing from storage") from exc
+        try:
+            width, height = image_size(source)
+        except ImageDecodeError:
+            width, height = 1, 1  # the engine reports what is wrong with it
+        pixels = width * height
+        if pixels > self.max_input_pixels:
+            raise ItemFailedError(
+                f"image is too large ({width}x{height} = {pixels / 1e6:.1f} MP, "
+                f"limit {self.max_input_pixels / 1e6:g} MP)"
+            )
+        return source, pixels
+
+    async def run_engine(self, pixels: int, call: Callable[[], T], engine_threads: Executor) -> T:
+        """Run one engine call within the pixel budget; a ValueError becomes ItemFailedError."""
+        engine_started = time.perf_counter()
+        try:
+            async with self.pixel_budget.reserve(pixels):
+                return await asyncio.get_running_loop().run_in_executor(engine_threads, call)
+        except ValueError as exc:  # ImageDecodeError, a bad rule value or a bad stored map
+            raise ItemFailedError(short_reason(exc)) from exc
+        finally:
+            observe_engine_time(time.perf_counter() - engine_started)
+            if pixels >= LARGE_ITEM_PIXELS:
+                await asyncio.to_thread(release_memory)
+
+    async def upload(self, url: str, data: bytes, content_type: str) -> None:
+        """PUT one object; ItemFailedError when the storage refuses it as too large."""
+        try:
+            await self.api.upload(url, data, content_type)
+        except RejectedApiError as exc:
+            if exc.status_code != _TOO_LARGE:
+                raise
+            raise ItemFailedError("result is larger than the storage accepts") from exc
+
     async def _process_item(
         self,
         message: WorkMessage,
@@ -142,83 +245,59 @@ class MessageProcessor:
         job_ended: asyncio.Event,
         engine_threads: Executor,
     ) -> ItemOutcome:
-        """Produce the item's report and deliver it; never raises except on cancellation."""
         key = message.idempotency_key(item.idx, attempt)
-        try:
+
+        async def produce() -> tuple[str, ItemReport]:
             report = await self._result_report(message, item, key, engine_threads)
-            answer = await self.api.report_item(message.callback_url, report)
-        except ApiCallError as exc:
-            logger.warning("job=%s idx=%d not reported: %s", message.job_id, item.idx, exc)
-            return ItemOutcome.UNREPORTED
-        except Exception:
-            # An engine bug or resource exhaustion: let the queue redeliver within its budget.
-            logger.exception("job=%s idx=%d crashed", message.job_id, item.idx)
-            return ItemOutcome.UNREPORTED
-        if not answer.processed and not answer.duplicate:
-            # Only a terminal job refuses a first result: the remaining items are moot.
-            logger.info("job=%s is %s; skipping its other items", message.job_id, answer.job_status)
-            job_ended.set()
-        return ItemOutcome.DONE if report.status == "done" else ItemOutcome.FAILED
+            return report.status, report
+
+        return await self.deliver(
+            message.job_id,
+            item.idx,
+            produce,
+            lambda report: self.api.report_item(message.callback_url, report),
+            job_ended,
+        )
 
     async def _result_report(
         self, message: WorkMessage, item: WorkItem, key: str, engine_threads: Executor
     ) -> ItemReport:
         """Download, edit and upload one photo; a bad item becomes a `failed` report."""
-
-        def failed(reason: str) -> ItemReport:
-            logger.info("job=%s idx=%d failed: %s", message.job_id, item.idx, reason)
-            return ItemReport(idx=item.idx, status="failed", idempotency_key=key, error=reason)
-
-        if message.uses_custom_concepts and not serves_custom_concepts(self.engine):
-            return failed(CUSTOM_CONCEPTS_NEED_MODEL)
         try:
-            source = await self.api.download(item.input_url)
-        except RejectedApiError as exc:
-            if exc.status_code != _NOT_FOUND:
-                raise
-            return failed("input image is missing from storage")
-        try:
-            width, height = image_size(source)
-        except ImageDecodeError:
-            width, height = 1, 1  # the engine reports what is wrong with it
-        pixels = width * height
-        if pixels > self.max_input_pixels:
-            return failed(
-                f"image is too large ({width}x{height} = {pixels / 1e6:.1f} MP, "
-                f"limit {self.max_input_pixels / 1e6:g} MP)"
+            return await self._edit(message, item, key, engine_threads)
+        except ItemFailedError as failure:
+            logger.info("job=%s idx=%d failed: %s", message.job_id, item.idx, failure.reason)
+            return ItemReport(
+                idx=item.idx, status="failed", idempotency_key=key, error=failure.reason
             )
-        engine_started = time.perf_counter()
-        try:
-            async with self.pixel_budget.reserve(pixels):
-                run_engine = functools.partial(
-                    self.engine.process,
-                    source,
-                    message.concepts,
-                    message.effective_protect,
-                    output_format=message.output_format,
-                    watermark=message.result_watermark,
-                )
-                result = await asyncio.get_running_loop().run_in_executor(
-                    engine_threads, run_engine
-                )
-        except ValueError as exc:  # ImageDecodeError or a bad rule value
-            return failed(short_reason(exc))
-        finally:
-            observe_engine_time(time.perf_counter() - engine_started)
-            if pixels >= LARGE_ITEM_PIXELS:
-                await asyncio.to_thread(release_memory)
-        try:
-            content_type = message.output_format.content_type
-            await self.api.upload(item.output_url, result.result_image, content_type)
-            await self.api.upload(item.preview_url, result.preview_jpeg, "image/jpeg")
-        except RejectedApiError as exc:
-            if exc.status_code != _TOO_LARGE:
-                raise
-            return failed("result is larger than the storage accepts")
+
+    async def _edit(
+        self, message: WorkMessage, item: WorkItem, key: str, engine_threads: Executor
+    ) -> ItemReport:
+        if message.uses_custom_concepts and not serves_custom_concepts(self.engine):
+            raise ItemFailedError(CUSTOM_CONCEPTS_NEED_MODEL)
+        source, pixels = await self.download_input(item.input_url)
+        options: dict[str, Any] = {
+            "output_format": message.output_format,
+            "watermark": message.result_watermark,
+        }
+        segmentation: StoredSegmentation | None = None
+        if isinstance(self.engine, InstanceEngine) and (item.segmentation or item.instances):
+            segmentation = await StoredSegmentation.fetch(self.api, item)
+            options.update(segmentation.engine_options(item))
+        run = functools.partial(
+            self.engine.process, source, message.concepts, message.effective_protect, **options
+        )
+        result: EngineResult = await self.run_engine(pixels, run, engine_threads)
+        observe_segmentations(computed=len(result.segmented), reused=len(result.reused))
+        await self.upload(item.output_url, result.result_image, message.output_format.content_type)
+        await self.upload(item.preview_url, result.preview_jpeg, "image/jpeg")
+        stored = None if segmentation is None else await segmentation.store(self.upload, result)
         return ItemReport(
             idx=item.idx,
             status="done",
             idempotency_key=key,
             output_key=item.output_key,
             preview_key=item.preview_key,
+            segmentation=stored,
         )

@@ -15,11 +15,10 @@ from contextlib import suppress
 from typing import TypeVar
 
 from prometheus_client import start_http_server
-from pydantic import ValidationError
 
 from s3api.worker.api_client import ApiCallError, PulledMessage, WorkerApiClient
+from s3api.worker.dispatch import MalformedMessageError, QueueMessage, parse_message
 from s3api.worker.engine.registry import ImageEngine, build_engine
-from s3api.worker.messages import WorkMessage
 from s3api.worker.processing import MessageProcessor, MessageSummary
 from s3api.worker.settings import WorkerSettings
 
@@ -94,9 +93,9 @@ class PullWorker:
     async def handle(self, pulled: PulledMessage, stop: asyncio.Event) -> None:
         """Process one leased message, then acknowledge it or hand it back to the queue."""
         try:
-            message = WorkMessage.model_validate(pulled.body)
-        except ValidationError:
-            logger.error("message %s is malformed; handing it back", pulled.id)
+            message = parse_message(pulled.body)
+        except MalformedMessageError as exc:
+            logger.error("message %s: %s; handing it back", pulled.id, exc)
             await self._retry_later(pulled, "malformed message")
             return
         logger.info(
@@ -116,7 +115,7 @@ class PullWorker:
             await self._retry_later(pulled, f"{unfinished} item(s) could not be reported")
 
     async def _process_within_grace(
-        self, message: WorkMessage, attempt: int, stop: asyncio.Event
+        self, message: QueueMessage, attempt: int, stop: asyncio.Event
     ) -> MessageSummary | None:
         """The message's summary, or None when stopping cut items in progress short."""
         work = asyncio.create_task(self.processor.process(message, attempt, stop))

@@ -46,6 +46,9 @@ class WorkerSettings(BaseSettings):
     max_input_megapixels: float = Field(default=80.0, gt=0, le=170)
     worker_max_work_megapixels: float = Field(default=50.0, gt=0)
     worker_pixel_budget_megapixels: float = Field(default=100.0, gt=0)
+    worker_instance_min_area: float = Field(default=0.0005, ge=0, lt=1)
+    """Fraction of a photo's pixels below which a connected region is no instance (the
+    default engine, and any segmenter that gives masks only)."""
 
     @property
     def max_input_pixels(self) -> int:

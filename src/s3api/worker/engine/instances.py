@@ -30,6 +30,10 @@ LabelMap = NDArray[np.uint8] | NDArray[np.uint16]
 MAX_INSTANCES_PER_CONCEPT = 1000
 """The most instances the API accepts for one concept on one photo."""
 
+DEFAULT_MIN_AREA_FRACTION = 0.0005
+"""Regions under this fraction of the photo's pixels are not instances (0.05 %: 600 px of a
+1200x1000 photo). `WORKER_INSTANCE_MIN_AREA` sets it."""
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -125,6 +129,11 @@ def connected_instances(mask: Mask, min_area: int, score: float = 1.0) -> list[I
         if int(stats[label, cv2.CC_STAT_AREA]) >= min_area
     ]
     return in_reading_order(found)
+
+
+def min_area_pixels(height: int, width: int, fraction: float) -> int:
+    """The smallest instance, in pixels, of a photo of this size (at least one pixel)."""
+    return max(1, round(height * width * fraction))
 
 
 def to_label_map(instances: Sequence[Instance], height: int, width: int) -> LabelMap:

@@ -8,12 +8,14 @@ and returns anything with the `ImageEngine.process` signature.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from s3api.common.errors import ConfigurationError
 from s3api.common.output_formats import OutputFormat
 from s3api.worker.compose.watermark import Watermark
 from s3api.worker.engine import Engine, EngineResult, HeuristicSegmenter
+from s3api.worker.engine.engine import AnalysisResult, KnownInstances
+from s3api.worker.engine.selection import Selection
 from s3api.worker.settings import WorkerSettings
 
 
@@ -37,15 +39,47 @@ class ImageEngine(Protocol):
         ...
 
 
+@runtime_checkable
+class InstanceEngine(ImageEngine, Protocol):
+    """An engine that also analyses photos into instances and edits on stored label maps
+    (`Engine` is one); the worker sends analysis and segmentation work only to such."""
+
+    def process(
+        self,
+        input_bytes: bytes,
+        concepts: Mapping[str, Mapping[str, str | None]],
+        protect: Sequence[str],
+        *,
+        watermark: Watermark | None = None,
+        output_format: OutputFormat = OutputFormat.PNG,
+        stored_maps: Mapping[str, bytes] | None = None,
+        known_instances: KnownInstances | None = None,
+        selection: Selection | None = None,
+    ) -> EngineResult:
+        """As `ImageEngine.process`, on `stored_maps` where given, under `selection`."""
+        ...
+
+    def analyze(
+        self,
+        input_bytes: bytes,
+        concepts: Sequence[str],
+        *,
+        known_maps: Mapping[str, bytes] | None = None,
+    ) -> AnalysisResult:
+        """Label maps of `concepts` and the overlay of every instance."""
+        ...
+
+
 EngineFactory = Callable[[WorkerSettings], ImageEngine]
 
 
 def _default_engine(settings: WorkerSettings) -> ImageEngine:
     """The model-free heuristic segmenter: no dependencies, no weights."""
     return Engine(
-        HeuristicSegmenter(),
+        HeuristicSegmenter(settings.worker_instance_min_area),
         max_input_pixels=settings.max_input_pixels,
         max_work_pixels=settings.max_work_pixels,
+        instance_min_area=settings.worker_instance_min_area,
     )
 
 

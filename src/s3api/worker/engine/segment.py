@@ -21,6 +21,12 @@ import numpy as np
 
 from s3api.worker.engine.arrays import Mask, RGBImage, as_f32, downscale, empty_mask
 from s3api.worker.engine.features import MaskRule, SceneFeatures
+from s3api.worker.engine.instances import (
+    DEFAULT_MIN_AREA_FRACTION,
+    Instance,
+    connected_instances,
+    min_area_pixels,
+)
 from s3api.worker.engine.interior import INTERIOR_RULES, grout_at_full_size
 from s3api.worker.engine.refine import Probabilities, refine_masks
 from s3api.worker.engine.seller import SELLER_RULES
@@ -58,7 +64,14 @@ def known_concept(name: str) -> str | None:
 
 
 class HeuristicSegmenter:
-    """Model-free, deterministic segmenter built from colour/geometry/edge rules."""
+    """Model-free, deterministic segmenter built from colour/geometry/edge rules.
+
+    Its instances are the connected regions of each concept's mask that cover at least
+    `min_area_fraction` of the photo; smaller specks are neither instances nor edited.
+    """
+
+    def __init__(self, min_area_fraction: float = DEFAULT_MIN_AREA_FRACTION) -> None:
+        self.min_area_fraction = min_area_fraction
 
     def segment(self, image: RGBImage, concepts: Sequence[str]) -> dict[str, Mask]:
         """Masks for preset concepts; unknown names get an empty mask."""
@@ -75,6 +88,15 @@ class HeuristicSegmenter:
             if known_concept(name) == "Grout":
                 refined[name] = grout_at_full_size(image, refined[name], features)
         return {name: refined.get(name, empty_mask(height, width)) for name in concepts}
+
+    def segment_instances(
+        self, image: RGBImage, concepts: Sequence[str]
+    ) -> dict[str, list[Instance]]:
+        """Each concept's connected regions of at least the minimum area, in reading order."""
+        height, width = image.shape[:2]
+        min_area = min_area_pixels(height, width, self.min_area_fraction)
+        masks = self.segment(image, concepts)
+        return {name: connected_instances(mask, min_area) for name, mask in masks.items()}
 
 
 def _soft(mask: Mask) -> Probabilities:
