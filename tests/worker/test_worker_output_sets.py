@@ -303,3 +303,45 @@ async def test_deleting_the_job_removes_its_set(tmp_path: Path, database_url: st
         deleted = await live.api.http.delete(f"/jobs/{job_id}", headers=user.headers)
         assert deleted.status_code == 200, deleted.text
         assert [await live.context.storage.head(key) for key in keys] == [None] * 3
+
+
+async def test_a_dead_lettered_assembly_fails_the_set_with_its_reason(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with live_app(tmp_path / "data", database_url, queue_max_retries=0) as live:
+        user = await live.api.sign_in()
+        job_id = await edited_without_worker(live, user, "전후비교")
+        [message] = await live.pull()
+        retried = await live.api.http.post(
+            "/queues/gpu-jobs/ack",
+            json={"retries": [{"lease_id": message["lease_id"], "error": "gpu lost"}]},
+            headers=SECRET_HEADERS,
+        )
+        assert retried.status_code == 200, retried.text
+        output_set = (await live.api.job(user, job_id))["output_set"]
+        assert output_set["status"] == "failed"
+        assert "gpu lost" in output_set["error"]
+        assert await live.pull() == []
+
+
+async def test_the_stream_of_a_job_with_a_set_closes_after_the_set_event(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with live_app(tmp_path / "data", database_url) as live:
+        user = await live.api.sign_in()
+        job_id = await edited_without_worker(live, user, "전후비교")
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_pull_worker(worker_settings(live), stop))
+        try:
+            assert (await ended_set(live, user, job_id))["status"] == "ready"
+        finally:
+            stop.set()
+            await worker
+        response = await live.api.http.get(f"/jobs/{job_id}/events", headers=user.headers)
+        assert response.status_code == 200
+        names = [
+            line.removeprefix("event:").strip()
+            for line in response.text.splitlines()
+            if line.startswith("event:")
+        ]
+        assert names == ["snapshot", "output_set"]
