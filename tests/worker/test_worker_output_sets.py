@@ -345,3 +345,24 @@ async def test_the_stream_of_a_job_with_a_set_closes_after_the_set_event(
             if line.startswith("event:")
         ]
         assert names == ["snapshot", "output_set"]
+
+
+async def test_deleting_the_account_removes_its_sets(tmp_path: Path, database_url: str) -> None:
+    async with live_app(tmp_path / "data", database_url) as live:
+        user = await live.api.sign_in()
+        job_id = await edited_without_worker(live, user, "전후비교")
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_pull_worker(worker_settings(live), stop))
+        try:
+            assert (await ended_set(live, user, job_id))["status"] == "ready"
+        finally:
+            stop.set()
+            await worker
+        async with live.context.database.read() as connection:
+            record = await sets_repository.find_set(connection, job_id)
+        assert record is not None
+        keys = sets_repository.object_keys(record)
+        assert all([await live.context.storage.head(key) for key in keys])
+        deleted = await live.api.http.delete("/me", headers=user.headers)
+        assert deleted.status_code == 200, deleted.text
+        assert [await live.context.storage.head(key) for key in keys] == [None] * len(keys)
