@@ -47,7 +47,7 @@ bench-gpu: $(SAM3_INSTALLED)  ## SAM 3 model-only vs full-pipeline throughput (s
 	$(BIN)/python -m bench.gpu
 
 demo: $(INSTALLED)  ## the whole user flow against a fresh embedded server
-	$(BIN)/s3api demo
+	$(BIN)/s3api demo $(DEMO_ARGS)
 
 worker: $(INSTALLED)  ## a reference GPU worker pulling from WORKER_API_BASE_URL
 	$(BIN)/s3api worker

@@ -170,3 +170,30 @@ def test_the_analysis_data_layer_reads_only_records_of_the_jobs_core() -> None:
         if parts[0] != "analysis" and parts[0] not in JOBS_CORE_BELOW_ANALYSIS
     }
     assert offending == set()
+
+
+# `jobs/output_sets`: like `jobs/analysis`, its data layer may serve the jobs core
+OUTPUT_SETS_DATA_LAYER = {"keys", "schemas", "plan", "repository", "messages", "views"}
+
+
+def test_the_jobs_core_imports_only_the_output_sets_data_layer() -> None:
+    jobs = PACKAGE_ROOT / "jobs"
+    offending = {
+        (str(path.relative_to(PACKAGE_ROOT)), ".".join(parts))
+        for path in jobs.glob("*.py")
+        for parts in _jobs_modules_imported(path)
+        if parts[0] == "output_sets" and len(parts) > 1 and parts[1] not in OUTPUT_SETS_DATA_LAYER
+    }
+    assert offending == set()
+
+
+def test_the_output_sets_data_layer_reads_only_records_of_the_jobs_core() -> None:
+    output_sets = PACKAGE_ROOT / "jobs" / "output_sets"
+    offending = {
+        (str(path.relative_to(PACKAGE_ROOT)), ".".join(parts))
+        for path in output_sets.glob("*.py")
+        if path.stem in OUTPUT_SETS_DATA_LAYER
+        for parts in _jobs_modules_imported(path)
+        if parts[0] != "output_sets" and parts[0] not in JOBS_CORE_BELOW_ANALYSIS
+    }
+    assert offending == set()

@@ -38,6 +38,7 @@ from s3api.http.middleware import ApiEdgeMiddleware, BodyLimit, CorsPolicy
 from s3api.http.openapi import install_openapi
 from s3api.http.stack import answer_before_routing, fold_middleware_stack
 from s3api.jobs.analysis.routes import router as analysis_router
+from s3api.jobs.output_sets.routes import router as output_set_router
 from s3api.jobs.routes import router as jobs_router
 from s3api.logging_setup import configure_logging
 from s3api.presets.routes import list_presets
@@ -202,6 +203,7 @@ def create_app(
         presets_router,
         rules_router,
         jobs_router,
+        output_set_router,
         delivery_router,
         shares_router,
         share_page_router,

@@ -18,6 +18,9 @@ from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.lifecycle import JobLifecycle, StaleJobPolicy
 from s3api.jobs.live import JobStreamService, StreamSlots
 from s3api.jobs.messages import GPU_JOBS_QUEUE
+from s3api.jobs.output_sets.lifecycle import OutputSetLifecycle
+from s3api.jobs.output_sets.messages import OutputSetPolicy
+from s3api.jobs.output_sets.service import OutputSetService
 from s3api.jobs.retention import JobRetention, OrphanedObjectSweep
 from s3api.jobs.service import JobsService
 from s3api.jobs.upload_admission import JobUploadAdmission
@@ -61,6 +64,7 @@ class AppContext:
     rules: RulesService
     jobs: JobsService
     analyses: AnalysisService
+    output_sets: OutputSetService
     job_streams: JobStreamService
     webhook_policy: WebhookPolicy
     webhook_queue: MessageQueue
@@ -91,7 +95,14 @@ class AppContext:
         webhook_policy = WebhookPolicy.from_settings(settings)
         webhook_queue = MessageQueue(WEBHOOKS_QUEUE, max_deliveries=webhook_policy.max_deliveries)
         events.subscribers.append(WebhookOutbox(webhook_queue))
-        lifecycle = JobLifecycle(database, limiter, queue, stale, events)
+        lifecycle = JobLifecycle(
+            database,
+            limiter,
+            queue,
+            stale,
+            events,
+            output_sets=OutputSetPolicy(settings.resolved_public_base_url),
+        )
         jobs = JobsService(database, lifecycle, storage, settings)
         analysis_lifecycle = AnalysisLifecycle(
             database,
@@ -103,8 +114,15 @@ class AppContext:
                 batch_concurrency=settings.queue_batch_concurrency,
             ),
         )
+        set_lifecycle = OutputSetLifecycle(database, events)
         delivery = DeliveryService(
-            database, queue, lifecycle, storage, settings.presign_ttl_seconds, analysis_lifecycle
+            database,
+            queue,
+            lifecycle,
+            storage,
+            settings.presign_ttl_seconds,
+            analysis_lifecycle,
+            set_lifecycle,
         )
         retention = JobRetention(lifecycle, storage, settings.result_retention_days)
         return cls(
@@ -130,6 +148,9 @@ class AppContext:
                 storage,
                 settings.presign_ttl_seconds,
                 settings.max_result_bytes,
+            ),
+            output_sets=OutputSetService(
+                database, set_lifecycle, storage, settings.max_result_bytes
             ),
             job_streams=JobStreamService(
                 database,
@@ -169,6 +190,7 @@ class AppContext:
             "rules": self.rules,
             "jobs": self.jobs,
             "analyses": self.analyses,
+            "output_sets": self.output_sets,
             "job_streams": self.job_streams,
             "webhook_secrets": self.webhook_secrets,
             "delivery": self.delivery,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -79,3 +80,24 @@ def test_on_the_embedded_default_the_demo_completes_and_leaves_results_on_disk(
         assert image_format_of(job_folder / f"{idx}_thumb.jpg") == "JPEG"
     assert re.search(r"Credits before\s*│\s*10\b", result.output), result.output
     assert re.search(r"Credits after\s*│\s*8\b", result.output), result.output
+
+
+@pytest.mark.slow
+def test_the_demo_asks_for_a_template_and_saves_the_set_where_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EMBEDDED_WORKER", raising=False)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+
+    result = invoke_demo("--count", "2", "--timeout", "120", "--template", "전후비교")
+
+    assert result.exit_code == 0, result.output
+    [job_folder] = (tmp_path / "demo-output").iterdir()
+    package = job_folder / "set_package.zip"
+    assert "Output set 전후비교 is ready: 2 files" in " ".join(result.output.split())
+    with zipfile.ZipFile(package) as archive:
+        assert [name for name in archive.namelist() if name.startswith("set/")] == [
+            "set/before_after_0.jpg",
+            "set/before_after_1.jpg",
+        ]

@@ -13,6 +13,7 @@ from s3api.errors import ApiError, ErrorCode
 from s3api.ids import is_uuid
 from s3api.jobs import repository as jobs_repository
 from s3api.jobs.lifecycle import JobLifecycle
+from s3api.jobs.output_sets import repository as sets_repository
 from s3api.rules import repository as rules_repository
 from s3api.storage.base import ObjectStorage
 from s3api.users import repository as users_repository
@@ -105,6 +106,7 @@ class AccountService:
             # jobs created while the loop above ran
             await self.lifecycle.cancel_active_jobs(connection, user_id)
             keys = await jobs_repository.object_keys_of_user(connection, user_id)
+            keys += await sets_repository.object_keys_of_user(connection, user_id)
             await users_repository.delete_user(connection, user_id)
             # before the commit: a failing store keeps the account, so deletion can be retried
             await self.storage.delete_many(keys)

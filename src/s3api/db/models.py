@@ -302,3 +302,26 @@ class JobShare(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutputSet(Base):
+    """A job's output set: asked for at execute, assembled once the job ends with results."""
+
+    __tablename__ = "output_sets"
+
+    job_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    # queue subject and idempotency prefix of the assembly message
+    set_id: Mapped[str] = mapped_column(String(36), unique=True)
+    template: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # the free plan's watermark spec chosen at execute, or None for clean compositions
+    watermark: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # [{name, role, idx, key, width, height}]: planned when queued, measured when ready
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    zip_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

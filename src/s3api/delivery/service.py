@@ -4,6 +4,8 @@ The queue itself knows nothing about jobs; this is where its messages meet the j
 lifecycle: a message whose job has ended is dropped instead of handed out, and a
 dead-lettered message fails its job with a refund. An analysis message (subject: its run
 id) lives while its run is running on an `uploaded` job; dead-lettered, it fails the run.
+An assembly message (subject: its set id) lives while its set is pending; dead-lettered,
+it fails the set.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from s3api.jobs.analysis.lifecycle import AnalysisLifecycle
 from s3api.jobs.analysis.messages import ANALYSIS_KIND
 from s3api.jobs.lifecycle import JobLifecycle
 from s3api.jobs.messages import with_item_urls
+from s3api.jobs.output_sets import repository as sets_repository
+from s3api.jobs.output_sets.lifecycle import OutputSetLifecycle
+from s3api.jobs.output_sets.messages import OUTPUT_SET_KIND
 from s3api.jobs.states import TERMINAL
 from s3api.queue.message_queue import DeadMessage, LeasedMessage, MessageQueue
 from s3api.storage.base import ObjectStorage
@@ -47,11 +52,13 @@ class DeliveryService:
         storage: ObjectStorage,
         presign_ttl_seconds: int,
         analyses: AnalysisLifecycle,
+        output_sets: OutputSetLifecycle,
     ) -> None:
         self.database = database
         self.queue = queue
         self.lifecycle = lifecycle
         self.analyses = analyses
+        self.output_sets = output_sets
         self.storage = storage
         self.presign_ttl_seconds = presign_ttl_seconds
 
@@ -154,10 +161,15 @@ class DeliveryService:
         runs = await analysis_repository.live_runs(
             connection, [m.subject_id for m in batch if m.body.get("kind") == ANALYSIS_KIND]
         )
+        # an assembly message lives while its set waits, after its job has ended
+        sets = await sets_repository.pending_set_ids(
+            connection, [m.subject_id for m in batch if m.body.get("kind") == OUTPUT_SET_KIND]
+        )
         moot = [
             message.id
             for message in batch
             if message.subject_id not in runs
+            and message.subject_id not in sets
             and (
                 statuses.get(message.subject_id) is None or statuses[message.subject_id] in TERMINAL
             )
@@ -171,6 +183,16 @@ class DeliveryService:
             ended = await self.analyses.fail_run(connection, message.subject_id, reason)
             logger.warning(
                 "dead-lettered analysis message=%s run=%s attempts=%d run_failed=%s",
+                message.id,
+                message.subject_id,
+                message.attempts,
+                ended,
+            )
+            return
+        if message.body.get("kind") == OUTPUT_SET_KIND:
+            ended = await self.output_sets.fail_set(connection, message.subject_id, reason)
+            logger.warning(
+                "dead-lettered output set message=%s set=%s attempts=%d set_failed=%s",
                 message.id,
                 message.subject_id,
                 message.attempts,

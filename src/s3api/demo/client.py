@@ -156,9 +156,12 @@ class ApiClient:
         """`POST /jobs/{id}/confirm-upload`."""
         self._call("POST", f"/jobs/{job_id}/confirm-upload")
 
-    def execute(self, job_id: str, rule_id: str) -> None:
-        """`POST /jobs/{id}/execute` with a saved rule."""
-        self._call("POST", f"/jobs/{job_id}/execute", {"rule_id": rule_id})
+    def execute(self, job_id: str, rule_id: str, template: str | None = None) -> None:
+        """`POST /jobs/{id}/execute` with a saved rule (and an output template)."""
+        body: dict[str, Any] = {"rule_id": rule_id}
+        if template is not None:
+            body["output_template"] = template
+        self._call("POST", f"/jobs/{job_id}/execute", body)
 
     def job(self, job_id: str) -> JobDetail:
         """`GET /jobs/{id}`."""

@@ -48,6 +48,10 @@ def demo(
         float,
         typer.Option(min=0.1, help="Seconds to wait for the job before canceling it."),
     ] = 300.0,
+    template: Annotated[
+        str | None,
+        typer.Option(help="Output template to ask for (e.g. 전후비교); its set is saved too."),
+    ] = None,
     device_hash: Annotated[
         str | None,
         typer.Option(help="Sign in as this device's anonymous user (same user every run)."),
@@ -65,5 +69,6 @@ def demo(
         out=out,
         timeout_seconds=timeout,
         device_hash=device_hash,
+        template=template,
     )
     raise typer.Exit(code=run_demo(request))

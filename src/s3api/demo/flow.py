@@ -49,6 +49,7 @@ class DemoOptions:
     out: Path | None
     timeout_seconds: float
     device_hash: str | None
+    template: str | None = None
 
 
 @dataclass
@@ -157,6 +158,24 @@ def save_results(client: ApiClient, job: JobDetail, folder: Path) -> dict[int, l
     return saved
 
 
+def save_output_set(client: ApiClient, job: JobDetail, folder: Path, reporter: Reporter) -> None:
+    """Download a ready set's zip as `set_package.zip` and say where it landed."""
+    output_set = job.output_set
+    if output_set is None:
+        return
+    if output_set.zip_url is None:
+        reason = f": {output_set.error}" if output_set.error else ""
+        reporter.note(f"Output set {output_set.template} is {output_set.status.value}{reason}")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "set_package.zip"
+    target.write_bytes(client.download(output_set.zip_url))
+    reporter.note(
+        f"Output set {output_set.template} is ready: {len(output_set.files)} files, "
+        f"saved to {target}"
+    )
+
+
 def _cancel_quietly(client: ApiClient, job_id: str) -> None:
     """Best effort: give back the credits of a job the flow abandons."""
     with suppress(DemoError):
@@ -179,15 +198,21 @@ def _photo_paths(
 
 
 def _upload_and_execute(
-    client: ApiClient, job: JobCreated, photos: list[Path], rule: RulePublic, reporter: Reporter
+    client: ApiClient,
+    job: JobCreated,
+    photos: list[Path],
+    rule: RulePublic,
+    reporter: Reporter,
+    template: str | None,
 ) -> None:
     """PUT every photo to its URL, confirm the upload and queue the job with the rule."""
     for target in job.presigned_urls:
         client.upload(target.url, photos[target.idx].read_bytes())
     reporter.note(f"Uploaded {len(photos)} photos to job {job.job_id}")
     client.confirm_upload(job.job_id)
-    client.execute(job.job_id, rule.id)
-    reporter.note(f"Job {job.job_id} queued with rule '{rule.name}'")
+    client.execute(job.job_id, rule.id, template)
+    asked = f" and template {template}" if template else ""
+    reporter.note(f"Job {job.job_id} queued with rule '{rule.name}'{asked}")
 
 
 def run_flow(client: ApiClient, options: DemoOptions, reporter: Reporter) -> DemoOutcome:
@@ -210,7 +235,7 @@ def run_flow(client: ApiClient, options: DemoOptions, reporter: Reporter) -> Dem
     out_folder = options.out or DEFAULT_OUTPUT_ROOT / created.job_id
     try:
         photos = _photo_paths(options, item_count, out_folder, reporter)
-        _upload_and_execute(client, created, photos, rule, reporter)
+        _upload_and_execute(client, created, photos, rule, reporter, options.template)
         with reporter.tracking(item_count) as on_poll:
             job, has_timed_out = wait_for_job(client, created.job_id, options, on_poll)
     except BaseException:
@@ -219,6 +244,7 @@ def run_flow(client: ApiClient, options: DemoOptions, reporter: Reporter) -> Dem
     elapsed_seconds = time.monotonic() - started_at
 
     saved_files = save_results(client, job, out_folder)
+    save_output_set(client, job, out_folder, reporter)
     return DemoOutcome(
         session=session,
         rule=rule,

@@ -47,7 +47,9 @@ def follow_job(client: ApiClient, job_id: str, updates: queue.Queue[JobUpdate]) 
     try:
         for event in client.job_events(job_id):
             data = json.loads(event.data)
-            if event.event == "end":
+            # a job with an output set ends its stream with the set's `output_set` event
+            awaits_set = state is not None and state.output_set is not None
+            if event.event == "output_set" or (event.event == "end" and not awaits_set):
                 updates.put(None)
                 return
             if event.event == "snapshot":

@@ -34,6 +34,7 @@ class DemoRequest:
     out: Path | None
     timeout_seconds: float
     device_hash: str | None
+    template: str | None = None
 
 
 def _start_local_server(console: Console, cleanup: ExitStack) -> str:
@@ -86,6 +87,7 @@ def run_demo(request: DemoRequest) -> int:
             out=request.out,
             timeout_seconds=request.timeout_seconds,
             device_hash=request.device_hash,
+            template=request.template,
         )
         with ExitStack() as cleanup:
             cleanup.enter_context(_sigterm_as_interrupt())

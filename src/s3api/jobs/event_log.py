@@ -57,6 +57,7 @@ class EventKind(StrEnum):
     END = "end"  # the job is terminal: {status}; the stream closes after it
     ANALYSIS_ITEM = "analysis_item"  # one photo's analysis ended: {analysis_id, idx, status, error}
     ANALYSIS = "analysis"  # the analysis moved: {analysis_id, status, concepts}
+    OUTPUT_SET = "output_set"  # the set is ready or failed: {template, status, error}
 
 
 @dataclass(frozen=True)

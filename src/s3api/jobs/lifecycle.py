@@ -28,8 +28,13 @@ from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.analysis.messages import StoredMasks
 from s3api.jobs.analysis.schemas import AnalysisStatus
 from s3api.jobs.analysis.selection import SelectionByInput
-from s3api.jobs.event_log import JobEventLog
+from s3api.jobs.event_log import EventKind, JobEventLog
 from s3api.jobs.idempotency import Answer, IdempotencyKeys, IdempotentCall
+from s3api.jobs.output_sets import keys as set_keys
+from s3api.jobs.output_sets import repository as sets_repository
+from s3api.jobs.output_sets.messages import OutputSetPolicy, output_set_message
+from s3api.jobs.output_sets.plan import ASSEMBLED_TEMPLATES, planned_files
+from s3api.jobs.output_sets.schemas import OutputSetStatus
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
 from s3api.observability import metrics
@@ -128,6 +133,8 @@ class JobLifecycle:
         stale: StaleJobPolicy,
         events: JobEventLog,
         idempotency: IdempotencyKeys | None = None,
+        *,
+        output_sets: OutputSetPolicy,
     ) -> None:
         self.database = database
         self.limiter = limiter
@@ -135,6 +142,7 @@ class JobLifecycle:
         self.stale = stale
         self.events = events
         self.idempotency = idempotency or IdempotencyKeys()
+        self.output_sets = output_sets
 
     async def create_job(
         self,
@@ -241,8 +249,9 @@ class JobLifecycle:
             job = await repository.find_job(connection, job_id, lock=True)
             if job is None or job.status in TERMINAL:
                 continue
-            await self._transition(connection, job_id, JobStatus.CANCELED)
+            ended = await self._transition(connection, job_id, JobStatus.CANCELED)
             await self._settle(connection, job, job.done_items)
+            await self._end_output_set(connection, ended)
             canceled += 1
         return canceled
 
@@ -288,6 +297,7 @@ class JobLifecycle:
             items = await repository.find_items(connection, job_id)
             await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
             await _store_selection(connection, job_id, items, plan)
+            await _ask_for_output_set(connection, job_id, plan)
             await self.events.record(connection, queued)
 
     async def record_item_result(self, job_id: str, result: ItemResult) -> ItemResultOutcome:
@@ -328,6 +338,8 @@ class JobLifecycle:
                 item_indexes=[result.idx],
                 status_changed=new_status is not status,
             )
+            if new_status in TERMINAL:
+                await self._end_output_set(connection, counted)
         return ItemResultOutcome(processed=True, duplicate=False, job_status=new_status)
 
     async def cancel_job(self, user_id: str, job_id: str) -> int:
@@ -337,6 +349,7 @@ class JobLifecycle:
             canceled = await self._transition(connection, job_id, JobStatus.CANCELED)
             refunded = await self._settle(connection, job, job.done_items)
             await self.events.record(connection, canceled)
+            await self._end_output_set(connection, canceled)
             return refunded
 
     async def fail_job(self, connection: AsyncConnection, job_id: str, reason: str) -> bool:
@@ -360,6 +373,7 @@ class JobLifecycle:
         )
         await self._settle(connection, job, job.done_items)
         await self.events.record(connection, failed, item_indexes=pending)
+        await self._end_output_set(connection, failed)
         return True
 
     async def sweep_stale_jobs(self, now: datetime | None = None, limit: int = 100) -> int:
@@ -393,6 +407,7 @@ class JobLifecycle:
                 )
                 await self._settle(connection, job, job.done_items)
                 await self.events.record(connection, canceled)
+                await self._end_output_set(connection, canceled)
                 return 1
             if (
                 job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -500,6 +515,7 @@ class JobLifecycle:
         items = await repository.find_items(connection, job_id)
         await self.queue.enqueue(connection, job_id, rerun.build_message(job, items, plan))
         await _store_selection(connection, job_id, items, plan)
+        await _ask_for_output_set(connection, job_id, plan)
         return job
 
     @staticmethod
@@ -522,6 +538,38 @@ class JobLifecycle:
             metrics.count_job_finished(connection, target.value)
         return moved
 
+    async def _end_output_set(self, connection: AsyncConnection, job: JobRecord) -> None:
+        """A job that just ended: queue its set's assembly, in the same transaction, when a
+        photo is done; otherwise the set fails now, with its event."""
+        record = await sets_repository.find_set(connection, job.id)
+        if record is None or record.status is not OutputSetStatus.PENDING or record.queued:
+            return
+        now = utcnow()
+        reason = None
+        if job.status is JobStatus.CANCELED:
+            reason = "the job was canceled"
+        elif job.done_items == 0:
+            reason = "no photo was done"
+        elif record.template not in ASSEMBLED_TEMPLATES:
+            reason = "sets of this template are not assembled yet"
+        if reason is not None:
+            await sets_repository.mark_failed(connection, job.id, reason, None, now)
+            data = {"template": record.template, "status": "failed", "error": reason}
+            await self.events.append(connection, job, [(EventKind.OUTPUT_SET, data)])
+            return
+        done = [
+            item
+            for item in await repository.find_items(connection, job.id)
+            if item.status is ItemStatus.DONE
+        ]
+        files = planned_files(record.template, job, done)
+        zip_key = set_keys.zip_key(job.user_id, job.id)
+        await sets_repository.mark_queued(connection, job.id, files, zip_key, now)
+        body = output_set_message(
+            job, done, record, files, zip_key, self.output_sets.public_base_url
+        )
+        await self.queue.enqueue(connection, record.set_id, body)
+
     async def _settle(self, connection: AsyncConnection, job: JobRecord, done_items: int) -> int:
         """Refund every item that no GPU work used (neither done nor analysed), once; the
         slot is free because the job is terminal, and a running analysis ends with it."""
@@ -536,8 +584,9 @@ class JobLifecycle:
 
 
 async def _unshared_object_keys(connection: AsyncConnection, job: JobRecord) -> list[str]:
-    """The job's outputs, previews and analysis overlays, and the inputs that no other kept
-    job reads with their label maps and instances files (whose records go with them)."""
+    """The job's outputs, previews, analysis overlays and set files, and the inputs that no
+    other kept job reads with their label maps and instances files (whose records go with
+    them)."""
     items = await repository.find_items(connection, job.id)
     inputs = sorted({item.input_key for item in items})
     shared = await repository.inputs_used_elsewhere(connection, inputs, job.id)
@@ -548,7 +597,20 @@ async def _unshared_object_keys(connection: AsyncConnection, job: JobRecord) -> 
     keys += await analysis_repository.take_mask_keys(
         connection, job.user_id, job.id, len(items), unshared
     )
+    output_set = await sets_repository.find_set(connection, job.id)
+    if output_set is not None:
+        keys += sets_repository.object_keys(output_set)
     return keys
+
+
+async def _ask_for_output_set(
+    connection: AsyncConnection, job_id: str, plan: ExecutionPlan
+) -> None:
+    """A pending set for a job queued with a template, holding the watermark chosen now."""
+    if plan.output_template is not None:
+        await sets_repository.insert_set(
+            connection, job_id, new_id(), plan.output_template, plan.watermark, utcnow()
+        )
 
 
 async def _store_selection(

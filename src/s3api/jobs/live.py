@@ -20,6 +20,7 @@ from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import repository
 from s3api.jobs.analysis.keys import instances_key, overlay_key
 from s3api.jobs.event_log import EventKind, RecordedEvent, events_after, last_seq
+from s3api.jobs.output_sets import repository as sets_repository
 from s3api.jobs.service import JobsService
 from s3api.jobs.states import TERMINAL, ItemStatus
 from s3api.notify.changes import ChangeNotifier
@@ -162,18 +163,27 @@ class JobStreamService:
                         user_id, job_id, event, output_format or OutputFormat.PNG
                     )
                     cursor = event.seq
-                    if event.kind is EventKind.END:
+                    if event.kind is EventKind.OUTPUT_SET or (
+                        event.kind is EventKind.END and not await self._set_follows(job_id)
+                    ):
                         return
                 with suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), timeout=self.ping_seconds)
 
     async def _snapshot_cursor(self, job_id: str) -> tuple[int, int]:
-        """The last event id, and 1 when that event is `end` (replayed right after the snapshot)."""
+        """The last event id, and 1 when that event closes the stream (`end`, or the set's
+        `output_set`), so it is replayed right after the snapshot."""
         async with self.database.read() as connection:
             cursor = await last_seq(connection, job_id)
             tail = await events_after(connection, job_id, cursor - 1) if cursor else []
-        ended = int(bool(tail) and tail[-1].kind is EventKind.END)
+        closing = (EventKind.END, EventKind.OUTPUT_SET)
+        ended = int(bool(tail) and tail[-1].kind in closing)
         return cursor, ended
+
+    async def _set_follows(self, job_id: str) -> bool:
+        """Whether the job's `end` is followed by its set's `output_set` event."""
+        async with self.database.read() as connection:
+            return await sets_repository.find_set(connection, job_id) is not None
 
     async def _output_format(self, job_id: str) -> OutputFormat:
         async with self.database.read() as connection:

@@ -13,6 +13,7 @@ from s3api.jobs.analysis.messages import (
     with_analysis_urls,
 )
 from s3api.jobs.lifecycle import ExecutionPlan, MessageBuilder
+from s3api.jobs.output_sets.messages import OUTPUT_SET_KIND, with_output_set_urls
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
 
@@ -64,9 +65,11 @@ async def with_item_urls(
     storage: ObjectStorage, body: dict[str, Any], expires_in: int
 ) -> dict[str, Any]:
     """A copy of the message whose items carry pre-signed input, output and preview URLs
-    (and those of their label maps); an analysis message gets its own URLs."""
+    (and those of their label maps); analysis and assembly messages get their own URLs."""
     if body.get("kind") == ANALYSIS_KIND:
         return await with_analysis_urls(storage, body, expires_in)
+    if body.get("kind") == OUTPUT_SET_KIND:
+        return await with_output_set_urls(storage, body, expires_in)
     delivered = copy.deepcopy(body)
 
     async def sign(item: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from s3api.common.json_types import JsonInt
 from s3api.common.limits import MAX_ITEMS_PER_JOB
 from s3api.common.output_formats import OutputFormat
 from s3api.jobs.analysis.schemas import AnalysisState, InstanceChoice, SegmentationReport
+from s3api.jobs.output_sets.schemas import OutputSetState
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import PRESETS
 from s3api.presets.edits import ConceptEdit
@@ -214,6 +215,7 @@ class JobDetail(BaseModel):
     updated_at: Timestamp
     webhook: WebhookState | None = None
     analysis: AnalysisState | None = None
+    output_set: OutputSetState | None = None
 
 
 class JobEnvelope(BaseModel):

@@ -34,6 +34,7 @@ from s3api.jobs.lifecycle import (
 )
 from s3api.jobs.messages import gpu_message_builder
 from s3api.jobs.output_formats import checked_output_format
+from s3api.jobs.output_sets.views import load_output_set, signed_output_set
 from s3api.jobs.plan_outputs import PlanOutputs
 from s3api.jobs.repository import ItemRecord, JobRecord
 from s3api.jobs.schemas import (
@@ -324,6 +325,7 @@ class JobsService:
             items = await repository.find_items(connection, job_id)
             webhook = await webhook_subscriptions.find_subscription(connection, job_id)
             analysis = await load_analysis(connection, job, items)
+            output_set = await load_output_set(connection, job_id)
         ttl = self.presign_ttl_seconds
         expired = job.expired_at is not None
         done = [] if expired else [item for item in items if item.status is ItemStatus.DONE]
@@ -355,6 +357,7 @@ class JobsService:
             updated_at=job.updated_at,
             webhook=None if webhook is None else _webhook_state(webhook),
             analysis=await signed_analysis(self.storage, analysis, ttl),
+            output_set=await signed_output_set(self.storage, job, output_set, ttl),
         )
 
     async def record_callback(self, job_id: str, body: CallbackBody) -> CallbackOutcome:

@@ -6,6 +6,9 @@ from s3api.db.engine import Database
 from s3api.jobs import repository
 from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.analysis.schemas import AnalysisStatus
+from s3api.jobs.output_sets import repository as sets_repository
+from s3api.jobs.output_sets.keys import SET_FILE_PREFIX
+from s3api.jobs.output_sets.schemas import OutputSetStatus
 from s3api.jobs.states import JobStatus
 from s3api.storage.keys import owner_of_key
 
@@ -15,7 +18,9 @@ _RESULT_WRITING = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
 class JobUploadAdmission:
     """An `UploadAdmission`: inputs only while their job is `created`, results only while
-    it is queued or running, label maps also while the job's analysis runs, and nothing for a job (or user) that no longer exists.
+    it is queued or running, label maps also while the job's analysis runs, a set's files
+    while the set is pending after its job ended, and nothing for a job (or user) that no
+    longer exists.
 
     So a signed URL kept past `DELETE /jobs/{id}` or `DELETE /me` stores nothing under the
     deleted job, and a late upload cannot replace an input that confirm-upload verified.
@@ -38,4 +43,11 @@ class JobUploadAdmission:
             if owner.prefix == "masks/" and job.status is JobStatus.UPLOADED:
                 analysis = await analysis_repository.find_analysis(connection, job.id)
                 return analysis is not None and analysis.status is AnalysisStatus.RUNNING
+            if owner.prefix == "outputs/" and key.rsplit("/", 1)[-1].startswith(SET_FILE_PREFIX):
+                output_set = await sets_repository.find_set(connection, job.id)
+                return (
+                    output_set is not None
+                    and output_set.status is OutputSetStatus.PENDING
+                    and key in sets_repository.object_keys(output_set)
+                )
         return job.status in _RESULT_WRITING

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.jobs import webhook_subscriptions
 from s3api.jobs.event_log import EventKind, RecordedEvent
+from s3api.jobs.output_sets import repository as sets_repository
 from s3api.jobs.repository import JobRecord
 from s3api.jobs.webhook_subscriptions import WebhookEvent
 from s3api.queue.message_queue import MessageQueue
@@ -17,9 +18,11 @@ from s3api.timeutil import format_timestamp, utcnow
 WEBHOOKS_QUEUE = "webhooks"
 
 
-_ANNOUNCED = frozenset({EventKind.ITEM, EventKind.ANALYSIS_ITEM, EventKind.END})
+_ANNOUNCED = frozenset(
+    {EventKind.ITEM, EventKind.ANALYSIS_ITEM, EventKind.END, EventKind.OUTPUT_SET}
+)
 """The events a webhook can ask for (`item.completed` for results and analyses,
-`job.completed`)."""
+`job.completed`: at the job's end, or at its set's for a job with an output template)."""
 
 
 class WebhookOutbox:
@@ -64,9 +67,18 @@ class WebhookOutbox:
                 # one delivery per photo and run: a later run of the same photo is news again
                 await self.queue.enqueue(connection, f"{run_id}:a:{idx}", body)
                 queued = True
-            elif event.kind is EventKind.END and WebhookEvent.JOB_COMPLETED in subscription.events:
+            elif (
+                event.kind in (EventKind.END, EventKind.OUTPUT_SET)
+                and WebhookEvent.JOB_COMPLETED in subscription.events
+                and (event.kind is EventKind.OUTPUT_SET or not await _set_follows(connection, job))
+            ):
                 body["type"] = WebhookEvent.JOB_COMPLETED.value
                 await self.queue.enqueue(connection, f"{job.id}:job", body)
                 queued = True
         if queued:
             await webhook_subscriptions.mark_pending(connection, job.id)
+
+
+async def _set_follows(connection: AsyncConnection, job: JobRecord) -> bool:
+    """A job with an output set is announced complete when its set is ready or failed."""
+    return await sets_repository.find_set(connection, job.id) is not None

@@ -222,6 +222,10 @@ class WorkerApiClient:
             job_status=str(data["analysis_status"]),
         )
 
+    async def report_output_set(self, callback_url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST` an output set's answer to its callback URL; the envelope's data back."""
+        return await self._api_call(callback_url, body)
+
     async def download(self, url: str) -> bytes:
         """`GET` a pre-signed URL."""
         response = await self._retrying("GET", url)

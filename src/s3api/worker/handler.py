@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from s3api.worker.api_client import WorkerApiClient
+from s3api.worker.assembly import OutputSetMessage, SetAssembler, engine_segment, is_output_set
 from s3api.worker.dispatch import parse_message
 from s3api.worker.engine.registry import ImageEngine, build_engine
 from s3api.worker.processing import MessageProcessor
@@ -58,9 +59,11 @@ async def handle_event(
     payload = event.get("input")
     if not isinstance(payload, dict):
         return {"error": "event has no input message"}
-    message = parse_message(payload)
     attempt = int(payload.get("attempts", 1))
     engine = await asyncio.to_thread(_cached_engine, settings)
+    if is_output_set(payload):
+        return await _assemble(payload, attempt, engine, settings, transport)
+    message = parse_message(payload)
     async with WorkerApiClient.from_settings(settings, transport) as api:
         processor = MessageProcessor(
             api,
@@ -78,4 +81,21 @@ async def handle_event(
     if not summary.is_complete:
         # Platforms mark a run with an `error` as failed, which makes its retry policy apply.
         result["error"] = f"{summary.unfinished} item(s) could not be reported"
+    return result
+
+
+async def _assemble(
+    payload: dict[str, Any],
+    attempt: int,
+    engine: ImageEngine,
+    settings: WorkerSettings,
+    transport: httpx.AsyncBaseTransport | None,
+) -> dict[str, Any]:
+    """An output set's message: `{job_id, set_id}`, plus `error` when it was not reported."""
+    message = OutputSetMessage.model_validate(payload)
+    async with WorkerApiClient.from_settings(settings, transport) as api:
+        reported = await SetAssembler(api, engine_segment(engine)).assemble(message, attempt)
+    result: dict[str, Any] = {"job_id": message.job_id, "set_id": message.set_id}
+    if not reported:
+        result["error"] = "the output set could not be reported"
     return result

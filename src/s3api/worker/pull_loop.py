@@ -15,8 +15,10 @@ from contextlib import suppress
 from typing import TypeVar
 
 from prometheus_client import start_http_server
+from pydantic import ValidationError
 
 from s3api.worker.api_client import ApiCallError, PulledMessage, WorkerApiClient
+from s3api.worker.assembly import OutputSetMessage, SetAssembler, engine_segment, is_output_set
 from s3api.worker.dispatch import MalformedMessageError, QueueMessage, parse_message
 from s3api.worker.engine.registry import ImageEngine, build_engine
 from s3api.worker.processing import MessageProcessor, MessageSummary
@@ -60,6 +62,7 @@ class PullWorker:
         self.settings = settings
         self.api = api
         self.processor = processor
+        self.assembler = SetAssembler(api, engine_segment(processor.engine))
         self._release = release or self._release_over_http
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -92,6 +95,9 @@ class PullWorker:
 
     async def handle(self, pulled: PulledMessage, stop: asyncio.Event) -> None:
         """Process one leased message, then acknowledge it or hand it back to the queue."""
+        if is_output_set(pulled.body):
+            await self._assemble(pulled, stop)
+            return
         try:
             message = parse_message(pulled.body)
         except MalformedMessageError as exc:
@@ -113,6 +119,23 @@ class PullWorker:
         else:
             unfinished = summary.unfinished if summary else len(message.items)
             await self._retry_later(pulled, f"{unfinished} item(s) could not be reported")
+
+    async def _assemble(self, pulled: PulledMessage, stop: asyncio.Event) -> None:
+        """An output set: assembled and reported whole, or handed back to come again."""
+        try:
+            message = OutputSetMessage.model_validate(pulled.body)
+        except ValidationError:
+            logger.error("message %s is malformed; handing it back", pulled.id)
+            await self._retry_later(pulled, "malformed message")
+            return
+        logger.info("message=%s job=%s output set %s", pulled.id, message.job_id, message.template)
+        reported = await unless_stopped(self.assembler.assemble(message, pulled.attempts), stop)
+        if reported:
+            await self._acknowledge(pulled, patient=not stop.is_set())
+        elif stop.is_set():
+            await self._release_quietly(pulled)
+        else:
+            await self._retry_later(pulled, "the output set could not be reported")
 
     async def _process_within_grace(
         self, message: QueueMessage, attempt: int, stop: asyncio.Event
