@@ -9,7 +9,8 @@ from s3api.context import AppContext
 from s3api.db.models import BillingEvent, JobItem
 from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import repository
-from s3api.jobs.lifecycle import ExecutionPlan, ItemResult
+from s3api.jobs.execution_plan import ExecutionPlan
+from s3api.jobs.item_results import ItemResult
 from s3api.jobs.repository import JobRecord
 from s3api.jobs.states import ItemStatus, JobStatus
 

@@ -23,15 +23,11 @@ from s3api.jobs.analysis.reports import checked_segmentation
 from s3api.jobs.analysis.repository import StoredMaskRecord
 from s3api.jobs.analysis.selection import checked_selection
 from s3api.jobs.analysis.views import load_analysis, signed_analysis
+from s3api.jobs.creation import JobCreatedHook, Reply, Rerun
+from s3api.jobs.execution_plan import ExecutionPlan
 from s3api.jobs.idempotency import Answer, IdempotentCall
-from s3api.jobs.lifecycle import (
-    ExecutionPlan,
-    ItemResult,
-    JobCreatedHook,
-    JobLifecycle,
-    Reply,
-    Rerun,
-)
+from s3api.jobs.item_results import ItemResult
+from s3api.jobs.lifecycle import JobLifecycle
 from s3api.jobs.messages import gpu_message_builder
 from s3api.jobs.output_formats import checked_output_format
 from s3api.jobs.output_sets.views import load_output_set, signed_output_set
