@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import new_id
-from s3api.jobs import repository
+from s3api.jobs import item_repository, repository
 from s3api.jobs.event_log import JobEventLog
 from s3api.jobs.execution_plan import (
     ExecutionPlan,
@@ -23,7 +23,7 @@ from s3api.jobs.execution_plan import (
     store_selection,
 )
 from s3api.jobs.idempotency import IdempotentCall
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.jobs.transitions import lock_owned
 from s3api.observability import metrics
@@ -108,7 +108,7 @@ async def insert_rerun_job(
         raise ApiError(ErrorCode.INPUTS_EXPIRED)
     chosen = [
         item
-        for item in await repository.find_items(connection, parent.id)
+        for item in await item_repository.find_items(connection, parent.id)
         if not rerun.only_failed or item.status is ItemStatus.FAILED
     ]
     if not chosen:
@@ -148,7 +148,7 @@ async def insert_rerun_job(
     job = await repository.find_job(connection, job_id)
     assert job is not None
     await events.record(connection, job)
-    items = await repository.find_items(connection, job_id)
+    items = await item_repository.find_items(connection, job_id)
     await queue.enqueue(connection, job_id, rerun.build_message(job, items, plan))
     await store_selection(connection, job_id, items, plan)
     await ask_for_output_set(connection, job_id, plan)

@@ -18,7 +18,7 @@ from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.analysis.messages import StoredMasks
 from s3api.jobs.analysis.selection import SelectionByInput
 from s3api.jobs.output_sets import repository as sets_repository
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.timeutil import utcnow
 
 

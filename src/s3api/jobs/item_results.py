@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.errors import ApiError, ErrorCode
-from s3api.jobs import repository
-from s3api.jobs.repository import JobRecord
+from s3api.jobs import item_repository
+from s3api.jobs.records import JobRecord
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.storage.keys import ObjectKeys
 from s3api.timeutil import utcnow
@@ -70,17 +70,17 @@ async def result_already_known(
     connection: AsyncConnection, job_id: str, result: ItemResult
 ) -> bool:
     """Whether this key was seen or this item already has a result (a replay)."""
-    if await repository.idempotency_key_seen(connection, job_id, result.idempotency_key):
+    if await item_repository.idempotency_key_seen(connection, job_id, result.idempotency_key):
         return True
-    return await repository.item_decided(connection, job_id, result.idx)
+    return await item_repository.item_decided(connection, job_id, result.idx)
 
 
 async def store_first_result(connection: AsyncConnection, job_id: str, result: ItemResult) -> bool:
     """First result wins: False for a seen idempotency key or an item already decided."""
-    if await repository.idempotency_key_seen(connection, job_id, result.idempotency_key):
+    if await item_repository.idempotency_key_seen(connection, job_id, result.idempotency_key):
         return False
     error = (result.error or "failed") if result.status is ItemStatus.FAILED else None
-    return await repository.store_item_result(
+    return await item_repository.store_item_result(
         connection, job_id, result.idx, result.status, error, result.idempotency_key, utcnow()
     )
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from s3api.common.output_formats import OutputFormat
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
-from s3api.jobs import repository
+from s3api.jobs import item_repository, removal_repository, repository
 from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.analysis.schemas import AnalysisStatus
 from s3api.jobs.creation import (
@@ -48,8 +48,8 @@ from s3api.jobs.item_results import (
     unstored_result_error,
 )
 from s3api.jobs.output_sets.messages import OutputSetPolicy
+from s3api.jobs.records import JobRecord
 from s3api.jobs.removal import ObjectRemover, unshared_object_keys
-from s3api.jobs.repository import JobRecord
 from s3api.jobs.settlement import end_output_set, settle
 from s3api.jobs.states import ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
 from s3api.jobs.transitions import invalid_transition, lock_owned, transition
@@ -157,7 +157,7 @@ class JobLifecycle:
                     {"status": job.status.value},
                 )
             keys = await unshared_object_keys(connection, job)
-            await repository.delete_job(connection, job_id)
+            await removal_repository.delete_job(connection, job_id)
             await remove_objects(keys)
 
     async def expire_job(
@@ -181,14 +181,14 @@ class JobLifecycle:
             ):
                 return False
             keys = await unshared_object_keys(connection, job)
-            await repository.mark_expired(connection, job_id, utcnow())
+            await removal_repository.mark_expired(connection, job_id, utcnow())
             await remove_objects(keys)
         return True
 
     async def expirable_jobs(self, ended_before: datetime, limit: int) -> list[str]:
         """Terminal jobs not yet expired that ended before `ended_before`."""
         async with self.database.read() as connection:
-            return await repository.expirable_job_ids(connection, ended_before, limit)
+            return await removal_repository.expirable_job_ids(connection, ended_before, limit)
 
     async def forget_expired_idempotency_keys(self) -> int:
         """Drop remembered create answers past their 24 hours."""
@@ -244,10 +244,10 @@ class JobLifecycle:
                 output_format=plan.output_format.value,
             )
             if plan.output_format is not OutputFormat.PNG:
-                await repository.set_output_keys(
+                await item_repository.set_output_keys(
                     connection, user_id, job_id, job.total_items, plan.output_format
                 )
-            items = await repository.find_items(connection, job_id)
+            items = await item_repository.find_items(connection, job_id)
             await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
             await store_selection(connection, job_id, items, plan)
             await ask_for_output_set(connection, job_id, plan)
@@ -316,10 +316,10 @@ class JobLifecycle:
         )
         pending = [
             item.idx
-            for item in await repository.find_items(connection, job_id)
+            for item in await item_repository.find_items(connection, job_id)
             if item.status is ItemStatus.PENDING
         ]
-        await repository.fail_pending_items(connection, job_id, reason, now)
+        await item_repository.fail_pending_items(connection, job_id, reason, now)
         metrics.count_items_finished(connection, ItemStatus.FAILED.value, len(pending))
         failed = await repository.set_item_counts(
             connection, job_id, job.done_items, job.total_items - job.done_items, now

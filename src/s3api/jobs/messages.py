@@ -14,7 +14,7 @@ from s3api.jobs.analysis.messages import (
 )
 from s3api.jobs.execution_plan import ExecutionPlan, MessageBuilder
 from s3api.jobs.output_sets.messages import OUTPUT_SET_KIND, with_output_set_urls
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
 
 GPU_JOBS_QUEUE = "gpu-jobs"

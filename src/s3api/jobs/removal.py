@@ -10,10 +10,10 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from s3api.jobs import repository
+from s3api.jobs import item_repository, removal_repository
 from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.output_sets import repository as sets_repository
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 
 ObjectRemover = Callable[[list[str]], Awaitable[None]]
 """Removes objects from storage (`ObjectStorage.delete_many`)."""
@@ -23,9 +23,9 @@ async def unshared_object_keys(connection: AsyncConnection, job: JobRecord) -> l
     """The job's outputs, previews, analysis overlays and set files, and the inputs that no
     other kept job reads with their label maps and instances files (whose records go with
     them)."""
-    items = await repository.find_items(connection, job.id)
+    items = await item_repository.find_items(connection, job.id)
     inputs = sorted({item.input_key for item in items})
-    shared = await repository.inputs_used_elsewhere(connection, inputs, job.id)
+    shared = await removal_repository.inputs_used_elsewhere(connection, inputs, job.id)
     unshared = [key for key in inputs if key not in shared]
     keys = list(unshared)
     for item in items:

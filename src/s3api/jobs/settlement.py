@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from s3api.jobs import repository
+from s3api.jobs import item_repository, repository
 from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.event_log import EventKind, JobEventLog
 from s3api.jobs.output_sets import keys as set_keys
@@ -17,7 +17,7 @@ from s3api.jobs.output_sets import repository as sets_repository
 from s3api.jobs.output_sets.messages import OutputSetPolicy, output_set_message
 from s3api.jobs.output_sets.plan import ASSEMBLED_TEMPLATES, planned_files
 from s3api.jobs.output_sets.schemas import OutputSetStatus
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.queue.message_queue import MessageQueue
 from s3api.timeutil import utcnow
@@ -66,7 +66,7 @@ async def end_output_set(
         return
     done = [
         item
-        for item in await repository.find_items(connection, job.id)
+        for item in await item_repository.find_items(connection, job.id)
         if item.status is ItemStatus.DONE
     ]
     files = planned_files(record.template, job, done)

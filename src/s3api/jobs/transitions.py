@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import repository
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 from s3api.jobs.states import TERMINAL, JobStatus
 from s3api.observability import metrics
 from s3api.timeutil import utcnow
