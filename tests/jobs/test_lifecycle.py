@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from s3api.context import AppContext
 from s3api.db.models import BillingEvent, JobItem
 from s3api.errors import ApiError, ErrorCode
-from s3api.jobs import repository
-from s3api.jobs.lifecycle import ExecutionPlan, ItemResult
-from s3api.jobs.repository import JobRecord
+from s3api.jobs import item_repository, repository
+from s3api.jobs.execution_plan import ExecutionPlan
+from s3api.jobs.item_results import ItemResult
+from s3api.jobs.records import JobRecord
 from s3api.jobs.states import ItemStatus, JobStatus
 
 PLAN = ExecutionPlan(
@@ -95,7 +96,7 @@ async def test_the_first_result_of_an_item_wins(context: AppContext) -> None:
     assert (first.processed, first.job_status) == (True, JobStatus.RUNNING)
     assert (second.processed, second.duplicate) == (False, True)
     async with context.database.read() as connection:
-        [item] = [i for i in await repository.find_items(connection, job.id) if i.idx == 0]
+        [item] = [i for i in await item_repository.find_items(connection, job.id) if i.idx == 0]
     assert item.status is ItemStatus.DONE
 
 

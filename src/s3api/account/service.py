@@ -11,6 +11,7 @@ from s3api.db.engine import Database
 from s3api.db.models import User
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import is_uuid
+from s3api.jobs import removal_repository
 from s3api.jobs import repository as jobs_repository
 from s3api.jobs.lifecycle import JobLifecycle
 from s3api.jobs.output_sets import repository as sets_repository
@@ -105,7 +106,7 @@ class AccountService:
             await self.limiter.lock_user(connection, user_id)
             # jobs created while the loop above ran
             await self.lifecycle.cancel_active_jobs(connection, user_id)
-            keys = await jobs_repository.object_keys_of_user(connection, user_id)
+            keys = await removal_repository.object_keys_of_user(connection, user_id)
             keys += await sets_repository.object_keys_of_user(connection, user_id)
             await users_repository.delete_user(connection, user_id)
             # before the commit: a failing store keeps the account, so deletion can be retried

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from s3api.db.driver import execute
 from s3api.db.models import JobEvent, JobItem
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 from s3api.jobs.states import TERMINAL
 from s3api.notify.changes import ChangeNotifier
 from s3api.timeutil import utcnow

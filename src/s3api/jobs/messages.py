@@ -12,9 +12,9 @@ from s3api.jobs.analysis.messages import (
     sign_segmentation,
     with_analysis_urls,
 )
-from s3api.jobs.lifecycle import ExecutionPlan, MessageBuilder
+from s3api.jobs.execution_plan import ExecutionPlan, MessageBuilder
 from s3api.jobs.output_sets.messages import OUTPUT_SET_KIND, with_output_set_urls
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
 
 GPU_JOBS_QUEUE = "gpu-jobs"

@@ -1,9 +1,13 @@
-"""Queries on `jobs` and `job_items`: every statement of the job lifecycle lives here."""
+"""Queries on `jobs`: the job rows of the lifecycle, from insert to settlement.
+
+The items' own statements are in `item_repository.py`, those of deletion and retention in
+`removal_repository.py`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,7 +20,6 @@ from sqlalchemy import (
     Update,
     and_,
     bindparam,
-    delete,
     func,
     insert,
     literal,
@@ -30,46 +33,11 @@ from s3api.common.output_formats import OutputFormat
 from s3api.db.driver import execute
 from s3api.db.models import Job, JobItem
 from s3api.ids import is_uuid
-from s3api.jobs.analysis import repository as analysis_repository
-from s3api.jobs.states import ACTIVE, ALLOWED_FROM, TERMINAL, ItemStatus, JobStatus
+from s3api.jobs.records import JobRecord
+from s3api.jobs.states import ACTIVE, ALLOWED_FROM, ItemStatus, JobStatus
 from s3api.storage.keys import ObjectKeys
 
 MAX_ERROR_LENGTH = 500
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """A job row as the services see it."""
-
-    id: str
-    user_id: str
-    preset: str
-    status: JobStatus
-    total_items: int
-    done_items: int
-    failed_items: int
-    concepts: dict[str, Any] | None
-    protect: list[str] | None
-    refunded: int
-    error: str | None
-    created_at: datetime
-    updated_at: datetime
-    settled_at: datetime | None
-    parent_job_id: str | None
-    expired_at: datetime | None
-    output_format: OutputFormat
-
-
-@dataclass(frozen=True)
-class ItemRecord:
-    """One item row."""
-
-    idx: int
-    status: ItemStatus
-    input_key: str
-    output_key: str
-    preview_key: str
-    error: str | None
 
 
 _JOB_COLUMNS = [
@@ -98,7 +66,6 @@ _JOB_COLUMNS = [
 _JOBS = cast(Table, Job.__table__)
 _ITEMS = cast(Table, JobItem.__table__)
 _ACTIVE_VALUES = sorted(status.value for status in ACTIVE)
-_TERMINAL_VALUES = sorted(status.value for status in TERMINAL)
 
 
 def _one_of(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
@@ -116,23 +83,6 @@ _FIND_JOB = {
     (True, False): _FIND_JOB_OF_USER,
     (True, True): _FIND_JOB_OF_USER.with_for_update(),
 }
-
-_FIND_ITEMS = (
-    select(
-        JobItem.idx,
-        JobItem.status,
-        JobItem.input_key,
-        JobItem.output_key,
-        JobItem.preview_key,
-        JobItem.error,
-    )
-    .where(JobItem.job_id == bindparam("job_id"))
-    .order_by(JobItem.idx)
-)
-
-_RESULT_KEYS_OF_ITEM = select(JobItem.output_key, JobItem.preview_key).where(
-    JobItem.job_id == bindparam("job_id"), JobItem.idx == bindparam("idx")
-)
 
 _JOBS_OF_USER = select(*_JOB_COLUMNS).where(Job.user_id == bindparam("user_id"))
 _JOBS_PAGE_ORDER = (Job.created_at.desc(), Job.id.desc())
@@ -198,12 +148,6 @@ _TRANSITIONS: dict[tuple[JobStatus, frozenset[str]], Update] = {
     for extras in _TRANSITION_EXTRAS
 }
 
-_SET_OUTPUT_KEY = (
-    update(_ITEMS)
-    .where(_ITEMS.c.job_id == bindparam("target_job"), _ITEMS.c.idx == bindparam("target_idx"))
-    .values(output_key=bindparam("new_output_key"))
-)
-
 _SET_ITEM_COUNTS = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("target_job"))
@@ -219,45 +163,6 @@ _MARK_SETTLED = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("target_job"), _JOBS.c.settled_at.is_(None))
     .values(settled_at=bindparam("settled_now"), refunded=bindparam("refund"))
-)
-
-_FAIL_PENDING_ITEMS = (
-    update(_ITEMS)
-    .where(
-        _ITEMS.c.job_id == bindparam("target_job"),
-        _ITEMS.c.status == ItemStatus.PENDING.value,
-    )
-    .values(
-        status=ItemStatus.FAILED.value,
-        error=bindparam("reason"),
-        updated_at=bindparam("changed_at"),
-    )
-)
-
-_IDEMPOTENCY_KEY_SEEN = select(JobItem.idx).where(
-    JobItem.job_id == bindparam("job_id"),
-    JobItem.idempotency_key == bindparam("idempotency_key"),
-)
-
-_ITEM_DECIDED = select(JobItem.idx).where(
-    JobItem.job_id == bindparam("job_id"),
-    JobItem.idx == bindparam("idx"),
-    JobItem.status != ItemStatus.PENDING.value,
-)
-
-_STORE_ITEM_RESULT = (
-    update(_ITEMS)
-    .where(
-        _ITEMS.c.job_id == bindparam("target_job"),
-        _ITEMS.c.idx == bindparam("target_idx"),
-        _ITEMS.c.status == ItemStatus.PENDING.value,
-    )
-    .values(
-        status=bindparam("new_status"),
-        error=bindparam("new_error"),
-        idempotency_key=bindparam("new_key"),
-        updated_at=bindparam("changed_at"),
-    )
 )
 
 _STALE_JOB_IDS = (
@@ -277,43 +182,6 @@ _STALE_JOB_IDS = (
 
 _ACTIVE_JOB_IDS = select(Job.id).where(
     Job.user_id == bindparam("user_id"), Job.status.in_(_ACTIVE_VALUES)
-)
-
-_INPUTS_USED_ELSEWHERE = (
-    select(JobItem.input_key)
-    .join(Job, Job.id == JobItem.job_id)
-    .where(
-        JobItem.input_key.in_(bindparam("input_keys", expanding=True)),
-        JobItem.job_id != bindparam("job_id"),
-        Job.expired_at.is_(None),
-    )
-    .distinct()
-)
-
-_DELETE_ITEMS_OF_JOB = delete(_ITEMS).where(_ITEMS.c.job_id == bindparam("target_job"))
-_DELETE_JOB = delete(_JOBS).where(_JOBS.c.id == bindparam("target_job"))
-
-_MARK_EXPIRED = (
-    update(_JOBS)
-    .where(_JOBS.c.id == bindparam("target_job"), _JOBS.c.expired_at.is_(None))
-    .values(expired_at=bindparam("expired_now"))
-)
-
-_EXPIRABLE_JOB_IDS = (
-    select(Job.id)
-    .where(
-        Job.status.in_(_TERMINAL_VALUES),
-        Job.expired_at.is_(None),
-        Job.updated_at < bindparam("ended_before"),
-    )
-    .order_by(Job.updated_at)
-    .limit(bindparam("row_limit", type_=Integer))
-)
-
-_OBJECT_KEYS_OF_USER = (
-    select(JobItem.input_key, JobItem.output_key, JobItem.preview_key)
-    .join(Job, Job.id == JobItem.job_id)
-    .where(Job.user_id == bindparam("user_id"))
 )
 
 
@@ -342,33 +210,6 @@ async def find_job(
             await execute(connection, _FIND_JOB[True, lock], {"job_id": job_id, "user_id": user_id})
         ).first()
     return None if row is None else _job(row)
-
-
-async def find_items(connection: AsyncConnection, job_id: str) -> list[ItemRecord]:
-    """The job's items in idx order."""
-    rows = (await execute(connection, _FIND_ITEMS, {"job_id": job_id})).all()
-    # unpacked by position: a job has up to 200 items, and named access costs per column
-    return [
-        ItemRecord(
-            idx=idx,
-            status=ItemStatus(status),
-            input_key=input_key,
-            output_key=output_key,
-            preview_key=preview_key,
-            error=error,
-        )
-        for idx, status, input_key, output_key, preview_key, error in rows
-    ]
-
-
-async def result_keys_of_item(
-    connection: AsyncConnection, job_id: str, idx: int
-) -> tuple[str, str] | None:
-    """The output and preview keys of one item, or None when the job has no such item."""
-    if not is_uuid(job_id):
-        return None
-    row = (await execute(connection, _RESULT_KEYS_OF_ITEM, {"job_id": job_id, "idx": idx})).first()
-    return None if row is None else (row[0], row[1])
 
 
 async def list_jobs_page(
@@ -503,28 +344,6 @@ async def transition(
     return JobStatus(current)
 
 
-async def set_output_keys(
-    connection: AsyncConnection,
-    user_id: str,
-    job_id: str,
-    item_count: int,
-    output_format: OutputFormat,
-) -> None:
-    """Give every item the output key of `output_format` (items are made with `png` keys)."""
-    await execute(
-        connection,
-        _SET_OUTPUT_KEY,
-        [
-            {
-                "target_job": job_id,
-                "target_idx": idx,
-                "new_output_key": ObjectKeys.output(user_id, job_id, idx, output_format),
-            }
-            for idx in range(item_count)
-        ],
-    )
-
-
 async def set_item_counts(
     connection: AsyncConnection, job_id: str, done: int, failed: int, now: datetime
 ) -> JobRecord:
@@ -541,58 +360,6 @@ async def mark_settled(
         connection, _MARK_SETTLED, {"target_job": job_id, "settled_now": now, "refund": refund}
     )
     return result.rowcount == 1
-
-
-async def fail_pending_items(
-    connection: AsyncConnection, job_id: str, reason: str, now: datetime
-) -> None:
-    """Every item still pending becomes failed with `reason`."""
-    await execute(
-        connection,
-        _FAIL_PENDING_ITEMS,
-        {"target_job": job_id, "reason": reason[:MAX_ERROR_LENGTH], "changed_at": now},
-    )
-
-
-async def idempotency_key_seen(
-    connection: AsyncConnection, job_id: str, idempotency_key: str
-) -> bool:
-    """Whether a result with this key was already recorded for the job."""
-    seen = await execute(
-        connection, _IDEMPOTENCY_KEY_SEEN, {"job_id": job_id, "idempotency_key": idempotency_key}
-    )
-    return seen.first() is not None
-
-
-async def item_decided(connection: AsyncConnection, job_id: str, idx: int) -> bool:
-    """Whether the item already has a result."""
-    decided = await execute(connection, _ITEM_DECIDED, {"job_id": job_id, "idx": idx})
-    return decided.first() is not None
-
-
-async def store_item_result(
-    connection: AsyncConnection,
-    job_id: str,
-    idx: int,
-    status: ItemStatus,
-    error: str | None,
-    idempotency_key: str,
-    now: datetime,
-) -> bool:
-    """First result wins: False when the item was already decided."""
-    stored = await execute(
-        connection,
-        _STORE_ITEM_RESULT,
-        {
-            "target_job": job_id,
-            "target_idx": idx,
-            "new_status": status.value,
-            "new_error": None if error is None else error[:MAX_ERROR_LENGTH],
-            "new_key": idempotency_key,
-            "changed_at": now,
-        },
-    )
-    return stored.rowcount == 1
 
 
 async def stale_job_ids(
@@ -618,46 +385,3 @@ async def active_job_ids(connection: AsyncConnection, user_id: str) -> list[str]
     """The user's jobs that have not ended."""
     rows = await execute(connection, _ACTIVE_JOB_IDS, {"user_id": user_id})
     return [row.id for row in rows]
-
-
-async def inputs_used_elsewhere(
-    connection: AsyncConnection, input_keys: Sequence[str], job_id: str
-) -> set[str]:
-    """Those of `input_keys` that a job other than `job_id`, not expired, still reads."""
-    if not input_keys:
-        return set()
-    rows = await execute(
-        connection, _INPUTS_USED_ELSEWHERE, {"input_keys": list(input_keys), "job_id": job_id}
-    )
-    return {row.input_key for row in rows}
-
-
-async def delete_job(connection: AsyncConnection, job_id: str) -> None:
-    """The job's row and (by cascade) its items; the ledger keeps its rows."""
-    await execute(connection, _DELETE_ITEMS_OF_JOB, {"target_job": job_id})
-    await execute(connection, _DELETE_JOB, {"target_job": job_id})
-
-
-async def mark_expired(connection: AsyncConnection, job_id: str, now: datetime) -> bool:
-    """Record that retention removed the job's objects; False if it already had."""
-    result = await execute(connection, _MARK_EXPIRED, {"target_job": job_id, "expired_now": now})
-    return result.rowcount == 1
-
-
-async def expirable_job_ids(
-    connection: AsyncConnection, ended_before: datetime, limit: int
-) -> list[str]:
-    """Terminal jobs, not yet expired, whose last change is older than `ended_before`."""
-    rows = await execute(
-        connection, _EXPIRABLE_JOB_IDS, {"ended_before": ended_before, "row_limit": limit}
-    )
-    return [row.id for row in rows]
-
-
-async def object_keys_of_user(connection: AsyncConnection, user_id: str) -> list[str]:
-    """Every input, output, preview and analysis key of every job of the user."""
-    rows = await execute(connection, _OBJECT_KEYS_OF_USER, {"user_id": user_id})
-    keys: set[str] = set(await analysis_repository.object_keys_of_user(connection, user_id))
-    for row in rows:
-        keys.update((row.input_key, row.output_key, row.preview_key))
-    return sorted(keys)

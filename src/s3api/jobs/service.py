@@ -17,26 +17,22 @@ from s3api.common.limits import MAX_ITEMS_PER_JOB
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import is_uuid
-from s3api.jobs import repository, webhook_subscriptions
+from s3api.jobs import item_repository, repository, webhook_subscriptions
 from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.analysis.reports import checked_segmentation
 from s3api.jobs.analysis.repository import StoredMaskRecord
 from s3api.jobs.analysis.selection import checked_selection
 from s3api.jobs.analysis.views import load_analysis, signed_analysis
+from s3api.jobs.creation import JobCreatedHook, Reply, Rerun
+from s3api.jobs.execution_plan import ExecutionPlan
 from s3api.jobs.idempotency import Answer, IdempotentCall
-from s3api.jobs.lifecycle import (
-    ExecutionPlan,
-    ItemResult,
-    JobCreatedHook,
-    JobLifecycle,
-    Reply,
-    Rerun,
-)
+from s3api.jobs.item_results import ItemResult
+from s3api.jobs.lifecycle import JobLifecycle
 from s3api.jobs.messages import gpu_message_builder
 from s3api.jobs.output_formats import checked_output_format
 from s3api.jobs.output_sets.views import load_output_set, signed_output_set
 from s3api.jobs.plan_outputs import PlanOutputs
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.jobs.schemas import (
     CallbackBody,
     CallbackOutcome,
@@ -274,7 +270,7 @@ class JobsService:
                     f"Job is {job.status.value}; uploads can only be confirmed while it is created",
                     {"status": job.status.value},
                 )
-            items = await repository.find_items(connection, job_id)
+            items = await item_repository.find_items(connection, job_id)
         gate = asyncio.Semaphore(_STORAGE_PARALLELISM)
         problems = await asyncio.gather(*(self._input_problem(item, gate) for item in items))
         missing = [item.idx for item, p in zip(items, problems, strict=True) if p == "missing"]
@@ -305,7 +301,7 @@ class JobsService:
         """The plan with the stored label maps of the job's inputs and the checked instance
         selection (`idx` names the job's items; for a re-run, the parent's)."""
         async with self.database.read() as connection:
-            items = await repository.find_items(connection, job_id)
+            items = await item_repository.find_items(connection, job_id)
             stored = await analysis_repository.find_masks(
                 connection, [item.input_key for item in items]
             )
@@ -322,7 +318,7 @@ class JobsService:
             job = await repository.find_job(connection, job_id, user_id=user_id)
             if job is None:
                 raise ApiError(ErrorCode.JOB_NOT_FOUND)
-            items = await repository.find_items(connection, job_id)
+            items = await item_repository.find_items(connection, job_id)
             webhook = await webhook_subscriptions.find_subscription(connection, job_id)
             analysis = await load_analysis(connection, job, items)
             output_set = await load_output_set(connection, job_id)
@@ -403,7 +399,7 @@ class JobsService:
             return None
         async with self.database.read() as connection:
             job = await repository.find_job(connection, job_id)
-            items = [] if job is None else await repository.find_items(connection, job_id)
+            items = [] if job is None else await item_repository.find_items(connection, job_id)
         if job is None:
             raise ApiError(ErrorCode.JOB_NOT_FOUND)
         if not 0 <= body.idx < len(items):
@@ -451,7 +447,7 @@ class JobsService:
         """The item's output and preview keys that storage lacks, or holds empty or over
         `MAX_RESULT_BYTES`; none for an unknown job or item (the lifecycle refuses those)."""
         async with self.database.read() as connection:
-            keys = await repository.result_keys_of_item(connection, job_id, idx)
+            keys = await item_repository.result_keys_of_item(connection, job_id, idx)
         if keys is None:
             return ()
         found = await asyncio.gather(*(self.storage.head(key) for key in keys))

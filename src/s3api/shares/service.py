@@ -18,8 +18,9 @@ from typing import Literal
 
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
+from s3api.jobs import item_repository
 from s3api.jobs import repository as jobs_repository
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.jobs.states import TERMINAL, ItemStatus
 from s3api.presets.catalog import PRESETS
 from s3api.settings import Settings
@@ -161,7 +162,7 @@ class ShareService:
                 raise ShareUnavailableError(404)
             if self.clock() >= share.expires_at or job.expired_at is not None:
                 raise ShareUnavailableError(410)
-            items = await jobs_repository.find_items(connection, job.id)
+            items = await item_repository.find_items(connection, job.id)
         return share.expires_at, job, items
 
 

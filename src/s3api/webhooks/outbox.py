@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from s3api.jobs import webhook_subscriptions
 from s3api.jobs.event_log import EventKind, RecordedEvent
 from s3api.jobs.output_sets import repository as sets_repository
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 from s3api.jobs.webhook_subscriptions import WebhookEvent
 from s3api.queue.message_queue import MessageQueue
 from s3api.timeutil import format_timestamp, utcnow

@@ -15,13 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.ids import new_id
+from s3api.jobs import item_repository
 from s3api.jobs import repository as jobs_repository
 from s3api.jobs.analysis import repository
 from s3api.jobs.analysis.messages import analysis_message
 from s3api.jobs.analysis.repository import StoredMaskRecord
 from s3api.jobs.analysis.schemas import AnalysisItemStatus, AnalysisStatus
 from s3api.jobs.event_log import EventKind, JobEventLog
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 from s3api.jobs.states import JobStatus
 from s3api.queue.message_queue import MessageQueue
 from s3api.timeutil import utcnow
@@ -88,7 +89,7 @@ class AnalysisLifecycle:
             analysis = await repository.find_analysis(connection, job_id)
             if analysis is not None and analysis.status is AnalysisStatus.RUNNING:
                 raise ApiError(ErrorCode.ANALYSIS_IN_PROGRESS, details={"status": "running"})
-            items = await jobs_repository.find_items(connection, job_id)
+            items = await item_repository.find_items(connection, job_id)
             stored = await repository.find_masks(connection, [item.input_key for item in items])
             requested = {
                 item.idx: missing

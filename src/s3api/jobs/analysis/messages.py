@@ -13,7 +13,7 @@ from typing import Any
 
 from s3api.jobs.analysis import keys
 from s3api.jobs.analysis.repository import StoredMaskRecord
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
 
 ANALYSIS_KIND = "analysis"

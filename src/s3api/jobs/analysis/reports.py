@@ -17,7 +17,7 @@ from s3api.jobs.analysis.schemas import (
     InstanceSummary,
     SegmentationReport,
 )
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
 from s3api.storage.sniff import SNIFF_BYTES, detect_image_type
 

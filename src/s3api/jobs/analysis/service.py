@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
+from s3api.jobs import item_repository
 from s3api.jobs import repository as jobs_repository
 from s3api.jobs.analysis import keys, repository
 from s3api.jobs.analysis.lifecycle import AnalysisLifecycle, AnalysisResult, check_idx
@@ -19,7 +20,7 @@ from s3api.jobs.analysis.schemas import (
     AnalyzeRequest,
 )
 from s3api.jobs.analysis.views import load_analysis, signed_analysis
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.jobs.schemas import JobExecute
 from s3api.jobs.service import JobsService
 from s3api.storage.base import ObjectStorage
@@ -64,7 +65,7 @@ class AnalysisService:
             job = await jobs_repository.find_job(connection, job_id, user_id=user_id)
             if job is None:
                 raise ApiError(ErrorCode.JOB_NOT_FOUND)
-            items = await jobs_repository.find_items(connection, job_id)
+            items = await item_repository.find_items(connection, job_id)
             loaded = await load_analysis(connection, job, items)
         state = await signed_analysis(self.storage, loaded, self.presign_ttl_seconds)
         assert state is not None
@@ -109,7 +110,7 @@ class AnalysisService:
             analysis = await repository.find_analysis(connection, job_id)
             analysed = {item.idx: item for item in await repository.find_items(connection, job_id)}
             items = {
-                item.idx: item for item in await jobs_repository.find_items(connection, job_id)
+                item.idx: item for item in await item_repository.find_items(connection, job_id)
             }
         current = analysed.get(body.idx)
         if (

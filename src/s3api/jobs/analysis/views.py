@@ -12,7 +12,7 @@ from s3api.jobs.analysis import keys, repository
 from s3api.jobs.analysis.messages import StoredMasks
 from s3api.jobs.analysis.repository import AnalysisItemRecord, AnalysisRecord
 from s3api.jobs.analysis.schemas import AnalysisItemState, AnalysisState
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
 
 

@@ -18,7 +18,7 @@ from s3api.jobs import repository as jobs_repository
 from s3api.jobs.event_log import EventKind, JobEventLog
 from s3api.jobs.output_sets import repository
 from s3api.jobs.output_sets.schemas import OutputSetStatus
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 from s3api.timeutil import utcnow
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from s3api.jobs.output_sets.repository import OutputSetRecord
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
 
 OUTPUT_SET_KIND = "output_set"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from s3api.jobs.output_sets import keys
-from s3api.jobs.repository import ItemRecord, JobRecord
+from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.worker.compose.product_pack import roles_for
 from s3api.worker.compose.share_card import CARD_HEIGHT, CARD_WIDTH
 from s3api.worker.compose.thumbnails import THUMBNAIL_SIZES

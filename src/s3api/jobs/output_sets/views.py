@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from s3api.jobs.output_sets import repository
 from s3api.jobs.output_sets.repository import OutputSetRecord
 from s3api.jobs.output_sets.schemas import OutputSetFile, OutputSetState, OutputSetStatus
-from s3api.jobs.repository import JobRecord
+from s3api.jobs.records import JobRecord
 from s3api.storage.base import ObjectStorage
 
 
