@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,6 +19,7 @@ from s3api.worker.engine.instances import (
     from_label_map,
     to_label_map,
 )
+from s3api.worker.engine.overlay import label_point
 from s3api.worker.engine.segment import HeuristicSegmenter
 from s3api.worker.engine.selection import InstanceSelection
 from tests.support.drawn_windows import WINDOW_BOXES, room_with_windows, room_with_windows_png
@@ -209,3 +211,24 @@ def test_the_overlay_is_a_small_png_showing_known_and_new_concepts(
     assert overlay.size == (512, 384)
     assert set(with_known.label_maps) == {"Floor"}
     assert with_known.overlay_png != alone.overlay_png  # the known windows are drawn too
+
+
+def test_two_concepts_on_one_region_get_their_numbers_apart() -> None:
+    """Two concepts that find the same region (bright windows taken for lights) must not
+    stack their discs on one spot, where the first number cannot be read."""
+    region = np.zeros((200, 300), dtype=np.uint8)
+    region[40:160, 60:240] = 1
+    near_discs = np.zeros_like(region)
+    first = label_point(region, near_discs)
+    cv2.circle(near_discs, first, 24, 1, -1)
+    second = label_point(region, near_discs)
+    assert region[second[1], second[0]] == 1
+    assert (first[0] - second[0]) ** 2 + (first[1] - second[1]) ** 2 >= 24**2
+
+
+def test_a_region_too_small_to_move_keeps_its_own_centre() -> None:
+    region = np.zeros((100, 100), dtype=np.uint8)
+    region[48:53, 48:53] = 1
+    near_discs = np.zeros_like(region)
+    cv2.circle(near_discs, (50, 50), 24, 1, -1)
+    assert label_point(region, near_discs) == (50, 50)

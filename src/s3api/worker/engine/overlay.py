@@ -4,8 +4,8 @@ A phone draws its #1…#N cards from this image and the instances file instead o
 full-size label maps. The photo is reduced so its longest side is at most 512 px; each
 instance is tinted at 45 % in its own colour (a fixed hue per concept, lighter or darker
 per instance), outlined in that colour 2 px wide, and labelled with its id in white on a
-dark disc at the point inside it farthest from its edge. Later concepts draw over earlier
-ones.
+dark disc at the point inside it farthest from its edge, away from the discs already placed
+(two concepts may find the same region). Later concepts draw over earlier ones.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ _TINT = 0.45
 _OUTLINE_PX = 2
 _GOLDEN = 0.618033988749895
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
+_LABEL_SPACING = 24
+"""Least distance in overlay pixels between two discs' centres, where the region allows it."""
 
 
 def instance_colour(concept_index: int, instance_id: int) -> tuple[int, int, int]:
@@ -41,6 +43,7 @@ def render_overlay(image: RGBImage, maps: Mapping[str, LabelMap]) -> RGBImage:
     small = downscale(image, OVERLAY_SIDE).copy()
     height, width = small.shape[:2]
     labels_at: list[tuple[str, tuple[int, int], tuple[int, int, int]]] = []
+    near_discs = np.zeros((height, width), dtype=np.uint8)
     for index, labels in enumerate(maps.values()):
         reduced = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
         for number in (int(label) for label in np.unique(reduced) if label):
@@ -50,15 +53,23 @@ def render_overlay(image: RGBImage, maps: Mapping[str, LabelMap]) -> RGBImage:
             np.copyto(small, as_u8(np.rint(tinted)), where=inside[..., np.newaxis] > 0)
             contours, _ = cv2.findContours(inside, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(small, contours, -1, colour, _OUTLINE_PX)
-            labels_at.append((str(number), _label_point(inside), colour))
+            point = label_point(inside, near_discs)
+            cv2.circle(near_discs, point, _LABEL_SPACING, 1, -1)
+            labels_at.append((str(number), point, colour))
     for text, (x, y), colour in labels_at:
         _draw_label(small, text, x, y, colour)
     return small
 
 
-def _label_point(inside: np.ndarray) -> tuple[int, int]:
-    """The pixel of the region farthest from its edge, where its number reads best."""
+def label_point(inside: np.ndarray, near_discs: np.ndarray | None = None) -> tuple[int, int]:
+    """The pixel of the region farthest from its edge, where its number reads best, outside
+    `near_discs` (non-zero within `_LABEL_SPACING` of a disc already placed) when the region
+    has such pixels."""
     distance = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    if near_discs is not None:
+        away = np.where(near_discs == 0, distance, 0)
+        if np.any(away > 0):
+            distance = away
     y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
     return int(x), int(y)
 
