@@ -114,6 +114,21 @@ async def test_a_done_analysis_shows_every_url_and_the_instances(
     assert (await api.job(user, job_id))["status"] == "uploaded"
 
 
+async def test_an_edit_message_lists_every_stored_concept_of_the_photo(
+    api: ApiClient, context: AppContext
+) -> None:
+    """The worker rewrites the photo's instances file when it stores a new map, so it must
+    know the analysed concepts this edit does not use (here Wall), or the file loses them."""
+    user = await api.sign_in()
+    job_id = await analysed_job(api, context, user, 1)
+    body = {"concepts": {"Floor": {"action": "recolor", "value": "oak_a"}}, "protect": ["Door"]}
+    data_of(await api.execute(user, job_id, body), 202)
+    [message] = await queue_bodies(context, job_id)
+    segmentation = message["items"][0]["segmentation"]
+    assert sorted(segmentation["masks"]) == ["Door", "Floor"]
+    assert segmentation["known_instances"] == {"Floor": INSTANCES, "Wall": INSTANCES}
+
+
 async def test_execute_with_exclude_and_lock_carries_the_selection_and_stored_maps(
     api: ApiClient, context: AppContext
 ) -> None:

@@ -157,6 +157,9 @@ def edit_item(segmentation: dict[str, Any], instances: dict[str, Any]) -> dict[s
     }
 
 
+FLOOR_SUMMARIES = [{"id": 1, "bbox": [0, 700, 1600, 500], "area": 800000, "score": 1.0}]
+
+
 async def test_an_edit_applies_the_stored_map_and_stores_the_missing_one() -> None:
     photo = room_with_windows_png()
     analysed = FakeApi(inputs={0: photo}, callback_answer=ANALYSED)
@@ -176,7 +179,8 @@ async def test_an_edit_applies_the_stored_map_and_stores_the_missing_one() -> No
                 "url": "http://storage/masks/0_Glass_highlight.png",
             },
         },
-        "known_instances": known,
+        # Floor was analysed too, but this edit does not use it: the file must keep it
+        "known_instances": {**known, "Floor": FLOOR_SUMMARIES},
         "instances_key": "masks/u/job-2/0_instances.json",
         "instances_url": "http://storage/masks/0_instances.json",
     }
@@ -207,7 +211,7 @@ async def test_an_edit_applies_the_stored_map_and_stores_the_missing_one() -> No
     }
     assert "/masks/0_Glass_highlight.png" in fake.uploads
     document = json.loads(fake.uploads["/masks/0_instances.json"])
-    assert document["concepts"] == {**known, "Glass_highlight": []}
+    assert document["concepts"] == {**known, "Floor": FLOOR_SUMMARIES, "Glass_highlight": []}
 
 
 async def test_an_edit_whose_maps_are_all_stored_segments_nothing_and_reports_none() -> None:

@@ -22,7 +22,7 @@ from s3api.worker.engine.engine import AnalysisResult
 from s3api.worker.engine.registry import InstanceEngine, serves_custom_concepts
 from s3api.worker.messages import AnalysisItem, AnalysisMessage
 from s3api.worker.outcomes import CUSTOM_CONCEPTS_NEED_MODEL, ItemFailedError, ItemOutcome
-from s3api.worker.segmentation import instances_document
+from s3api.worker.segmentation import instances_document, merged_instances
 
 if TYPE_CHECKING:
     from s3api.worker.processing import MessageProcessor
@@ -107,13 +107,9 @@ async def _store(
         label_map = result.label_maps[concept]
         await processor.upload(item.masks[concept].url, label_map.png, "image/png")
     new = {concept: result.label_maps[concept].instances for concept in item.concepts}
-    listed: dict[str, Any] = {
-        concept: summaries
-        for concept, summaries in item.known_instances.items()
-        if concept not in new
-    }
-    listed.update(new)
-    document = instances_document(result.width, result.height, listed)
+    document = instances_document(
+        result.width, result.height, merged_instances(item.known_instances, new)
+    )
     await processor.upload(item.instances_url, document, "application/json")
     await processor.upload(item.overlay_url, result.overlay_png, "image/png")
     return {

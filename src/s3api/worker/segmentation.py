@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -41,6 +41,14 @@ def instances_document(width: int, height: int, concepts: dict[str, Any]) -> byt
     """The photo's instances file: `{width, height, concepts: {Concept: [summary…]}}`."""
     document = {"width": width, "height": height, "concepts": concepts}
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def merged_instances(known: Mapping[str, Any], found: Mapping[str, Any]) -> dict[str, Any]:
+    """The photo's instances file lists every concept stored for it: the known summaries,
+    with those segmented now put in their place."""
+    listed = {concept: summaries for concept, summaries in known.items() if concept not in found}
+    listed.update(found)
+    return listed
 
 
 @dataclass(frozen=True)
@@ -87,18 +95,15 @@ class StoredSegmentation:
             return None
         for concept, label_map in new.items():
             await upload(spec.masks[concept].url, label_map.png, "image/png")
-        listed: dict[str, Any] = {
-            concept: spec.known_instances[concept]
-            for concept in self.maps
-            if concept in spec.known_instances
-        }
-        listed.update({concept: label_map.instances for concept, label_map in new.items()})
-        document = instances_document(result.width, result.height, listed)
+        found = {concept: label_map.instances for concept, label_map in new.items()}
+        document = instances_document(
+            result.width, result.height, merged_instances(spec.known_instances, found)
+        )
         await upload(spec.instances_url, document, "application/json")
         return {
             "width": result.width,
             "height": result.height,
             "masks": {concept: spec.masks[concept].key for concept in new},
             "instances_key": spec.instances_key,
-            "instances": {concept: label_map.instances for concept, label_map in new.items()},
+            "instances": found,
         }

@@ -87,7 +87,9 @@ def edit_segmentation(
             }
     segmentation: dict[str, Any] = {
         "masks": masks,
-        "known_instances": {c: m.instances for c, m in sorted(known.items()) if c in masks},
+        # every map stored for the photo, so the merged instances file the worker writes
+        # keeps the concepts this edit does not use
+        "known_instances": {c: m.instances for c, m in sorted(known.items())},
     }
     if any(not entry["stored"] for entry in masks.values()):
         segmentation["instances_key"] = keys.instances_key(job.user_id, job.id, item.idx)
