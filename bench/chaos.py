@@ -6,9 +6,11 @@ Starts `s3api serve` (no embedded worker; SQLite by default, PostgreSQL with
 as the GPU side itself: duplicate and conflicting callbacks, late callbacks after a job ended,
 leases left to expire, hand-backs, and cancels racing the results; some jobs are analysed
 before execute (label maps, instances file and overlay stored, analysis callbacks duplicated
-and replayed). Meanwhile it SIGKILLs the
-server `--kills` times and starts it again. Then it drains the queue, stops the server and
-checks every invariant; it prints the counts and exits 1 on any violation:
+and replayed); most ask for a set: drafts and options (charged per render, their variants
+stored), before/after; sets are assembled with duplicates, failures and files missing.
+Meanwhile it SIGKILLs the server `--kills` times and starts it again. Then it drains the
+queue, stops the server and checks every invariant; it prints the counts and exits 1 on any
+violation:
 
     python -m bench.chaos --lifecycles 60 --concurrency 8 --kills 3
     python -m bench.chaos --database-url postgresql+asyncpg://postgres@127.0.0.1/chaos
@@ -35,11 +37,18 @@ from bench.chaos_analysis import (
     report_analysis_item,
     running_analyses_without_message,
 )
+from bench.chaos_sets import (
+    pick_job,
+    render_violations,
+    renders_by_job,
+    report_output_set,
+    store_variants,
+)
 from bench.lifecycle import sample_jpeg
 from bench.server import BenchServer
 from s3api.db.engine import Database
 from s3api.db.migrate import upgrade_to_head
-from s3api.db.models import BillingEvent, Job, QueueMessage, User
+from s3api.db.models import BillingEvent, Job, OutputSet, QueueMessage, User
 
 VISIBILITY_SECONDS = 3
 TERMINAL = ("done", "failed", "canceled")
@@ -101,6 +110,7 @@ class Chaos:
                 if stored.status_code != 503:
                     break
                 await asyncio.sleep(0.2)
+        await store_variants(self, client, item)
 
     def gpu(self, secret: str) -> dict[str, str]:
         """Headers of the GPU side."""
@@ -111,8 +121,9 @@ async def lifecycle(chaos: Chaos, client: httpx.AsyncClient, items: int, image: 
     """Sign in, create, upload, confirm, execute, maybe cancel, wait for the end."""
     signed = await chaos.call(client, "POST", "/auth/anon")
     headers = {"Authorization": f"Bearer {signed.json()['data']['token']}"}
+    preset, execute_body = pick_job(chaos, CONCEPTS)
     created = await chaos.call(
-        client, "POST", "/jobs", json={"preset": "interior", "item_count": items}, headers=headers
+        client, "POST", "/jobs", json={"preset": preset, "item_count": items}, headers=headers
     )
     if created.status_code != 201:
         return f"create {created.status_code}"
@@ -128,16 +139,17 @@ async def lifecycle(chaos: Chaos, client: httpx.AsyncClient, items: int, image: 
     if roll < 0.10:
         await chaos.call(client, "POST", f"{job_path}/cancel", headers=headers)
         return "canceled before execute"
-    if roll < 0.45:  # analysed first: execute then reuses the stored maps
+    if roll < 0.45 and preset == "interior":  # analysed first: execute reuses the maps
         chaos.counts["analyses"] += 1
         if not await analyze_and_wait(chaos, client, job_path, headers, CONCEPTS):
             return "analysis unfinished"
         if roll < 0.15:
             await chaos.call(client, "POST", f"{job_path}/cancel", headers=headers)
             return "canceled after analysis"
-    await chaos.call(
-        client, "POST", f"{job_path}/execute", json={"concepts": CONCEPTS}, headers=headers
+    executed = await chaos.call(
+        client, "POST", f"{job_path}/execute", json=execute_body, headers=headers
     )
+    chaos.counts[f"execute {execute_body.get('output_template')} {executed.status_code}"] += 1
     if roll < 0.25:  # a cancel racing the GPU side's results
         await asyncio.sleep(chaos.random.random() * 0.5)
         await chaos.call(client, "POST", f"{job_path}/cancel", headers=headers)
@@ -217,13 +229,17 @@ async def gpu_worker(
             continue
         for message in messages:
             chaos.counts["deliveries"] += 1
+            is_set = message["body"].get("kind") == "output_set"
             try:
-                taken = await asyncio.gather(
-                    *(
-                        report_item(chaos, client, secret, message, item)
-                        for item in message["body"]["items"]
+                if is_set:
+                    taken = [await report_output_set(chaos, client, secret, message)]
+                else:
+                    taken = await asyncio.gather(
+                        *(
+                            report_item(chaos, client, secret, message, item)
+                            for item in message["body"]["items"]
+                        )
                     )
-                )
                 fate = chaos.random.random()
                 if not all(taken):  # as a real worker: only a fully reported message is acked
                     chaos.counts["deliveries not fully reported"] += 1
@@ -238,9 +254,13 @@ async def gpu_worker(
                 await chaos.call(
                     client, "POST", "/queues/gpu-jobs/ack", json=ack, headers=chaos.gpu(secret)
                 )
-                if chaos.random.random() < 0.1:  # a late callback once the job has ended
+                if chaos.random.random() < 0.1:  # a late callback once it has ended
                     chaos.counts["late callbacks"] += 1
-                    await report_item(chaos, client, secret, message, message["body"]["items"][0])
+                    if is_set:
+                        await report_output_set(chaos, client, secret, message)
+                    else:
+                        first = message["body"]["items"][0]
+                        await report_item(chaos, client, secret, message, first)
             except UnavailableError:
                 chaos.counts["deliveries cut by a crash"] += 1
 
@@ -306,7 +326,9 @@ async def drain(chaos: Chaos, client: httpx.AsyncClient, within_seconds: float =
         idle_since = time.monotonic()
         for message in messages:
             body = message["body"]
-            for item in body["items"]:
+            if body.get("kind") == "output_set":
+                await report_output_set(chaos, client, secret, message, failing=0.0)
+            for item in [] if body.get("kind") == "output_set" else body["items"]:
                 if body.get("kind") == "analysis":
                     await report_analysis_item(chaos, client, secret, message, item, failing=0.0)
                     continue
@@ -348,6 +370,10 @@ async def _counts(connection: AsyncConnection) -> Counter[str]:
         select(BillingEvent.kind, func.count()).group_by(BillingEvent.kind)
     ):
         counts[f"billing events {kind}"] = int(number)
+    for status, number in await connection.execute(
+        select(OutputSet.status, func.count()).group_by(OutputSet.status)
+    ):
+        counts[f"sets {status}"] = int(number)
     counts["users"] = int(
         (await connection.execute(select(func.count()).select_from(User))).scalar_one()
     )
@@ -406,16 +432,20 @@ async def _violations(connection: AsyncConnection) -> list[str]:
                 f"job {job_id}: refunded {refunded} but refund events {refund_amount}"
             )
     used = analysed_not_done()
+    renders = await renders_by_job(connection)
     for job_id, refunded, total, done, analysed in await connection.execute(
         select(Job.id, Job.refunded, Job.total_items, Job.done_items, used.c.analysed)
         .outerjoin(used, used.c.job_id == Job.id)
         .where(Job.status.in_(TERMINAL))
     ):
-        if refunded != total - done - (analysed or 0):
+        per_photo = renders.get(job_id, 1)
+        if refunded != (total - done) * per_photo - (analysed or 0):
+            each = "" if per_photo == 1 else f" of {per_photo} renders each"
             violations.append(
-                f"job {job_id}: refunded {refunded} but {total} items, {done} done and "
-                f"{analysed or 0} more analysed"
+                f"job {job_id}: refunded {refunded} but {total} items{each}, "
+                f"{done} done and {analysed or 0} more analysed"
             )
+    violations += await render_violations(connection)
     for job_id in await running_analyses_without_message(connection):
         violations.append(f"job {job_id}: analysis running without a queue message")
     for job_id, status in await connection.execute(
@@ -452,6 +482,7 @@ def main(argv: list[str] | None = None) -> None:
         "EMBEDDED_WORKER": "false",
         "FREE_CREDITS": "50",
         "FREE_MAX_CONCURRENCY": "2",
+        "FREE_TEMPLATES": "*",
         "QUEUE_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_SECONDS),
         "BACKGROUND_INTERVAL_SECONDS": "0.5",
     }

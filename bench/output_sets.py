@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +38,21 @@ ROOM_EDITS = {
     "Light": {"action": "tone", "value": "warm"},
 }
 OPTION_COLOURS = ("navy", "terracotta", "sage_green", "charcoal", "#D9A441")
+PROTECT = ["Grout", "Frame_Molding"]
 
 
 def _edited(engine: Engine, photo: RGBImage, concepts: Mapping[str, Mapping[str, str]]) -> RGBImage:
-    result = engine.process(jpeg_bytes(photo), concepts, ["Grout", "Frame_Molding"])
-    return decode_image(result.result_image)
+    return _variants(engine, photo, [concepts])[0]
+
+
+def _variants(
+    engine: Engine, photo: RGBImage, variants: Sequence[Mapping[str, Mapping[str, str]]]
+) -> list[RGBImage]:
+    """Every variant of one photo from one engine call, as the worker renders drafts and
+    options (one segmentation for them all)."""
+    first, *others = variants
+    result = engine.process(jpeg_bytes(photo), first, PROTECT, variants=others)
+    return [decode_image(data) for data in (result.result_image, *result.variant_images)]
 
 
 def _labelled_sheet(images: list[tuple[str, RGBImage]], height: int = 420) -> RGBImage:
@@ -105,10 +115,10 @@ def main() -> None:
         subtitle="Interior - 2 photos",
     )
     _save(card, out / "share-card.jpg")
-    drafts = [
-        (style.id, _edited(engine, rooms[0], style.concepts)) for style in INTERIOR_DRAFT_STYLES
-    ]
-    _save(draft_board(rooms[0], drafts), out / "draft-board.jpg")
+    styles = INTERIOR_DRAFT_STYLES
+    drafts = _variants(engine, rooms[0], [style.concepts for style in styles])
+    named = [(style.id, draft) for style, draft in zip(styles, drafts, strict=True)]
+    _save(draft_board(rooms[0], named), out / "draft-board.jpg")
 
     shots = _product_shots()
     bodies = [engine.masks_for(shot, ["Body"])["Body"] for shot in shots]
@@ -117,14 +127,9 @@ def main() -> None:
         for role, shot, body in zip(roles_for(len(shots)), shots, bodies, strict=True)
     ]
     _save(_labelled_sheet([("photo 1", shots[0]), *pack]), out / "product-pack.jpg")
-    renders = [
-        (
-            value,
-            _edited(engine, product_image(640), {"Body": {"action": "recolor", "value": value}}),
-        )
-        for value in OPTION_COLOURS
-    ]
-    _save(option_board(renders), out / "option-board.jpg")
+    options = [{"Body": {"action": "recolor", "value": value}} for value in OPTION_COLOURS]
+    renders = _variants(engine, product_image(640), options)
+    _save(option_board(list(zip(OPTION_COLOURS, renders, strict=True))), out / "option-board.jpg")
     sized = thumbnails(shots[1], bodies[1])
     sheet = [(size.name, sized[size.name]) for size in THUMBNAIL_SIZES]
     _save(_labelled_sheet([("photo", shots[1]), *sheet]), out / "thumbnails.jpg")

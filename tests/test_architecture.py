@@ -173,7 +173,7 @@ def test_the_analysis_data_layer_reads_only_records_of_the_jobs_core() -> None:
 
 
 # `jobs/output_sets`: like `jobs/analysis`, its data layer may serve the jobs core
-OUTPUT_SETS_DATA_LAYER = {"keys", "schemas", "plan", "repository", "messages", "views"}
+OUTPUT_SETS_DATA_LAYER = {"keys", "schemas", "plan", "variants", "repository", "messages", "views"}
 
 
 def test_the_jobs_core_imports_only_the_output_sets_data_layer() -> None:

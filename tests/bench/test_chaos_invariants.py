@@ -9,7 +9,7 @@ from s3api.context import AppContext
 from s3api.db.models import BillingEvent, Job, QueueMessage, User
 from tests.support.analysis import post_analyze, run_analysis
 from tests.support.factories import ApiClient
-from tests.support.jobs import data_of, uploaded_job
+from tests.support.jobs import data_of, pro_user, uploaded_job
 
 
 async def test_a_sound_database_has_no_violation(
@@ -77,3 +77,28 @@ async def test_analysed_jobs_are_sound_and_their_broken_invariants_reported(
         f"job {canceled}: refunded 2 but 2 items, 0 done and 1 more analysed",
         f"job {running}: analysis running without a queue message",
     ]
+
+
+async def test_a_drafts_job_is_sound_and_a_wrong_render_reserve_is_reported(
+    api: ApiClient, context: AppContext, database_url: str
+) -> None:
+    user = await pro_user(api, context)
+    job_id = await uploaded_job(api, user, 2)
+    execute = {"output_template": "시안3안팩"}
+    response = await api.http.post(f"/jobs/{job_id}/execute", json=execute, headers=user.headers)
+    data_of(response, 202)
+    counts, violations = await check_invariants(database_url)
+    assert violations == []
+    assert counts["billing events reserve_renders"] == 1
+    async with context.database.transaction() as connection:
+        # one render fewer reserved, consistently in the ledger and the balance
+        await connection.execute(
+            update(BillingEvent)
+            .where(BillingEvent.job_id == job_id, BillingEvent.kind == "reserve_renders")
+            .values(amount=-3)
+        )
+        await connection.execute(
+            update(User).where(User.id == user.user_id).values(credits=User.credits + 1)
+        )
+    _, violations = await check_invariants(database_url)
+    assert violations == [f"job {job_id}: 1 render reserves of 3, not 4"]

@@ -170,11 +170,18 @@ def test_edit_values_are_declared_per_action(spec: dict[str, Any]) -> None:
     assert "brownish" not in schemas["TextureEdit"]["properties"]["value"]["enum"]
 
 
-def test_execute_needs_a_rule_or_non_empty_concepts(spec: dict[str, Any]) -> None:
+def test_execute_needs_a_rule_non_empty_concepts_or_a_rendering_template(
+    spec: dict[str, Any],
+) -> None:
     operation = spec["paths"]["/jobs/{job_id}/execute"]["post"]
     assert operation["requestBody"]["required"] is True
     schema = _request_schema(spec, "/jobs/{job_id}/execute", "post")
-    assert sorted(branch["required"] for branch in schema["anyOf"]) == [["concepts"], ["rule_id"]]
+    branches = {branch["required"][0]: branch for branch in schema["anyOf"]}
+    assert sorted(branches) == ["concepts", "output_template", "rule_id"]
+    assert branches["concepts"]["properties"]["concepts"]["minProperties"] == 1
+    # only the templates that render their own variants stand in for concepts
+    template = branches["output_template"]["properties"]["output_template"]
+    assert template["enum"] == ["시안3안팩", "옵션보드"]
 
 
 def test_unconstrained_strings_are_declared_free_of_nul(spec: dict[str, Any]) -> None:

@@ -16,7 +16,15 @@ from PIL import Image
 from sqlalchemy import select, update
 
 from s3api.context import AppContext
-from s3api.db.models import AnalysisItem, BillingEvent, Job, JobItem, QueueMessage, User
+from s3api.db.models import (
+    AnalysisItem,
+    BillingEvent,
+    Job,
+    JobItem,
+    OutputSet,
+    QueueMessage,
+    User,
+)
 from s3api.jobs.states import TERMINAL, JobStatus
 from s3api.storage.keys import is_valid_key
 from tests.support.databases import TEST_CALLBACK_SECRET
@@ -199,17 +207,30 @@ async def assert_money_invariants(context: AppContext, user_id: str) -> None:
     async with context.database.read() as connection:
         jobs = (await connection.execute(select(Job.__table__).where(Job.user_id == user_id))).all()
     for job in jobs:
+        renders = await _renders_per_photo(context, job.id)
         assert ledger.of_job(job.id, "reserve") == [-job.total_items]
+        extra = job.total_items * (renders - 1)
+        assert ledger.of_job(job.id, "reserve_renders") == ([-extra] if extra else [])
         refunds = ledger.of_job(job.id, "refund")
         assert len(refunds) <= 1
         if JobStatus(job.status) in TERMINAL:
             assert job.settled_at is not None, job.id
             assert job.refunded == sum(refunds), (job.id, job.refunded, refunds)
-            used = job.done_items + await _analysed_not_done(context, job.id)
-            assert job.refunded == job.total_items - used, job.id
+            analysed = await _analysed_not_done(context, job.id)
+            unused = (job.total_items - job.done_items) * renders - analysed
+            assert job.refunded == unused, job.id
         else:
             assert job.settled_at is None, job.id
             assert refunds == []
+
+
+async def _renders_per_photo(context: AppContext, job_id: str) -> int:
+    """Edits each photo of the job renders and is charged for (drafts, options), else 1."""
+    async with context.database.read() as connection:
+        variants = (
+            await connection.execute(select(OutputSet.variants).where(OutputSet.job_id == job_id))
+        ).scalar_one_or_none()
+    return len(variants) if variants else 1
 
 
 async def _analysed_not_done(context: AppContext, job_id: str) -> int:

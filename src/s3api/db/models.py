@@ -323,5 +323,9 @@ class OutputSet(Base):
     files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     zip_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # [{name, label, concepts}] rendered of every photo (drafts, options), or None for one
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # per idx, the keys of variants 1..n-1 (variant 0 is the item's result)
+    variant_keys: Mapped[list[list[str]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -119,6 +119,7 @@ async def insert_rerun_job(
         )
     job_id = new_id()
     active = await repository.count_active_jobs(connection, user.id)
+    plan = rerun.plan
     await limiter.reserve_for_job(
         connection,
         user,
@@ -126,8 +127,8 @@ async def insert_rerun_job(
         len(chosen),
         active,
         list_active_jobs=lambda: repository.list_active_jobs(connection, user.id),
+        extra_renders=len(chosen) * (plan.renders_per_photo - 1),
     )
-    plan = rerun.plan
     await repository.insert_job(
         connection,
         job_id,
@@ -151,5 +152,5 @@ async def insert_rerun_job(
     items = await item_repository.find_items(connection, job_id)
     await queue.enqueue(connection, job_id, rerun.build_message(job, items, plan))
     await store_selection(connection, job_id, items, plan)
-    await ask_for_output_set(connection, job_id, plan)
+    await ask_for_output_set(connection, job_id, items, plan)
     return job

@@ -18,6 +18,7 @@ from s3api.jobs.analysis import repository as analysis_repository
 from s3api.jobs.analysis.messages import StoredMasks
 from s3api.jobs.analysis.selection import SelectionByInput
 from s3api.jobs.output_sets import repository as sets_repository
+from s3api.jobs.output_sets.variants import Variant, edited_concepts, variant_keys
 from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.timeutil import utcnow
 
@@ -36,17 +37,51 @@ class ExecutionPlan:
     # the stored label maps of the photos' inputs, and the instance selection, by input key
     stored_masks: StoredMasks = field(default_factory=dict)
     selection: SelectionByInput = field(default_factory=dict)
+    variants: list[Variant] | None = None
+    """The edits every photo is rendered in (drafts, options); None for `concepts` alone."""
+
+    @property
+    def renders_per_photo(self) -> int:
+        """Edits rendered, and charged, per photo."""
+        return len(self.variants) if self.variants else 1
+
+    @property
+    def first_edit(self) -> dict[str, dict[str, str | None]]:
+        """What an item's own result is rendered with: variant 0, or the concepts."""
+        return self.variants[0].concepts if self.variants else self.concepts
+
+    @property
+    def edited(self) -> list[str]:
+        """Every concept some render of a photo edits."""
+        return edited_concepts(self.concepts, self.variants)
 
 
 MessageBuilder = Callable[[JobRecord, list[ItemRecord], ExecutionPlan], dict[str, Any]]
 
 
-async def ask_for_output_set(connection: AsyncConnection, job_id: str, plan: ExecutionPlan) -> None:
-    """A pending set for a job queued with a template, holding the watermark chosen now."""
-    if plan.output_template is not None:
-        await sets_repository.insert_set(
-            connection, job_id, new_id(), plan.output_template, plan.watermark, utcnow()
-        )
+async def ask_for_output_set(
+    connection: AsyncConnection, job_id: str, items: list[ItemRecord], plan: ExecutionPlan
+) -> None:
+    """A pending set for a job queued with a template, holding the watermark chosen now and
+    the variants (with their keys, by idx) its photos are rendered in."""
+    if plan.output_template is None:
+        return
+    variants = None
+    keys = None
+    if plan.variants:
+        variants = [variant.to_json() for variant in plan.variants]
+        ordered = sorted(items, key=lambda item: item.idx)
+        keys = [variant_keys(item.output_key, len(plan.variants)) for item in ordered]
+    await sets_repository.insert_set(
+        connection,
+        job_id,
+        new_id(),
+        plan.output_template,
+        plan.watermark,
+        utcnow(),
+        variants=variants,
+        variant_keys=keys,
+    )
 
 
 async def store_selection(

@@ -224,7 +224,8 @@ class JobLifecycle:
     ) -> None:
         """`uploaded → queued` and the queue message, in one transaction (the outbox).
 
-        The items' output keys take the extension of the plan's format in the same step.
+        The items' output keys take the extension of the plan's format in the same step, and
+        the renders past each photo's first (drafts, options) are charged in it.
         """
         async with self.database.transaction() as connection:
             job = await lock_owned(connection, user_id, job_id)
@@ -247,10 +248,15 @@ class JobLifecycle:
                 await item_repository.set_output_keys(
                     connection, user_id, job_id, job.total_items, plan.output_format
                 )
+            extra = job.total_items * (plan.renders_per_photo - 1)
+            if extra:
+                # job, then user: the order a cancel of this job takes them in
+                user = await self.limiter.lock_user(connection, user_id)
+                await self.limiter.reserve_extra_renders(connection, user, job_id, extra)
             items = await item_repository.find_items(connection, job_id)
             await self.queue.enqueue(connection, job_id, build_message(job, items, plan))
             await store_selection(connection, job_id, items, plan)
-            await ask_for_output_set(connection, job_id, plan)
+            await ask_for_output_set(connection, job_id, items, plan)
             await self.events.record(connection, queued)
 
     async def record_item_result(self, job_id: str, result: ItemResult) -> ItemResultOutcome:

@@ -14,6 +14,7 @@ from s3api.jobs.analysis.messages import (
 )
 from s3api.jobs.execution_plan import ExecutionPlan, MessageBuilder
 from s3api.jobs.output_sets.messages import OUTPUT_SET_KIND, with_output_set_urls
+from s3api.jobs.output_sets.variants import variant_keys
 from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.storage.base import ObjectStorage
 
@@ -25,11 +26,11 @@ def gpu_message_builder(public_base_url: str, batch_concurrency: int) -> Message
     """A builder whose `callback_url` starts with the service's public base URL."""
 
     def build(job: JobRecord, items: list[ItemRecord], plan: ExecutionPlan) -> dict[str, Any]:
-        return {
+        body = {
             "job_id": job.id,
             "user_id": job.user_id,
             "preset": job.preset,
-            "concepts": plan.concepts,
+            "concepts": plan.first_edit,
             "protect": plan.protect,
             "output_template": plan.output_template,
             "watermark": plan.watermark,
@@ -39,14 +40,18 @@ def gpu_message_builder(public_base_url: str, batch_concurrency: int) -> Message
             "idempotency_prefix": job.id,
             "batch_concurrency": batch_concurrency,
         }
+        if plan.variants:
+            body["variants"] = [variant.to_json() for variant in plan.variants]
+        return body
 
     return build
 
 
 def _edit_item(job: JobRecord, item: ItemRecord, plan: ExecutionPlan) -> dict[str, Any]:
-    """One photo: its keys, the stored or still-to-store maps of its concepts, its selection."""
+    """One photo: its keys (its variants' too), the stored or still-to-store maps of every
+    concept its renders edit, its selection."""
     chosen = plan.selection.get(item.input_key, {})
-    concepts = list(dict.fromkeys([*plan.concepts, *plan.protect, *chosen]))
+    concepts = list(dict.fromkeys([*plan.edited, *plan.protect, *chosen]))
     body: dict[str, Any] = {
         "idx": item.idx,
         "input_key": item.input_key,
@@ -58,6 +63,8 @@ def _edit_item(job: JobRecord, item: ItemRecord, plan: ExecutionPlan) -> dict[st
     }
     if chosen:
         body["instances"] = chosen
+    if plan.variants:
+        body["variant_keys"] = variant_keys(item.output_key, len(plan.variants))
     return body
 
 
@@ -73,11 +80,19 @@ async def with_item_urls(
     delivered = copy.deepcopy(body)
 
     async def sign(item: dict[str, Any]) -> None:
-        item["input_url"], item["output_url"], item["preview_url"] = await asyncio.gather(
+        (
+            item["input_url"],
+            item["output_url"],
+            item["preview_url"],
+            *variant_urls,
+        ) = await asyncio.gather(
             storage.presign_get(item["input_key"], expires_in),
             storage.presign_put(item["output_key"], expires_in),
             storage.presign_put(item["preview_key"], expires_in),
+            *(storage.presign_put(key, expires_in) for key in item.get("variant_keys", [])),
         )
+        if "variant_keys" in item:
+            item["variant_urls"] = variant_urls
         if "segmentation" in item:
             await sign_segmentation(storage, item["segmentation"], expires_in)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -10,6 +10,7 @@ from s3api.common.json_types import JsonInt
 from s3api.common.limits import MAX_ITEMS_PER_JOB
 from s3api.common.output_formats import OutputFormat
 from s3api.jobs.analysis.schemas import AnalysisState, InstanceChoice, SegmentationReport
+from s3api.jobs.output_sets.plan import DRAFT_PACK, OPTION_BOARD
 from s3api.jobs.output_sets.schemas import OutputSetState
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.presets.catalog import PRESETS
@@ -96,6 +97,10 @@ class JobExecute(BaseModel):
                     "required": ["concepts"],
                     "properties": {"concepts": {"type": "object", "minProperties": 1}},
                 },
+                {
+                    "required": ["output_template"],
+                    "properties": {"output_template": {"enum": [DRAFT_PACK, OPTION_BOARD]}},
+                },
             ]
         },
     )
@@ -112,6 +117,12 @@ class JobExecute(BaseModel):
             "enum": cast(list[JsonValue], [output_format.value for output_format in OutputFormat]),
             "default": OutputFormat.PNG.value,
         },
+    )
+    options: list[Annotated[str, Field(max_length=32)]] | None = Field(
+        default=None,
+        max_length=8,
+        description="옵션보드 only: 2 to 8 recolor values (#RRGGBB or colour names), "
+        "the product's Body rendered in each, in this order",
     )
     instances: dict[str, dict[str, InstanceChoice]] | None = Field(
         default=None,

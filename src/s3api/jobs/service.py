@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,12 +23,13 @@ from s3api.jobs.analysis.repository import StoredMaskRecord
 from s3api.jobs.analysis.selection import checked_selection
 from s3api.jobs.analysis.views import load_analysis, signed_analysis
 from s3api.jobs.creation import JobCreatedHook, Reply, Rerun
+from s3api.jobs.edit_plan import plan_edits
 from s3api.jobs.execution_plan import ExecutionPlan
 from s3api.jobs.idempotency import Answer, IdempotentCall
 from s3api.jobs.item_results import ItemResult
 from s3api.jobs.lifecycle import JobLifecycle
 from s3api.jobs.messages import gpu_message_builder
-from s3api.jobs.output_formats import checked_output_format
+from s3api.jobs.output_sets import repository as sets_repository
 from s3api.jobs.output_sets.views import load_output_set, signed_output_set
 from s3api.jobs.plan_outputs import PlanOutputs
 from s3api.jobs.records import ItemRecord, JobRecord
@@ -54,21 +54,12 @@ from s3api.jobs.schemas import (
 from s3api.jobs.states import ItemStatus, JobStatus
 from s3api.jobs.webhook_subscriptions import WebhookEvent, WebhookSubscription
 from s3api.presets.catalog import find_preset
-from s3api.presets.edits import (
-    AnyConceptEdit,
-    check_edits_for_preset,
-    check_stored_edits,
-    edits_to_json,
-)
-from s3api.rules import repository as rules_repository
 from s3api.security.outbound_urls import checked_webhook_url
 from s3api.settings import Settings
 from s3api.storage.base import ObjectStorage
 from s3api.storage.keys import ObjectKeys
 from s3api.storage.sniff import SNIFF_BYTES, detect_image_type
 from s3api.timeutil import utcnow
-from s3api.users import repository as users_repository
-from s3api.users.plans import DEFAULT_PLAN, Plan
 
 _STORAGE_PARALLELISM = 16
 
@@ -213,7 +204,7 @@ class JobsService:
         if remembered is not None:
             return remembered
         parent = await self._owned_job(user_id, job_id)
-        plan = await self._execution_plan(user_id, parent, payload)
+        plan = await plan_edits(self.database, self.plan_outputs, user_id, parent, payload)
         plan = await self._with_segmentation(parent.id, plan, payload, payload.items == "failed")
         rerun = Rerun(
             parent_job_id=parent.id,
@@ -286,14 +277,14 @@ class JobsService:
     async def execute_job(self, user_id: str, job_id: str, payload: JobExecute) -> None:
         """Validate the edits, then queue the job and its GPU message atomically."""
         job = await self._owned_job(user_id, job_id)
-        plan = await self._execution_plan(user_id, job, payload)
+        plan = await plan_edits(self.database, self.plan_outputs, user_id, job, payload)
         plan = await self._with_segmentation(job.id, plan, payload, only_failed=False)
         await self.lifecycle.queue_job(user_id, job_id, plan, self.build_message)
 
     async def edits_of(self, user_id: str, job_id: str, payload: JobExecute) -> ExecutionPlan:
         """The caller's job's edits as execute would validate them (for `analyze`)."""
         job = await self._owned_job(user_id, job_id)
-        return await self._execution_plan(user_id, job, payload)
+        return await plan_edits(self.database, self.plan_outputs, user_id, job, payload)
 
     async def _with_segmentation(
         self, job_id: str, plan: ExecutionPlan, payload: JobExecute, only_failed: bool
@@ -308,7 +299,7 @@ class JobsService:
         if only_failed:
             items = [item for item in items if item.status is ItemStatus.FAILED]
         selection = checked_selection(
-            payload.instances, {item.idx: item.input_key for item in items}, stored, plan.concepts
+            payload.instances, {item.idx: item.input_key for item in items}, stored, plan.edited
         )
         return replace(plan, stored_masks=stored, selection=selection)
 
@@ -444,16 +435,20 @@ class JobsService:
         return job
 
     async def _unstored_results(self, job_id: str, idx: int) -> tuple[str, ...]:
-        """The item's output and preview keys that storage lacks, or holds empty or over
-        `MAX_RESULT_BYTES`; none for an unknown job or item (the lifecycle refuses those)."""
+        """The item's output, preview and variant keys that storage lacks, or holds empty
+        or over `MAX_RESULT_BYTES`; none for an unknown job or item (the lifecycle refuses
+        those)."""
         async with self.database.read() as connection:
             keys = await item_repository.result_keys_of_item(connection, job_id, idx)
+            output_set = await sets_repository.find_set(connection, job_id)
         if keys is None:
             return ()
-        found = await asyncio.gather(*(self.storage.head(key) for key in keys))
+        listed = [] if output_set is None else output_set.variant_keys or []
+        checked = [*keys, *(listed[idx] if 0 <= idx < len(listed) else [])]
+        found = await asyncio.gather(*(self.storage.head(key) for key in checked))
         return tuple(
             key
-            for key, info in zip(keys, found, strict=True)
+            for key, info in zip(checked, found, strict=True)
             if info is None or not 0 < info.size <= self.max_result_bytes
         )
 
@@ -467,56 +462,3 @@ class JobsService:
                 return "invalid"
             head = await self.storage.read_head_bytes(item.input_key, SNIFF_BYTES)
             return None if detect_image_type(head) else "invalid"
-
-    async def _execution_plan(
-        self, user_id: str, job: JobRecord, payload: JobExecute
-    ) -> ExecutionPlan:
-        """Edits from the saved rule or the inline body, validated for the job's preset."""
-        preset = find_preset(job.preset)
-        concepts: Mapping[str, AnyConceptEdit]
-        if payload.rule_id is not None:
-            async with self.database.read() as connection:
-                rule = await rules_repository.find_rule(connection, user_id, payload.rule_id)
-            if rule is None:
-                raise ApiError(ErrorCode.RULE_NOT_FOUND)
-            if rule.preset_id != job.preset:
-                raise ApiError(
-                    ErrorCode.VALIDATION_FAILED,
-                    f"Rule is for preset '{rule.preset_id}', the job for '{job.preset}'",
-                )
-            check_stored_edits(rule.concepts, "rule.concepts")
-            # a rule stores the list it protects, its defaults resolved when it was saved
-            concepts, protect = rule.concepts, list(rule.protect)
-        else:
-            if not payload.concepts:
-                raise ApiError(
-                    ErrorCode.VALIDATION_FAILED,
-                    "concepts must not be empty without rule_id",
-                    {"fields": [{"field": "concepts", "message": "required"}]},
-                )
-            concepts = payload.concepts
-            protect = preset.requested_protect(payload.protect, concepts)
-        check_edits_for_preset(preset, concepts, protect)
-        template_ids = {template.id for template in preset.output_templates}
-        if payload.output_template is not None and payload.output_template not in template_ids:
-            raise ApiError(
-                ErrorCode.VALIDATION_FAILED,
-                "Unknown output_template for this preset",
-                {"output_templates": sorted(template_ids)},
-            )
-        plan = await self._plan_of(user_id)
-        self.plan_outputs.check_template(plan, preset, payload.output_template)
-        return ExecutionPlan(
-            concepts=edits_to_json(concepts),
-            protect=protect,
-            rule_id=payload.rule_id,
-            output_template=payload.output_template,
-            watermark=self.plan_outputs.watermark_for(plan),
-            output_format=checked_output_format(payload.output_format),
-        )
-
-    async def _plan_of(self, user_id: str) -> Plan:
-        """The user's plan now: what execute and re-run gate templates and watermarks by."""
-        async with self.database.read() as connection:
-            user = await users_repository.find_user(connection, user_id)
-        return DEFAULT_PLAN if user is None else user.plan

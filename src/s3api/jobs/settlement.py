@@ -27,12 +27,16 @@ from s3api.users.limits import UserLimiter
 async def settle(
     connection: AsyncConnection, limiter: UserLimiter, job: JobRecord, done_items: int
 ) -> int:
-    """Refund every item that no GPU work used (neither done nor analysed), once; the
-    slot is free because the job is terminal, and a running analysis ends with it."""
+    """Refund every edit that no photo rendered, once: all the renders of an item neither
+    done nor analysed, and all but the first of one analysed and not done (the analysis
+    used that credit). The slot is free because the job is terminal, and a running
+    analysis ends with it."""
     now = utcnow()
     await analysis_repository.end_run(connection, job.id, "the job ended first", now)
     analysed = await analysis_repository.count_analysed_not_done(connection, job.id)
-    refund = job.total_items - done_items - analysed
+    output_set = await sets_repository.find_set(connection, job.id)
+    renders = 1 if output_set is None else output_set.renders_per_photo
+    refund = (job.total_items - done_items) * renders - analysed
     if not await repository.mark_settled(connection, job.id, refund, now):
         return 0
     await limiter.refund_for_job(connection, job.user_id, job.id, refund)
@@ -58,7 +62,7 @@ async def end_output_set(
     elif job.done_items == 0:
         reason = "no photo was done"
     elif record.template not in ASSEMBLED_TEMPLATES:
-        reason = "sets of this template are not assembled yet"
+        reason = "sets of this template are not assembled"
     if reason is not None:
         await sets_repository.mark_failed(connection, job.id, reason, None, now)
         data = {"template": record.template, "status": "failed", "error": reason}
@@ -69,7 +73,8 @@ async def end_output_set(
         for item in await item_repository.find_items(connection, job.id)
         if item.status is ItemStatus.DONE
     ]
-    files = planned_files(record.template, job, done)
+    names = [str(variant["name"]) for variant in record.variants or []]
+    files = planned_files(record.template, job, done, names)
     zip_key = set_keys.zip_key(job.user_id, job.id)
     await sets_repository.mark_queued(connection, job.id, files, zip_key, now)
     body = output_set_message(job, done, record, files, zip_key, policy.public_base_url)

@@ -52,10 +52,13 @@ class UserLimiter:
         item_count: int,
         active_jobs: int,
         list_active_jobs: ActiveJobsLister | None = None,
+        extra_renders: int = 0,
     ) -> None:
-        """Check item, concurrency and credit limits in API order, then debit the credits.
-        A refusal for want of a slot names the jobs holding them when `list_active_jobs`
-        can tell, so the client can offer to cancel one."""
+        """Check item, concurrency and credit limits in API order, then debit the credits:
+        one per item, and `extra_renders` more for a job queued at once with a template
+        that renders several edits of each photo. A refusal for want of a slot names the
+        jobs holding them when `list_active_jobs` can tell, so the client can offer to
+        cancel one."""
         limits = self.limits_for(user)
         if item_count > limits.max_items_per_job:
             raise ApiError(
@@ -68,12 +71,33 @@ class UserLimiter:
             if list_active_jobs is not None:
                 details["active_jobs"] = await list_active_jobs()
             raise ApiError(ErrorCode.CONCURRENCY_LIMIT, details=details)
-        if user.credits < item_count:
+        if user.credits < item_count + extra_renders:
             raise ApiError(
                 ErrorCode.INSUFFICIENT_CREDITS,
-                details={"credits": user.credits, "required": item_count},
+                details={"credits": user.credits, "required": item_count + extra_renders},
             )
         await repository.move_credits(connection, user.id, -item_count, BillingKind.RESERVE, job_id)
+        await self._debit_renders(connection, user.id, job_id, extra_renders)
+
+    async def reserve_extra_renders(
+        self, connection: AsyncConnection, user: UserRecord, job_id: str, amount: int
+    ) -> None:
+        """Debit the renders past each photo's first (drafts, options) of a created job
+        being queued with its template; the locked `user` is read in this transaction."""
+        if user.credits < amount:
+            raise ApiError(
+                ErrorCode.INSUFFICIENT_CREDITS,
+                details={"credits": user.credits, "required": amount},
+            )
+        await self._debit_renders(connection, user.id, job_id, amount)
+
+    async def _debit_renders(
+        self, connection: AsyncConnection, user_id: str, job_id: str, amount: int
+    ) -> None:
+        if amount > 0:
+            await repository.move_credits(
+                connection, user_id, -amount, BillingKind.RESERVE_RENDERS, job_id
+            )
 
     async def refund_for_job(
         self, connection: AsyncConnection, user_id: str, job_id: str, amount: int

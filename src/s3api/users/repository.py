@@ -20,10 +20,13 @@ from s3api.users.plans import Plan
 
 
 class BillingKind(StrEnum):
-    """Why credits moved; a job has at most one `reserve` and one `refund`."""
+    """Why credits moved; a job has at most one of each job kind: `reserve` (one per photo,
+    at create), `reserve_renders` (the renders past each photo's first, drafts or options,
+    when queued with such a template) and `refund` (at settlement)."""
 
     GRANT = "grant"
     RESERVE = "reserve"
+    RESERVE_RENDERS = "reserve_renders"
     REFUND = "refund"
 
 

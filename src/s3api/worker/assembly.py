@@ -1,9 +1,10 @@
 """An assembly message → the job's output set: download, compose, zip, upload, report.
 
-The server planned every file and signed its URLs; the worker reads each done photo's input
-and result, composes the template's files with `s3api.worker.compose.sets`, stamps the free
-plan's watermark on them when the message carries one (the results already carry it),
-writes one zip of the results and the composed images, and reports the set once. A bad
+The server planned every file and signed its URLs; the worker reads each done photo's input,
+result and (for drafts and options) its other variants' renders, composes the template's
+files with `s3api.worker.compose.sets`, stamps the free plan's watermark on them when the
+message carries one (the renders already carry it), writes one zip of the renders and the
+composed images, and reports the set once. A bad
 photo (missing, undecodable) or a file the storage refuses fails the set with a reason; an
 answer the API never took leaves the message unfinished, so it comes back.
 """
@@ -25,7 +26,7 @@ from s3api.worker.api_client import ApiCallError, RejectedApiError, WorkerApiCli
 from s3api.worker.compose.sets import Photo, PlannedFile, Segment, SetContext, compose_files
 from s3api.worker.engine import HeuristicSegmenter, decode_image
 from s3api.worker.engine.arrays import RGBImage
-from s3api.worker.messages import WatermarkSpec
+from s3api.worker.messages import VariantSpec, WatermarkSpec
 from s3api.worker.outcomes import short_reason
 
 logger = logging.getLogger("s3api.worker.assembly")
@@ -40,13 +41,14 @@ _TOO_LARGE = 413
 
 
 class SetPhoto(BaseModel):
-    """A done photo: where to read its input and its result."""
+    """A done photo: where to read its input, its result and its other variants."""
 
     model_config = ConfigDict(extra="ignore")
 
     idx: int = Field(ge=0)
     input_url: str
     output_url: str
+    variant_urls: list[str] = Field(default_factory=list)
 
 
 class SetFile(BaseModel):
@@ -57,6 +59,7 @@ class SetFile(BaseModel):
     name: str
     role: str
     idx: int | None = None
+    variant: int | None = Field(default=None, ge=0)
     key: str
     url: str
     width: int | None = None
@@ -77,6 +80,7 @@ class OutputSetMessage(BaseModel):
     protect: list[str] = Field(default_factory=list)
     watermark: WatermarkSpec | None = None
     output_format: OutputFormat = OutputFormat.PNG
+    variants: list[VariantSpec] = Field(default_factory=list)
     items: list[SetPhoto]
     files: list[SetFile]
     zip_key: str
@@ -151,10 +155,10 @@ class SetAssembler:
 
     async def _assembled(self, message: OutputSetMessage) -> list[dict[str, Any]]:
         """Compose, upload and zip every file; what the callback reports of them."""
-        originals = await self._downloads(message.items)
-        photos, results = originals
-        planned = [PlannedFile(f.name, f.role, f.idx) for f in message.files]
-        context = SetContext(message.preset, message.concepts, message.protect)
+        photos, renders = await self._downloads(message.items)
+        planned = [PlannedFile(f.name, f.role, f.idx, f.variant) for f in message.files]
+        labels = [variant.label for variant in message.variants]
+        context = SetContext(message.preset, message.concepts, message.protect, labels)
         watermark = None if message.watermark is None else message.watermark.to_watermark()
         try:
             images = await asyncio.to_thread(
@@ -166,7 +170,7 @@ class SetAssembler:
         archive = await asyncio.to_thread(
             _zip,
             message,
-            results,
+            renders,
             [(f.name, data) for f, data in zip(message.files, encoded, strict=True)],
         )
         try:
@@ -188,8 +192,9 @@ class SetAssembler:
 
     async def _downloads(
         self, items: Sequence[SetPhoto]
-    ) -> tuple[dict[int, Photo], dict[int, bytes]]:
-        """Each photo decoded, and each result's bytes as stored (for the zip)."""
+    ) -> tuple[dict[int, Photo], dict[int, list[bytes]]]:
+        """Each photo decoded, and its renders' bytes as stored (for the zip): the result,
+        then variants 1..n-1."""
         gate = asyncio.Semaphore(_DOWNLOAD_PARALLELISM)
 
         async def fetch(url: str, what: str) -> bytes:
@@ -201,19 +206,25 @@ class SetAssembler:
                         raise
                     raise _SetFailedError(f"{what} is missing from storage") from exc
 
-        async def photo(item: SetPhoto) -> tuple[Photo, bytes]:
-            before_bytes, after_bytes = await asyncio.gather(
+        async def photo(item: SetPhoto) -> tuple[Photo, list[bytes]]:
+            before_bytes, *render_bytes = await asyncio.gather(
                 fetch(item.input_url, f"input {item.idx}"),
                 fetch(item.output_url, f"result {item.idx}"),
+                *(
+                    fetch(url, f"variant {number} of photo {item.idx}")
+                    for number, url in enumerate(item.variant_urls, start=1)
+                ),
             )
             try:
-                before, after = await asyncio.gather(
-                    asyncio.to_thread(decode_image, before_bytes),
-                    asyncio.to_thread(decode_image, after_bytes),
+                before, after, *variants = await asyncio.gather(
+                    *(
+                        asyncio.to_thread(decode_image, data)
+                        for data in (before_bytes, *render_bytes)
+                    )
                 )
             except ValueError as exc:
                 raise _SetFailedError(f"photo {item.idx}: {short_reason(exc)}") from exc
-            return Photo(before, after), after_bytes
+            return Photo(before, after, tuple(variants)), render_bytes
 
         fetched = await asyncio.gather(*(photo(item) for item in items))
         photos = {item.idx: pair[0] for item, pair in zip(items, fetched, strict=True)}
@@ -228,12 +239,19 @@ def _jpeg(image: RGBImage) -> bytes:
 
 
 def _zip(
-    message: OutputSetMessage, results: dict[int, bytes], composed: list[tuple[str, bytes]]
+    message: OutputSetMessage, renders: dict[int, list[bytes]], composed: list[tuple[str, bytes]]
 ) -> bytes:
-    """`results/<idx>_result.<ext>` by idx, then `set/<name>` in the plan's order; stored,
-    not deflated (the images are compressed already), with one fixed timestamp."""
+    """`results/<idx>_result.<ext>` by idx, then `results/<idx>_variant_<n>.<ext>` by idx and
+    n, then `set/<name>` in the plan's order; stored, not deflated (the images are compressed
+    already), with one fixed timestamp."""
     extension = message.output_format.extension
-    entries = [(f"results/{idx}_result.{extension}", results[idx]) for idx in sorted(results)]
+    ordered = sorted(renders)
+    entries = [(f"results/{idx}_result.{extension}", renders[idx][0]) for idx in ordered]
+    entries += [
+        (f"results/{idx}_variant_{number}.{extension}", data)
+        for idx in ordered
+        for number, data in enumerate(renders[idx][1:], start=1)
+    ]
     entries += [(f"set/{name}", data) for name, data in composed]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:

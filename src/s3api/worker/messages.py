@@ -70,6 +70,20 @@ class WorkItem(BaseModel):
     preview_key: str
     segmentation: Segmentation | None = None
     instances: dict[str, InstanceChoice] = Field(default_factory=dict)
+    variant_keys: list[str] = Field(default_factory=list)
+    variant_urls: list[str] = Field(default_factory=list)
+    """Where variants 1…n−1 of the message's `variants` go (PUT), in order."""
+
+
+class VariantSpec(BaseModel):
+    """One edit a template renders of every photo (a draft's style, an option colour)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str
+    label: str
+    # loose like the message's `concepts`: a bad rule fails the items, not the message
+    concepts: dict[str, Any]
 
 
 class WatermarkSpec(BaseModel):
@@ -107,6 +121,8 @@ class WorkMessage(BaseModel):
     batch_concurrency: int = Field(default=4, ge=1)
     watermark: WatermarkSpec | None = None
     """Set for free-plan jobs: results and previews carry it; None means clean results."""
+    variants: list[VariantSpec] = Field(default_factory=list)
+    """Drafts or options: variant 0 is `concepts`, each item stores the others."""
 
     @property
     def uses_custom_concepts(self) -> bool:

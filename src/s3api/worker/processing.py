@@ -11,6 +11,7 @@ hands it back to the queue instead of acknowledging it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import time
@@ -276,6 +277,9 @@ class MessageProcessor:
     ) -> ItemReport:
         if message.uses_custom_concepts and not serves_custom_concepts(self.engine):
             raise ItemFailedError(CUSTOM_CONCEPTS_NEED_MODEL)
+        variants = [variant.concepts for variant in message.variants[1:]]
+        if len(item.variant_urls) != len(variants):
+            raise ItemFailedError("the message has no upload URL for every variant")
         source, pixels = await self.download_input(item.input_url)
         options: dict[str, Any] = {
             "output_format": message.output_format,
@@ -285,12 +289,12 @@ class MessageProcessor:
         if isinstance(self.engine, InstanceEngine) and (item.segmentation or item.instances):
             segmentation = await StoredSegmentation.fetch(self.api, item)
             options.update(segmentation.engine_options(item))
-        run = functools.partial(
-            self.engine.process, source, message.concepts, message.effective_protect, **options
-        )
-        result: EngineResult = await self.run_engine(pixels, run, engine_threads)
+        result = await self._rendered(message, source, pixels, variants, options, engine_threads)
         observe_segmentations(computed=len(result.segmented), reused=len(result.reused))
-        await self.upload(item.output_url, result.result_image, message.output_format.content_type)
+        content_type = message.output_format.content_type
+        for url, image in zip(item.variant_urls, result.variant_images, strict=True):
+            await self.upload(url, image, content_type)
+        await self.upload(item.output_url, result.result_image, content_type)
         await self.upload(item.preview_url, result.preview_jpeg, "image/jpeg")
         stored = None if segmentation is None else await segmentation.store(self.upload, result)
         return ItemReport(
@@ -300,4 +304,34 @@ class MessageProcessor:
             output_key=item.output_key,
             preview_key=item.preview_key,
             segmentation=stored,
+        )
+
+    async def _rendered(
+        self,
+        message: WorkMessage,
+        source: bytes,
+        pixels: int,
+        variants: list[dict[str, Any]],
+        options: dict[str, Any],
+        engine_threads: Executor,
+    ) -> EngineResult:
+        """The engine's result, with every variant in `variant_images`: from one call (and
+        one segmentation) on an instance engine, from one call per variant on another."""
+        protect = message.effective_protect
+        if isinstance(self.engine, InstanceEngine) or not variants:
+            if variants:
+                options = {**options, "variants": variants}
+            run = functools.partial(
+                self.engine.process, source, message.concepts, protect, **options
+            )
+            return await self.run_engine(pixels, run, engine_threads)
+        renders = []
+        for concepts in [message.concepts, *variants]:
+            run = functools.partial(self.engine.process, source, concepts, protect, **options)
+            renders.append(await self.run_engine(pixels, run, engine_threads))
+        first = renders[0]
+        return dataclasses.replace(
+            first,
+            variant_images=tuple(render.result_image for render in renders[1:]),
+            segmented=tuple(name for render in renders for name in render.segmented),
         )

@@ -48,8 +48,14 @@ def output_set_message(
         "protect": job.protect or [],
         "watermark": record.watermark,
         "output_format": job.output_format.value,
+        "variants": record.variants or [],
         "items": [
-            {"idx": item.idx, "input_key": item.input_key, "output_key": item.output_key}
+            {
+                "idx": item.idx,
+                "input_key": item.input_key,
+                "output_key": item.output_key,
+                "variant_keys": _variant_keys(record, item.idx),
+            }
             for item in sorted(done, key=lambda item: item.idx)
         ],
         "files": files,
@@ -59,6 +65,12 @@ def output_set_message(
     }
 
 
+def _variant_keys(record: OutputSetRecord, idx: int) -> list[str]:
+    """The stored renders of the photo's variants 1..n-1, none for a plain set."""
+    listed = record.variant_keys or []
+    return list(listed[idx]) if idx < len(listed) else []
+
+
 async def with_output_set_urls(
     storage: ObjectStorage, body: dict[str, Any], expires_in: int
 ) -> dict[str, Any]:
@@ -66,10 +78,12 @@ async def with_output_set_urls(
     delivered = copy.deepcopy(body)
 
     async def sign_item(item: dict[str, Any]) -> None:
-        item["input_url"], item["output_url"] = await asyncio.gather(
+        item["input_url"], item["output_url"], *variant_urls = await asyncio.gather(
             storage.presign_get(item["input_key"], expires_in),
             storage.presign_get(item["output_key"], expires_in),
+            *(storage.presign_get(key, expires_in) for key in item.get("variant_keys", [])),
         )
+        item["variant_urls"] = variant_urls
 
     async def sign_file(entry: dict[str, Any]) -> None:
         entry["url"] = await storage.presign_put(entry["key"], expires_in)

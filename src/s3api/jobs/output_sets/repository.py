@@ -30,6 +30,15 @@ class OutputSetRecord:
     files: list[dict[str, Any]]
     zip_key: str | None
     idempotency_key: str | None
+    variants: list[dict[str, Any]] | None = None
+    """`[{name, label, concepts}]` rendered of every photo, or None for one result each."""
+    variant_keys: list[list[str]] | None = None
+    """Per idx, the keys of variants 1..n-1 (variant 0 is the item's own result)."""
+
+    @property
+    def renders_per_photo(self) -> int:
+        """How many edits each photo of the job renders, and is charged for."""
+        return len(self.variants) if self.variants else 1
 
     @property
     def queued(self) -> bool:
@@ -49,6 +58,8 @@ _COLUMNS = (
     _SETS.c.files,
     _SETS.c.zip_key,
     _SETS.c.idempotency_key,
+    _SETS.c.variants,
+    _SETS.c.variant_keys,
 )
 _FIND = select(*_COLUMNS).where(_SETS.c.job_id == bindparam("target_job"))
 _FIND_BY_SET = select(*_COLUMNS).where(_SETS.c.set_id == bindparam("target_set"))
@@ -70,6 +81,8 @@ def _record(row: Any) -> OutputSetRecord:
         files=list(row.files),
         zip_key=row.zip_key,
         idempotency_key=row.idempotency_key,
+        variants=None if row.variants is None else list(row.variants),
+        variant_keys=None if row.variant_keys is None else [list(k) for k in row.variant_keys],
     )
 
 
@@ -80,8 +93,10 @@ async def insert_set(
     template: str,
     watermark: dict[str, Any] | None,
     now: datetime,
+    variants: list[dict[str, Any]] | None = None,
+    variant_keys: list[list[str]] | None = None,
 ) -> None:
-    """A pending set for a job being queued."""
+    """A pending set for a job being queued, with the variants its photos render."""
     await execute(
         connection,
         _INSERT,
@@ -95,6 +110,8 @@ async def insert_set(
             "files": [],
             "zip_key": None,
             "idempotency_key": None,
+            "variants": variants,
+            "variant_keys": variant_keys,
             "created_at": now,
             "updated_at": now,
         },
@@ -181,8 +198,9 @@ async def pending_set_ids(connection: AsyncConnection, set_ids: Sequence[str]) -
 
 
 def object_keys(record: OutputSetRecord) -> list[str]:
-    """What the set may have stored: every planned file and the zip."""
-    listed = [str(entry["key"]) for entry in record.files]
+    """What the set may have stored: every variant render, planned file and the zip."""
+    listed = [key for keys in record.variant_keys or [] for key in keys]
+    listed += [str(entry["key"]) for entry in record.files]
     return listed + ([record.zip_key] if record.zip_key else [])
 
 

@@ -16,7 +16,7 @@ from s3api.worker.engine.codec import (
     encode_preview,
     encode_result,
 )
-from s3api.worker.engine.edits import parse_edits
+from s3api.worker.engine.edits import ConceptEdit, parse_edits
 from s3api.worker.engine.instances import DEFAULT_MIN_AREA_FRACTION, InstanceSummary
 from s3api.worker.engine.label_maps import (
     ConceptMap,
@@ -50,6 +50,8 @@ class EngineResult:
     """The concepts whose stored label maps the edits were applied to."""
     segmented: tuple[str, ...] = ()
     """The concepts this call segmented."""
+    variant_images: tuple[bytes, ...] = ()
+    """The requested variants, rendered and encoded like `result_image`, in order."""
 
 
 @dataclass(frozen=True)
@@ -113,23 +115,29 @@ class Engine:
         stored_maps: Mapping[str, bytes] | None = None,
         known_instances: KnownInstances | None = None,
         selection: Selection | None = None,
+        variants: Sequence[Mapping[str, Mapping[str, str | None]]] = (),
     ) -> EngineResult:
         """Decode, edit each concept's selected instances in order, restore protected and
         locked pixels, stamp the watermark (if any; only its box changes), encode.
 
         `stored_maps` (concept → label-map PNG) are applied instead of segmenting those
         concepts; when given (even empty), the maps segmented here come back in
-        `label_maps` to be stored. Protected and locked pixels come back byte-identical in
-        `png` only; `jpeg` and `webp` are lossy. Raises ImageDecodeError for undecodable
-        input and ValueError for a bad rule, a bad stored map or an unknown instance.
+        `label_maps` to be stored. `variants` are further `concepts` objects rendered from
+        the same masks (each concept is segmented once for them all) under the same
+        protect list, selection, watermark and format; they come back encoded, in order, in
+        `variant_images`. Protected and locked pixels come back byte-identical in `png`
+        only; `jpeg` and `webp` are lossy. Raises ImageDecodeError for undecodable input
+        and ValueError for a bad rule, a bad stored map or an unknown instance.
         """
         edits = parse_edits(concepts)
+        variant_edits = [parse_edits(variant) for variant in variants]
         chosen = dict(selection or {})
         image = decode_image(
             input_bytes, max_pixels=self.max_input_pixels, max_work_pixels=self.max_work_pixels
         )
         height, width = image.shape[:2]
-        needed = list(dict.fromkeys([*edits, *protect, *chosen])) if edits else []
+        edited = [name for each in (edits, *variant_edits) for name in each]
+        needed = list(dict.fromkeys([*edited, *protect, *chosen])) if edited else []
         stored = {
             name: stored_map(data, height, width, (known_instances or {}).get(name))
             for name, data in (stored_maps or {}).items()
@@ -143,10 +151,16 @@ class Engine:
                 protect_mask = (
                     maps[name].mask if protect_mask is None else protect_mask | maps[name].mask
                 )
-        masks = {name: edit_mask(maps[name], chosen.get(name)) for name in edits}
-        result = apply_edits(image, masks, edits, protect_mask)
-        if watermark is not None:
-            result = apply_watermark(result, watermark)
+
+        def render(these: Mapping[str, ConceptEdit]) -> RGBImage:
+            masks = {name: edit_mask(maps[name], chosen.get(name)) for name in these}
+            rendered = apply_edits(image, masks, these, protect_mask)
+            return rendered if watermark is None else apply_watermark(rendered, watermark)
+
+        result = render(edits)
+        variant_images = tuple(
+            encode_result(render(these), output_format) for these in variant_edits
+        )
         computed = (
             {}
             if stored_maps is None
@@ -165,6 +179,7 @@ class Engine:
             label_maps=computed,
             reused=tuple(stored),
             segmented=tuple(name for name in maps if name not in stored),
+            variant_images=variant_images,
         )
 
     def analyze(

@@ -41,8 +41,9 @@ class ImageEngine(Protocol):
 
 @runtime_checkable
 class InstanceEngine(ImageEngine, Protocol):
-    """An engine that also analyses photos into instances and edits on stored label maps
-    (`Engine` is one); the worker sends analysis and segmentation work only to such."""
+    """An engine that also analyses photos into instances, edits on stored label maps and
+    renders variants from one segmentation (`Engine` is one); the worker sends analysis and
+    segmentation work only to such, and asks any other engine once per variant."""
 
     def process(
         self,
@@ -55,8 +56,10 @@ class InstanceEngine(ImageEngine, Protocol):
         stored_maps: Mapping[str, bytes] | None = None,
         known_instances: KnownInstances | None = None,
         selection: Selection | None = None,
+        variants: Sequence[Mapping[str, Mapping[str, str | None]]] = (),
     ) -> EngineResult:
-        """As `ImageEngine.process`, on `stored_maps` where given, under `selection`."""
+        """As `ImageEngine.process`, on `stored_maps` where given, under `selection`, with
+        each of `variants` rendered from the same masks into `variant_images`."""
         ...
 
     def analyze(
