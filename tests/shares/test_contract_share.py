@@ -414,3 +414,37 @@ async def test_the_links_token_never_reaches_the_access_log(
     assert token not in caplog.text
     fields = [r.__dict__["path"] for r in caplog.records if r.name == "s3api.access"]
     assert fields == ["/share/{token}", *["/share/{token}/{idx}/{side}"] * 2]
+
+
+async def test_a_drafts_jobs_palette_is_the_edits_of_the_results_it_shows(
+    api: ApiClient, context: AppContext
+) -> None:
+    user = await api.sign_in()
+    await set_plan(context, user.user_id, "pro")
+    created = await api.create_job(user, 1)
+    job_id: str = created["job_id"]
+    await put_inputs(context, created)
+    assert (await api.confirm(user, job_id)).status_code == 200
+    execute = {"output_template": "시안3안팩", "concepts": {"Ceiling": {"action": "remove"}}}
+    assert (await api.execute(user, job_id, execute)).status_code == 202
+    # the result and its two other drafts stored, then the photo reported done
+    stored = [f"outputs/{user.user_id}/{job_id}/0_result.png"] + [
+        f"outputs/{user.user_id}/{job_id}/0_variant_{n}.png" for n in (1, 2)
+    ]
+    for key in stored:
+        await context.storage.put_bytes(key, image_bytes("PNG", (32, 24)), "image/png")
+    preview = f"previews/{user.user_id}/{job_id}/0_thumb.jpg"
+    await context.storage.put_bytes(preview, jpeg_bytes(), "image/jpeg")
+    response = await api.callback(job_id, user.user_id, 0, store_results=False)
+    assert response.status_code == 200, response.text
+    html = (await api.http.get(page_path((await share(api, user, job_id))["url"]))).text
+    # the first draft (modern) with the request's own edit over it
+    for concept, action, value in (
+        ("Wall", "recolor", "offwhite_a"),
+        ("Floor", "texture", "concrete"),
+        ("Cabinet", "recolor", "charcoal"),
+        ("Ceiling", "remove", ""),
+    ):
+        row = f'<span class="concept">{concept}</span><span class="action">{action}</span><span class="value">{value}</span>'
+        assert row in html
+    assert "sage_green" not in html  # nothing of the other drafts

@@ -20,6 +20,7 @@ from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.jobs import item_repository
 from s3api.jobs import repository as jobs_repository
+from s3api.jobs.output_sets import repository as sets_repository
 from s3api.jobs.records import ItemRecord, JobRecord
 from s3api.jobs.states import TERMINAL, ItemStatus
 from s3api.presets.catalog import PRESETS
@@ -96,6 +97,11 @@ class ShareService:
     async def shared_job(self, token: str) -> SharedJob:
         """What the page of `token` shows."""
         share_expires_at, job, items = await self._open(token)
+        async with self.database.read() as connection:
+            output_set = await sets_repository.find_set(connection, job.id)
+        # a drafts or options job's results are its variant 0: the palette is what made them
+        variants = output_set.variants if output_set is not None else None
+        shown = variants[0]["concepts"] if variants else job.concepts
         preset = PRESETS.get(job.preset)
         return SharedJob(
             title=preset.name if preset is not None else "Before and after",
@@ -109,7 +115,7 @@ class ShareService:
                 for item in items
                 if item.status is ItemStatus.DONE
             ),
-            palette=palette_summary(job.concepts, job.protect),
+            palette=palette_summary(shown, job.protect),
             link_expires_at=share_expires_at,
         )
 
