@@ -101,3 +101,34 @@ def test_the_demo_asks_for_a_template_and_saves_the_set_where_it_says(
             "set/before_after_0.jpg",
             "set/before_after_1.jpg",
         ]
+
+
+@pytest.mark.slow
+def test_the_demo_asks_for_an_option_board_in_the_colours_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EMBEDDED_WORKER", raising=False)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("FREE_TEMPLATES", "*")  # a self-hoster's free plan with every template
+
+    result = invoke_demo(
+        "--count", "1", "--preset", "seller", "--template", "옵션보드",
+        "--options", "navy, charcoal,#C0392B", "--timeout", "120",
+    )  # fmt: skip
+
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "template 옵션보드 in 3 options" in output
+    assert "Output set 옵션보드 is ready: 4 files" in output
+    [job_folder] = (tmp_path / "demo-output").iterdir()
+    with zipfile.ZipFile(job_folder / "set_package.zip") as archive:
+        assert archive.namelist() == [
+            "results/0_result.png",
+            "results/0_variant_1.png",
+            "results/0_variant_2.png",
+            "set/option_0_1.jpg",
+            "set/option_0_2.jpg",
+            "set/option_0_3.jpg",
+            "set/option_board_0.jpg",
+        ]

@@ -156,11 +156,20 @@ class ApiClient:
         """`POST /jobs/{id}/confirm-upload`."""
         self._call("POST", f"/jobs/{job_id}/confirm-upload")
 
-    def execute(self, job_id: str, rule_id: str, template: str | None = None) -> None:
-        """`POST /jobs/{id}/execute` with a saved rule (and an output template)."""
+    def execute(
+        self,
+        job_id: str,
+        rule_id: str,
+        template: str | None = None,
+        options: list[str] | None = None,
+    ) -> None:
+        """`POST /jobs/{id}/execute` with a saved rule (and an output template, and the
+        colours of `옵션보드`)."""
         body: dict[str, Any] = {"rule_id": rule_id}
         if template is not None:
             body["output_template"] = template
+        if options is not None:
+            body["options"] = options
         self._call("POST", f"/jobs/{job_id}/execute", body)
 
     def job(self, job_id: str) -> JobDetail:

@@ -52,6 +52,12 @@ def demo(
         str | None,
         typer.Option(help="Output template to ask for (e.g. 전후비교); its set is saved too."),
     ] = None,
+    options: Annotated[
+        str | None,
+        typer.Option(
+            help="옵션보드's colours, comma-separated recolor values (e.g. navy,#C0392B,sage_green)."
+        ),
+    ] = None,
     device_hash: Annotated[
         str | None,
         typer.Option(help="Sign in as this device's anonymous user (same user every run)."),
@@ -70,5 +76,6 @@ def demo(
         timeout_seconds=timeout,
         device_hash=device_hash,
         template=template,
+        options=None if options is None else [value.strip() for value in options.split(",")],
     )
     raise typer.Exit(code=run_demo(request))

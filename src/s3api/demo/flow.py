@@ -50,6 +50,8 @@ class DemoOptions:
     timeout_seconds: float
     device_hash: str | None
     template: str | None = None
+    options: list[str] | None = None
+    """옵션보드's colours, sent as given: the server says what is wrong with them."""
 
 
 @dataclass
@@ -203,15 +205,18 @@ def _upload_and_execute(
     photos: list[Path],
     rule: RulePublic,
     reporter: Reporter,
-    template: str | None,
+    options: DemoOptions,
 ) -> None:
     """PUT every photo to its URL, confirm the upload and queue the job with the rule."""
     for target in job.presigned_urls:
         client.upload(target.url, photos[target.idx].read_bytes())
     reporter.note(f"Uploaded {len(photos)} photos to job {job.job_id}")
     client.confirm_upload(job.job_id)
-    client.execute(job.job_id, rule.id, template)
+    template = options.template
+    client.execute(job.job_id, rule.id, template, options.options)
     asked = f" and template {template}" if template else ""
+    if options.options:
+        asked += f" in {len(options.options)} options"
     reporter.note(f"Job {job.job_id} queued with rule '{rule.name}'{asked}")
 
 
@@ -235,7 +240,7 @@ def run_flow(client: ApiClient, options: DemoOptions, reporter: Reporter) -> Dem
     out_folder = options.out or DEFAULT_OUTPUT_ROOT / created.job_id
     try:
         photos = _photo_paths(options, item_count, out_folder, reporter)
-        _upload_and_execute(client, created, photos, rule, reporter, options.template)
+        _upload_and_execute(client, created, photos, rule, reporter, options)
         with reporter.tracking(item_count) as on_poll:
             job, has_timed_out = wait_for_job(client, created.job_id, options, on_poll)
     except BaseException:

@@ -35,6 +35,7 @@ class DemoRequest:
     timeout_seconds: float
     device_hash: str | None
     template: str | None = None
+    options: list[str] | None = None
 
 
 def _start_local_server(console: Console, cleanup: ExitStack) -> str:
@@ -88,6 +89,7 @@ def run_demo(request: DemoRequest) -> int:
             timeout_seconds=request.timeout_seconds,
             device_hash=request.device_hash,
             template=request.template,
+            options=request.options,
         )
         with ExitStack() as cleanup:
             cleanup.enter_context(_sigterm_as_interrupt())
