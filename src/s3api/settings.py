@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # their way but caps what one address can mint at 200 free credits an hour
     anon_signup_rate: str = "20/hour"
     user_write_rate: str = "60/minute"
+    share_view_rate: str = "1200/minute"
+    """Public share page and image requests per client IP: a page of N photos is 1 + 2N."""
 
     free_credits: int = 10
     free_max_concurrency: int = 1
@@ -201,7 +203,7 @@ class Settings(BaseSettings):
             raise ValueError("use printable Latin characters only")
         return value
 
-    @field_validator("anon_signup_rate", "user_write_rate")
+    @field_validator("anon_signup_rate", "user_write_rate", "share_view_rate")
     @classmethod
     def _rate_in_limits_notation(cls, value: str) -> str:
         try:

@@ -218,12 +218,34 @@ async def test_user_writes_are_limited_in_redis(
 async def test_unreachable_redis_answers_503_not_500(client_for: ClientFactory) -> None:
     async with client_for(rate_limit_storage_url="redis://127.0.0.1:1") as client:
         assert_error(await client.post("/auth/anon"), 503, "UNAVAILABLE")
+        # the public share page answers its own HTML page, not the envelope
+        page = await client.get(f"/share/{'a' * 43}")
+        assert page.status_code == 503
+        assert page.headers["content-type"].startswith("text/html")
+        assert "This page is unavailable" in page.text
 
 
+async def test_share_views_are_limited_in_redis(
+    client_for: ClientFactory, redis_prefix: str
+) -> None:
+    shared = {
+        "rate_limit_storage_url": REDIS_URL,
+        "rate_limit_key_prefix": redis_prefix,
+        "share_view_rate": "2/minute",
+    }
+    async with client_for(**shared) as first, client_for(**shared) as second:
+        assert (await first.get(f"/share/{'a' * 43}")).status_code == 404
+        assert (await second.get(f"/share/{'b' * 43}/0/before")).status_code == 404
+        refused = await first.get(f"/share/{'c' * 43}")
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+
+
+@pytest.mark.parametrize("setting", ["anon_signup_rate", "user_write_rate", "share_view_rate"])
 @pytest.mark.parametrize("rate", ["20 per fortnight", "lots", ""])
-def test_a_rate_outside_the_limits_notation_is_refused(rate: str) -> None:
-    with pytest.raises(ValidationError, match="anon_signup_rate"):
-        Settings(_env_file=None, anon_signup_rate=rate)
+def test_a_rate_outside_the_limits_notation_is_refused(setting: str, rate: str) -> None:
+    with pytest.raises(ValidationError, match=setting):
+        Settings.model_validate({setting: rate})
 
 
 def test_rate_limit_storage_must_be_memory_or_redis() -> None:

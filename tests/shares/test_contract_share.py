@@ -366,14 +366,21 @@ async def test_malformed_links_answer_the_refusal_page(api: ApiClient) -> None:
 
 
 @asynccontextmanager
-async def app_with(tmp_path: Path, database_url: str, **overrides: Any) -> Any:
-    """An app built with these setting overrides: its API client and context."""
+async def app_with(
+    tmp_path: Path, database_url: str, client_host: str = "127.0.0.1", **overrides: Any
+) -> Any:
+    """An app built with these setting overrides: its API client (connecting from
+    `client_host`) and context, and a function that opens a client from another address."""
     application = create_app(make_settings(tmp_path / "other", database_url, **overrides))
-    transport = httpx.ASGITransport(app=application)
+
+    def client_from(host: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=application, client=(host, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with client_from(client_host) as http:
             context = application_context(application)
-            yield ApiClient(http, TEST_CALLBACK_SECRET, context.storage), context
+            yield ApiClient(http, TEST_CALLBACK_SECRET, context.storage), context, client_from
     finally:
         await application_context(application).close()
 
@@ -383,7 +390,7 @@ async def test_links_count_against_the_user_write_rate_and_live_share_link_secon
 ) -> None:
     async with app_with(
         tmp_path, database_url, user_write_rate="2/hour", share_link_seconds=120
-    ) as (api, context):
+    ) as (api, context, _):
         user = await api.sign_in()
         job_id = await shared_job(api, context, user, INTERIOR_EDITS, item_count=1)
         start = utcnow()
@@ -394,6 +401,34 @@ async def test_links_count_against_the_user_write_rate_and_live_share_link_secon
         again = await api.http.post(f"/jobs/{job_id}/share", headers=user.headers)
         error_of(again, 429, "RATE_LIMITED")
         assert (await api.http.get(page_path(link["url"]))).status_code == 200
+
+
+async def test_share_views_are_limited_per_client_ip_with_an_html_refusal(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with app_with(tmp_path, database_url, share_view_rate="4/minute") as (
+        api,
+        context,
+        client_from,
+    ):
+        user = await api.sign_in()
+        job_id = await shared_job(api, context, user, INTERIOR_EDITS, item_count=1)
+        path = page_path((await share(api, user, job_id))["url"])
+        # a page and its two images, and one malformed link: they all count
+        for url in (path, f"{path}/0/before", f"{path}/0/after", "/share/not-a-token"):
+            assert (await api.http.get(url)).status_code in (200, 404)
+        for url in (path, f"{path}/0/after"):
+            refused = await api.http.get(url)
+            assert refused.status_code == 429
+            assert refused.headers["content-type"].startswith("text/html")
+            assert int(refused.headers["retry-after"]) >= 1
+            assert "default-src 'none'" in refused.headers["content-security-policy"]
+            assert "Too many requests" in refused.text
+        # the owner's API is on budgets of its own
+        data_of(await api.http.get(f"/jobs/{job_id}", headers=user.headers))
+        # another client address has its budget untouched
+        async with client_from("203.0.113.9") as http:
+            assert (await http.get(path)).status_code == 200
 
 
 async def test_the_links_token_never_reaches_the_access_log(

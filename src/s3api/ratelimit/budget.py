@@ -1,4 +1,5 @@
-"""Moving-window budgets (`limits`): sign-ups per client IP, writes per user.
+"""Moving-window budgets (`limits`): sign-ups and share page views per client IP, writes per
+user.
 
 The budgets live in process memory by default, or in Redis when `RATE_LIMIT_STORAGE_URL`
 points there, so that several replicas share one budget.
@@ -31,7 +32,7 @@ def async_storage_url(url: str) -> str:
 
 
 class RateLimits:
-    """Moving-window budgets keyed by a scope (`signup`, `write`) and an identity."""
+    """Moving-window budgets keyed by a scope (`signup`, `write`, `share`) and an identity."""
 
     def __init__(self, settings: Settings) -> None:
         url = settings.rate_limit_storage_url
@@ -52,6 +53,7 @@ class RateLimits:
         self.strategy = MovingWindowRateLimiter(self.storage)
         self.signup_limits = parse_many(settings.anon_signup_rate)
         self.write_limits = parse_many(settings.user_write_rate)
+        self.share_view_limits = parse_many(settings.share_view_rate)
 
     async def consume(self, items: list[RateLimitItem], scope: str, identity: str) -> None:
         """Take one unit of every budget, or raise `RATE_LIMITED` with the wait in seconds."""

@@ -1,4 +1,4 @@
-"""Rate-limit dependencies for the routes that mint accounts or write."""
+"""Rate-limit dependencies for the routes that mint accounts, write, or serve share pages."""
 
 from __future__ import annotations
 
@@ -30,6 +30,13 @@ async def limit_user_writes(request: Request, user: CurrentUser) -> None:
     """`USER_WRITE_RATE` per user, shared by job creates and rule writes."""
     limits = _limits(request)
     await limits.consume(limits.write_limits, "write", user.id)
+
+
+async def limit_share_views(request: Request) -> None:
+    """`SHARE_VIEW_RATE` per client IP over the public share page and its images: the link
+    is the only credential, so the budget keeps one client from draining the storage."""
+    limits = _limits(request)
+    await limits.consume(limits.share_view_limits, "share", client_address(request))
 
 
 SignupRateLimit = Depends(limit_anonymous_signups)

@@ -10,6 +10,7 @@ usable by drag and by keyboard).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -200,11 +201,19 @@ def share_page(job: SharedJob) -> HTMLResponse:
     return _document(job.title, body, extra_style=swatch_rules, script=True)
 
 
-def refusal_page(status_code: int) -> HTMLResponse:
+_REFUSALS = {
+    410: ("This link has expired", "Ask the sender for a new link."),
+    429: ("Too many requests", "Wait a moment, then reload the page."),
+    503: ("This page is unavailable", "Try again in a few minutes."),
+}
+_NOT_AVAILABLE = ("This link is not available", "It may have been withdrawn by its sender.")
+
+
+def refusal_page(status_code: int, headers: Mapping[str, str] | None = None) -> HTMLResponse:
     """404 for a link that does not exist (never issued, revoked, or its job deleted); 410
-    for one that expired, or whose photos retention removed."""
-    if status_code == 410:
-        title, text = "This link has expired", "Ask the sender for a new link."
-    else:
-        title, text = "This link is not available", "It may have been withdrawn by its sender."
-    return _document(title, f'<h1>{title}</h1><p class="lead">{text}</p>', status_code=status_code)
+    for one that expired, or whose photos retention removed; 429 over `SHARE_VIEW_RATE`
+    (with its `Retry-After` in `headers`); 503 when the budget store is down."""
+    title, text = _REFUSALS.get(status_code, _NOT_AVAILABLE)
+    page = _document(title, f'<h1>{title}</h1><p class="lead">{text}</p>', status_code=status_code)
+    page.headers.update(headers or {})
+    return page

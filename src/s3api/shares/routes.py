@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from s3api.errors import ApiError
 from s3api.http.deps import JobLogContext, service_dependency
 from s3api.http.envelope import Envelope, error_responses, ok
 from s3api.http.middleware import log_route_template
-from s3api.ratelimit.dependencies import UserWriteRateLimit
+from s3api.ratelimit.dependencies import UserWriteRateLimit, limit_share_views
 from s3api.shares.page import SECURITY_HEADERS, refusal_page, share_page
 from s3api.shares.schemas import ShareCreate, ShareLink, ShareRevoked
 from s3api.shares.service import SIDES, ShareService, ShareUnavailableError
@@ -40,6 +41,7 @@ _HTML: dict[int | str, dict[str, Any]] = {
 _REFUSED: dict[int | str, dict[str, Any]] = {
     404: {"content": {"text/html": {}}, "description": "Unknown, revoked, or its job deleted"},
     410: {"content": {"text/html": {}}, "description": "Expired, or its photos removed"},
+    429: {"content": {"text/html": {}}, "description": "Over SHARE_VIEW_RATE for this client"},
 }
 
 
@@ -71,9 +73,21 @@ async def revoke(request: Request, shares: Shares, user: CurrentUser, job_id: st
     return ok(request, await shares.revoke_share(user.id, job_id))
 
 
+async def _over_budget(request: Request) -> Response | None:
+    """The refusal page when the client has used up `SHARE_VIEW_RATE` (429) or the budget
+    store is down (503): HTML like every answer of these routes, never the JSON envelope."""
+    try:
+        await limit_share_views(request)
+    except ApiError as refused:
+        return refusal_page(refused.status, refused.headers)
+    return None
+
+
 @page_router.get("/{token}", response_class=HTMLResponse, responses={**_HTML, **_REFUSED})
-async def page(shares: Shares, token: str) -> Response:
+async def page(request: Request, shares: Shares, token: str) -> Response:
     """The customer's page: every done photo before and after, and the palette used."""
+    if (over_budget := await _over_budget(request)) is not None:
+        return over_budget
     try:
         return share_page(await shares.shared_job(token))
     except ShareUnavailableError as refused:
@@ -85,8 +99,10 @@ async def page(shares: Shares, token: str) -> Response:
     response_class=Response,
     responses={200: {"content": {"image/*": {}}, "description": "The image"}, **_REFUSED},
 )
-async def image(shares: Shares, token: str, idx: str, side: str) -> Response:
+async def image(request: Request, shares: Shares, token: str, idx: str, side: str) -> Response:
     """One image of the page: `before` is the uploaded photo, `after` its result."""
+    if (over_budget := await _over_budget(request)) is not None:
+        return over_budget
     if side not in SIDES or not (idx.isascii() and idx.isdigit()) or len(idx) > MAX_IDX_DIGITS:
         return refusal_page(404)
     try:
