@@ -141,3 +141,24 @@ def test_large_images_are_segmented_at_reduced_resolution_then_upscaled() -> Non
     assert masks["Floor"].shape == (1200, 1600)
     truth = _rows_mask(1200, 1600, ROOM_FLOOR_START, 1.0)
     assert _iou(masks["Floor"], truth) > 0.9
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "seed"), [(800, 600, 7), (1200, 900, 3), (900, 1200, 5)]
+)
+def test_the_floors_grout_joints_are_no_molding_below_the_floor_line(
+    width: int, height: int, seed: int
+) -> None:
+    """A skirting runs along the floor line; the tiles' vertical joints that meet it are
+    grout, so protecting `Frame_Molding` must not keep blobs of old tile around them."""
+    image = room_image(width, height, seed=seed)
+    masks = HeuristicSegmenter().segment(
+        image, ["Floor", "Grout", "Frame_Molding", "Door", "Window"]
+    )
+    top = int(np.flatnonzero(masks["Floor"].any(axis=1))[0])
+    band = np.zeros_like(masks["Floor"])
+    band[top + 8 : top + 40] = True
+    band[:, (masks["Door"] | masks["Window"]).any(axis=0)] = False  # frames of the openings
+    joints = int((masks["Grout"] & band).sum())
+    assert joints > 0
+    assert int((masks["Frame_Molding"] & band).sum()) <= 0.05 * joints

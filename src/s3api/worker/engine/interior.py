@@ -174,18 +174,22 @@ def tile(f: SceneFeatures) -> Mask:
 
 
 def frame_molding(f: SceneFeatures) -> Mask:
-    """Long straight edges around windows/doors and along the ceiling and floor lines."""
+    """Long straight edges around windows/doors, and long horizontal ones along the ceiling
+    and floor lines (a crown or a skirting runs along them; the vertical joints of a tiled
+    floor that meet the floor line are grout, not molding)."""
     edges = as_u8(cv2.dilate(f.edges, ellipse(3)))
     horizontal = cv2.morphologyEx(edges, cv2.MORPH_OPEN, np.ones((1, f.px(0.12)), np.uint8))
     vertical = cv2.morphologyEx(edges, cv2.MORPH_OPEN, np.ones((f.px(0.12), 1), np.uint8))
-    straight = (as_u8(horizontal) > 0) | (as_u8(vertical) > 0)
+    along = as_u8(horizontal) > 0
+    straight = along | (as_u8(vertical) > 0)
     openings = to_u8_mask(f.mask("Window", window) | f.mask("Door", door))
     ring = as_u8(cv2.dilate(openings, ellipse(f.px(0.05)))) > 0
     ring &= as_u8(cv2.erode(openings, ellipse(f.px(0.03)))) == 0
     margin = f.px(0.03)
     near_lines = f.rows_from(ceiling_line(f) - margin) & f.rows_until(ceiling_line(f) + margin)
     near_lines |= f.rows_from(floor_line(f) - margin) & f.rows_until(floor_line(f) + margin)
-    return as_u8(cv2.dilate(to_u8_mask(straight & (ring | near_lines)), ellipse(3))) > 0
+    molding = (straight & ring) | (along & near_lines)
+    return as_u8(cv2.dilate(to_u8_mask(molding), ellipse(3))) > 0
 
 
 def ceiling(f: SceneFeatures) -> Mask:
