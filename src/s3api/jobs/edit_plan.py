@@ -13,7 +13,7 @@ from s3api.db.engine import Database
 from s3api.errors import ApiError, ErrorCode
 from s3api.jobs.execution_plan import ExecutionPlan
 from s3api.jobs.output_formats import checked_output_format
-from s3api.jobs.output_sets.variants import plan_variants, renders_template
+from s3api.jobs.output_sets.variants import edited_concepts, plan_variants, renders_template
 from s3api.jobs.plan_outputs import PlanOutputs
 from s3api.jobs.records import JobRecord
 from s3api.jobs.schemas import JobExecute
@@ -79,9 +79,7 @@ async def plan_edits(
         concepts, sent_protect = payload.concepts or {}, payload.protect
     base = edits_to_json(concepts)
     variants = plan_variants(template, base, payload.options)
-    edited = list(base)
-    for variant in variants or ():
-        edited += [name for name in variant.concepts if name not in edited]
+    edited = edited_concepts(base, variants)
     # a rule's list is kept as saved; a body's defaults leave out what the renders edit
     protect = (
         list(sent_protect or [])
